@@ -1,0 +1,66 @@
+// What every command shares: opening the state, printing (--json), and turning errors into one
+// clear sentence with the right exit code.
+import { Command, CommanderError } from 'commander';
+import { AlignflowError, exitCodeFor, formatIssue } from '../errors.js';
+import { alignflowHome, databasePath } from '../config/paths.js';
+import { openDb, type Db } from '../store/db.js';
+
+let cachedDb: Db | undefined;
+
+/** The database of $ALIGNFLOW_HOME, opened (and migrated) on first use. */
+export function cliDb(): Db {
+  cachedDb ??= openDb(databasePath(alignflowHome()));
+  return cachedDb;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Prints rows as an aligned plain-text table. */
+export function printTable(rows: Record<string, unknown>[], columns?: string[]): void {
+  if (rows.length === 0) {
+    process.stdout.write('(none)\n');
+    return;
+  }
+  const cols = columns ?? Object.keys(rows[0]!);
+  const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  process.stdout.write(line(cols) + '\n');
+  for (const r of rows) process.stdout.write(line(cols.map((c) => cell(r[c]))) + '\n');
+}
+
+export function isVerbose(argv: string[] = process.argv): boolean {
+  return argv.includes('--verbose');
+}
+
+export async function runCli(program: Command, argv: string[]): Promise<void> {
+  program.exitOverride();
+  program.configureOutput({ outputError: (str, write) => write(str) });
+  try {
+    await program.parseAsync(argv);
+    cachedDb?.$client.close();
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with exit code 0
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    reportError(err);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+export function reportError(err: unknown): void {
+  if (err instanceof AlignflowError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    const shown = err.issues.slice(0, 50);
+    for (const i of shown) process.stderr.write(`  ${formatIssue(i)}\n`);
+    if (err.issues.length > shown.length) process.stderr.write(`  … and ${err.issues.length - shown.length} more\n`);
+  } else {
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`error: ${msg}\n`);
+  }
+  if (isVerbose() && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+}
