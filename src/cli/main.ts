@@ -1,32 +1,50 @@
 #!/usr/bin/env node
-// The `alignflow` command. Each command group lives in its own module under ./commands.
+// The `alignflow` command. Each command group lives in its own module under ./commands and is
+// imported only when it is the one asked for: some pull in tfjs or BullMQ, which cost seconds to load.
+import type { Command as CommandType } from 'commander';
 import { Command } from 'commander';
 import { ALIGNFLOW_VERSION } from '../version.js';
 import { runCli } from './shared.js';
-import * as doctor from './commands/doctor.js';
-import * as datasets from './commands/datasets.js';
-import * as artifacts from './commands/artifacts.js';
-import * as models from './commands/models.js';
-import * as generate from './commands/generate.js';
-import * as score from './commands/score.js';
-import * as runs from './commands/runs.js';
-import * as worker from './commands/worker.js';
-import * as serve from './commands/serve.js';
-import * as users from './commands/users.js';
-import * as labels from './commands/labels.js';
-import * as report from './commands/report.js';
-import * as synth from './commands/synth.js';
-import * as demo from './commands/demo.js';
 
-export function buildProgram(): Command {
+type CommandModule = { register(program: CommandType): void };
+
+/** Top-level command name → the module that registers it. */
+const modules: Record<string, () => Promise<CommandModule>> = {
+  demo: () => import('./commands/demo.js'),
+  doctor: () => import('./commands/doctor.js'),
+  datasets: () => import('./commands/datasets.js'),
+  artifacts: () => import('./commands/artifacts.js'),
+  models: () => import('./commands/models.js'),
+  generate: () => import('./commands/generate.js'),
+  score: () => import('./commands/score.js'),
+  run: () => import('./commands/runs.js'),
+  submit: () => import('./commands/runs.js'),
+  runs: () => import('./commands/runs.js'),
+  worker: () => import('./commands/worker.js'),
+  serve: () => import('./commands/serve.js'),
+  users: () => import('./commands/users.js'),
+  labels: () => import('./commands/labels.js'),
+  report: () => import('./commands/report.js'),
+  compare: () => import('./commands/report.js'),
+  synth: () => import('./commands/synth.js'),
+};
+
+export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
   const program = new Command('alignflow')
     .description('Alignment fine-tuning: SFT → preference pairs → reward model → DPO → evaluation')
     .version(ALIGNFLOW_VERSION)
     .option('--verbose', 'print stack traces and debug logs');
-  for (const m of [demo, doctor, datasets, artifacts, models, generate, score, runs, worker, serve, users, labels, report, synth]) {
+  const asked = argv.slice(2).find((a) => !a.startsWith('-'));
+  // The whole program is needed for --help, `help` and unknown commands (commander's suggestions).
+  const loaders = asked && modules[asked] ? [modules[asked]!] : [...new Set(Object.values(modules))];
+  const loaded = new Set<CommandModule>();
+  for (const load of loaders) {
+    const m = await load();
+    if (loaded.has(m)) continue;
+    loaded.add(m);
     m.register(program);
   }
   return program;
 }
 
-await runCli(buildProgram(), process.argv);
+await runCli(await buildProgram(), process.argv);

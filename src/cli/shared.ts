@@ -36,8 +36,14 @@ export function isVerbose(argv: string[] = process.argv): boolean {
 }
 
 export async function runCli(program: Command, argv: string[]): Promise<void> {
-  program.exitOverride();
-  program.configureOutput({ outputError: (str, write) => write(str) });
+  // Subcommands copy these settings only when created, so apply them to the whole tree here:
+  // otherwise a subcommand's usage error calls process.exit(1) instead of exiting 2.
+  const configure = (c: Command) => {
+    c.exitOverride();
+    c.configureOutput({ outputError: (str, write) => write(str) });
+    c.commands.forEach(configure);
+  };
+  configure(program);
   try {
     await program.parseAsync(argv);
     cachedDb?.$client.close();

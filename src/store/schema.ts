@@ -208,6 +208,7 @@ export const assignments = sqliteTable('assignments', {
 }, (t) => [
   index('assignments_pair').on(t.pairId, t.status),
   uniqueIndex('assignments_pair_user').on(t.pairId, t.userId), // a labeler never sees a pair twice
+  index('assignments_user').on(t.userId, t.status), // a labeler's live lease, without scanning the batch
 ]);
 
 export const labelDecisions = ['a', 'b', 'tie', 'both_bad'] as const;

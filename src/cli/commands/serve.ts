@@ -1,5 +1,48 @@
+// `alignflow serve`: the JSON API and the web UI in one process. Runs submitted through the API
+// are driven in this process (inline executor) or dispatched to BullMQ workers (--redis).
 import type { Command } from 'commander';
+import { cliDb } from '../shared.js';
+import { alignflowHome } from '../../config/paths.js';
+import { usageError } from '../../errors.js';
+import { buildServer } from '../../server/index.js';
+import { createOrchestratorPort } from '../../server/orchestrator.js';
+import { createLocalStore } from '../../store/artifacts.js';
 
-export function register(_program: Command): void {
-  // not built yet
+interface ServeOpts {
+  port: string;
+  host: string;
+  redis?: string;
+  log?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the JSON API (/api, /openapi.json) and the labeling web UI (/)')
+    .option('--port <n>', 'port to listen on', '8765')
+    .option('--host <addr>', 'address to bind (0.0.0.0 for every interface)', '127.0.0.1')
+    .option('--redis <url>', 'dispatch runs submitted through the API to BullMQ (default: $ALIGNFLOW_REDIS_URL, else inline)')
+    .option('--log', 'log every request')
+    .action(async (o: ServeOpts) => {
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--port must be 0..65535, got "${o.port}"`);
+      const db = cliDb();
+      const home = alignflowHome();
+      const store = createLocalStore(db, home);
+      const redis = o.redis ?? (process.env.ALIGNFLOW_REDIS_URL || undefined);
+      const app = await buildServer({ db, home, store, orchestrator: await createOrchestratorPort(db, home, store, redis), logger: !!o.log });
+      const address = await app.listen({ port, host: o.host });
+      const users = (db.$client.prepare('SELECT count(*) AS n FROM users WHERE disabled = 0').get() as { n: number }).n;
+      process.stdout.write(`alignflow serving ${address}  (API: ${address}/api, OpenAPI: ${address}/openapi.json)\n`);
+      if (users === 0) process.stdout.write('no users yet: create one with `alignflow users add NAME --role admin` and sign in with its token\n');
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void app.close().then(() => resolve());
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
 }

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 
+
 /** config.json keys, exactly as transformers writes them for GPT-2. */
 export interface Gpt2Config {
   model_type: 'gpt2';
@@ -32,15 +33,23 @@ export type ModelConfig = Gpt2Config; // other families (llama, ...) join this u
 export interface KVCache {
   layers: { k: tf.Tensor4D; v: tf.Tensor4D }[];
   length: number;
+  /** [B, length] padding mask of the cached positions (1 real, 0 padding); absent = all real. */
+  mask?: tf.Tensor2D;
 }
 
 export interface ForwardOptions {
-  /** [B, T], 1 for real tokens and 0 for padding. */
+  /**
+   * 1 for real tokens and 0 for padding: [B, T] for the new tokens (the cache's own mask, if any, is
+   * prepended), or [B, cacheLength + T] for all of them (the transformers convention).
+   */
   attentionMask?: tf.Tensor2D;
   /** [B, T] positions; default 0..T-1 (offset by the cache length). */
   positionIds?: tf.Tensor2D;
   cache?: KVCache;
-  /** Return the updated cache (generation). */
+  /**
+   * Return the updated cache (generation). The returned cache holds new tensors; the caller
+   * disposes both the old and the new one (disposeCache) when done.
+   */
   useCache?: boolean;
 }
 
@@ -55,5 +64,16 @@ export interface CausalLM {
   readonly config: ModelConfig;
   readonly params: Map<string, tf.Variable>;
   forward(ids: tf.Tensor2D, opts?: ForwardOptions): ForwardResult;
+  /** Parameter names → shapes this architecture expects for its config (HF names, HF layouts). */
+  expectedShapes(): Map<string, number[]>;
   dispose(): void;
+}
+
+export function disposeCache(cache: KVCache | undefined): void {
+  if (!cache) return;
+  for (const l of cache.layers) {
+    l.k.dispose();
+    l.v.dispose();
+  }
+  cache.mask?.dispose();
 }

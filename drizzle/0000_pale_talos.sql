@@ -49,6 +49,7 @@ CREATE TABLE `assignments` (
 --> statement-breakpoint
 CREATE INDEX `assignments_pair` ON `assignments` (`pair_id`,`status`);--> statement-breakpoint
 CREATE UNIQUE INDEX `assignments_pair_user` ON `assignments` (`pair_id`,`user_id`);--> statement-breakpoint
+CREATE INDEX `assignments_user` ON `assignments` (`user_id`,`status`);--> statement-breakpoint
 CREATE TABLE `checkpoints` (
 	`stage_id` text NOT NULL,
 	`step` integer NOT NULL,

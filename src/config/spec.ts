@@ -1,0 +1,356 @@
+// Pipeline specs (pipelines/*.yaml): parsing, --set overrides, validation with line numbers.
+//
+// Validation happens in three passes, and every problem of every pass is collected before the
+// spec is refused, so a user fixes a spec in one go:
+//   1. the shape (zod): name, seed, model, datasets, stages;
+//   2. each stage's `config` against its handler's configSchema (defaults applied: the parsed
+//      value is what the cache key hashes);
+//   3. references: unknown inputs, unknown kinds, duplicate names, cycles, missing dataset files.
+// Nothing here runs a stage or writes state.
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML, { LineCounter, isMap, isSeq, type Document, type Node as YamlNode } from 'yaml';
+import { z, type ZodType } from 'zod';
+import { AlignflowError, type InputIssue } from '../errors.js';
+import { datasetKinds, type DatasetKind } from '../store/schema.js';
+import { topoSort } from './dag.js';
+
+// ---------------------------------------------------------------- the resolved shape
+
+/** Where a stage input comes from. */
+export type InputRef =
+  | { type: 'model' } // the pipeline's base model
+  | { type: 'dataset'; name: string }
+  | { type: 'stage'; stage: string; role?: string }; // role omitted: the stage's main output
+
+export interface StageSpec {
+  name: string;
+  kind: string;
+  inputs: Record<string, InputRef>;
+  /** The config after the handler's schema (defaults filled in). */
+  config: unknown;
+}
+
+export interface FreshModelSpec {
+  preset?: string;
+  tokenizer: { type: 'bpe' | 'bytes'; vocab_size?: number; dataset: string };
+  [gpt2Key: string]: unknown;
+}
+
+export type BaseModelSpec =
+  | { type: 'fresh'; config: FreshModelSpec }
+  | { type: 'path'; path: string } // an imported Hugging Face model directory (absolute)
+  | { type: 'artifact'; id: string };
+
+export interface DatasetSpec {
+  /** Absolute path (relative paths in the file are relative to the spec file) or an artifact. */
+  path?: string;
+  artifact?: string;
+  kind?: DatasetKind;
+}
+
+export interface PipelineSpec {
+  name: string;
+  seed: number;
+  model?: BaseModelSpec;
+  datasets: Record<string, DatasetSpec>;
+  /** In a valid topological order (dependencies first). */
+  stages: StageSpec[];
+}
+
+/** What validation needs to know about a stage kind. */
+export interface KindInfo {
+  configSchema: ZodType<unknown>;
+}
+export type KindLookup = (kind: string) => KindInfo | undefined;
+
+/** The implicit stage that builds a fresh base model (tokenizer + initial weights). */
+export const MODEL_INIT_KIND = 'model_init';
+export const BASE_MODEL_STAGE = 'model';
+
+// ---------------------------------------------------------------- the raw (file) shape
+
+const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const ARTIFACT_RE = /^a-[0-9a-f]{16}$/;
+const nameSchema = z.string().regex(NAME_RE, 'letters, digits, "_" and "-", starting with a letter');
+
+const tokenizerSchema = z.strictObject({
+  type: z.enum(['bpe', 'bytes']),
+  vocab_size: z.number().int().min(257).max(1_000_000).optional(),
+  /** The dataset the tokenizer (bpe) is trained on. */
+  dataset: nameSchema,
+});
+
+// Hugging Face GPT2Config keys that make sense for a fresh model.
+const freshSchema = z.strictObject({
+  preset: z.string().optional(),
+  n_layer: z.number().int().positive().optional(),
+  n_head: z.number().int().positive().optional(),
+  n_embd: z.number().int().positive().optional(),
+  n_positions: z.number().int().positive().optional(),
+  n_inner: z.number().int().positive().nullable().optional(),
+  activation_function: z.string().optional(),
+  resid_pdrop: z.number().min(0).max(1).optional(),
+  embd_pdrop: z.number().min(0).max(1).optional(),
+  attn_pdrop: z.number().min(0).max(1).optional(),
+  layer_norm_epsilon: z.number().positive().optional(),
+  initializer_range: z.number().positive().optional(),
+  tokenizer: tokenizerSchema,
+});
+
+const modelSchema = z.union([
+  z.string().min(1), // shorthand: an artifact id, or a model directory path
+  z.strictObject({ fresh: freshSchema }),
+  z.strictObject({ path: z.string().min(1) }),
+  z.strictObject({ artifact: z.string().regex(ARTIFACT_RE, 'an artifact id (a-<16 hex>)') }),
+]);
+
+const datasetSchema = z.union([
+  z.string().min(1),
+  z.strictObject({ path: z.string().min(1), kind: z.enum(datasetKinds).optional() }),
+  z.strictObject({ artifact: z.string().regex(ARTIFACT_RE, 'an artifact id (a-<16 hex>)'), kind: z.enum(datasetKinds).optional() }),
+]);
+
+const inputsSchema = z.record(nameSchema, z.string().min(1)).default({});
+
+const stageInListSchema = z.strictObject({
+  name: nameSchema,
+  kind: z.string().min(1),
+  inputs: inputsSchema,
+  config: z.record(z.string(), z.unknown()).default({}),
+});
+const stageInMapSchema = z.strictObject({
+  kind: z.string().min(1).optional(), // defaults to the stage's name
+  inputs: inputsSchema,
+  config: z.record(z.string(), z.unknown()).default({}),
+});
+
+const specSchema = z.strictObject({
+  name: nameSchema,
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  description: z.string().optional(),
+  model: modelSchema.optional(),
+  datasets: z.record(nameSchema, datasetSchema).default({}),
+  stages: z.union([z.array(stageInListSchema).min(1), z.record(nameSchema, stageInMapSchema)]),
+});
+
+type RawSpec = z.infer<typeof specSchema>;
+
+// ---------------------------------------------------------------- entry points
+
+export interface LoadOptions {
+  /** `--set a.b.c=value` overrides, applied in order (values are YAML: 0.2, true, [1, 2], text). */
+  sets?: string[];
+  lookup: KindLookup;
+  /** Check that dataset and model paths exist (default true). */
+  checkPaths?: boolean;
+}
+
+/** Reads, overrides and validates a spec file. Throws AlignflowError('input') listing every issue. */
+export function loadSpecFile(file: string, opts: LoadOptions): PipelineSpec {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new AlignflowError(code === 'ENOENT' ? 'not_found' : 'input', `cannot read pipeline spec ${file}: ${code ?? String(err)}`);
+  }
+  return parseSpec(text, { ...opts, file: path.resolve(file) });
+}
+
+export function parseSpec(text: string, opts: LoadOptions & { file?: string }): PipelineSpec {
+  const file = opts.file ?? '<spec>';
+  const baseDir = opts.file ? path.dirname(opts.file) : process.cwd();
+  const lc = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const issues: InputIssue[] = [];
+  for (const e of doc.errors) {
+    const line = e.linePos?.[0]?.line;
+    issues.push({ file, ...(line !== undefined ? { line } : {}), reason: e.message.split('\n')[0]! });
+  }
+  if (issues.length) throw invalid(file, issues);
+
+  for (const s of opts.sets ?? []) applySet(doc, s, file);
+  const where = (p: (string | number)[]): Omit<InputIssue, 'reason'> => {
+    const line = lineOf(doc, lc, p);
+    return { file, ...(line !== undefined ? { line } : {}), field: p.join('.') };
+  };
+
+  // Pass 1: shape.
+  const parsed = specSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) issues.push({ ...where(i.path as (string | number)[]), reason: i.message });
+    throw invalid(file, issues);
+  }
+  const raw: RawSpec = parsed.data;
+  const stageList = normalizeStages(raw);
+
+  // Pass 2: base model and datasets.
+  const datasets: Record<string, DatasetSpec> = {};
+  for (const [name, d] of Object.entries(raw.datasets)) {
+    const spec: DatasetSpec = typeof d === 'string' ? (ARTIFACT_RE.test(d) ? { artifact: d } : { path: d }) : { ...d };
+    if (spec.path !== undefined) {
+      spec.path = path.resolve(baseDir, spec.path);
+      if (opts.checkPaths !== false && !isFile(spec.path)) {
+        issues.push({ ...where(['datasets', name]), reason: `dataset file ${spec.path} does not exist` });
+      }
+    }
+    datasets[name] = spec;
+  }
+  let model: BaseModelSpec | undefined;
+  if (raw.model !== undefined) {
+    const m = raw.model;
+    if (typeof m === 'string') model = ARTIFACT_RE.test(m) ? { type: 'artifact', id: m } : { type: 'path', path: path.resolve(baseDir, m) };
+    else if ('fresh' in m) model = { type: 'fresh', config: m.fresh as FreshModelSpec };
+    else if ('path' in m) model = { type: 'path', path: path.resolve(baseDir, m.path) };
+    else model = { type: 'artifact', id: m.artifact };
+    if (model.type === 'path' && opts.checkPaths !== false && !isDir(model.path)) {
+      issues.push({ ...where(['model']), reason: `model directory ${model.path} does not exist` });
+    }
+    if (model.type === 'fresh' && !(model.config.tokenizer.dataset in datasets)) {
+      issues.push({ ...where(['model', 'fresh', 'tokenizer', 'dataset']), reason: `no dataset named "${model.config.tokenizer.dataset}" (datasets: ${Object.keys(datasets).join(', ') || 'none'})` });
+    }
+  }
+
+  // Pass 3: stages: names, kinds, configs, inputs.
+  const stages: StageSpec[] = [];
+  const names = new Set<string>();
+  const reserved = new Set(['datasets', 'model', 'base_model']);
+  if (model?.type === 'fresh') {
+    const info = opts.lookup(MODEL_INIT_KIND);
+    if (!info) issues.push({ ...where(['model', 'fresh']), reason: `a fresh model needs the "${MODEL_INIT_KIND}" stage, which is not registered in this build` });
+    else {
+      const cfg = info.configSchema.safeParse(model.config);
+      if (!cfg.success) for (const i of cfg.error.issues) issues.push({ ...where(['model', 'fresh', ...(i.path as (string | number)[])]), reason: i.message });
+      else stages.push({ name: BASE_MODEL_STAGE, kind: MODEL_INIT_KIND, inputs: { train: { type: 'dataset', name: model.config.tokenizer.dataset } }, config: cfg.data });
+    }
+  }
+  const allNames = new Set(stageList.map((s) => s.name));
+  for (const s of stageList) {
+    if (reserved.has(s.name)) issues.push({ ...where(s.path), reason: `"${s.name}" is reserved (it names the base model or the datasets)` });
+    if (names.has(s.name)) issues.push({ ...where(s.path), reason: `duplicate stage name "${s.name}"` });
+    names.add(s.name);
+    const info = opts.lookup(s.kind);
+    let config: unknown = s.config;
+    if (!info) issues.push({ ...where([...s.path, 'kind']), reason: `unknown stage kind "${s.kind}"` });
+    else {
+      const cfg = info.configSchema.safeParse(s.config);
+      if (!cfg.success) for (const i of cfg.error.issues) issues.push({ ...where([...s.path, 'config', ...(i.path as (string | number)[])]), reason: i.message });
+      else config = cfg.data;
+    }
+    const inputs: Record<string, InputRef> = {};
+    for (const [role, ref] of Object.entries(s.inputs)) {
+      const r = parseRef(ref);
+      const at = where([...s.path, 'inputs', role]);
+      if (r.type === 'dataset' && !(r.name in datasets)) issues.push({ ...at, reason: `no dataset named "${r.name}"` });
+      else if (r.type === 'model' && !model) issues.push({ ...at, reason: 'the spec has no base model (add a `model:` section)' });
+      else if (r.type === 'stage' && !allNames.has(r.stage)) issues.push({ ...at, reason: `unknown input "${ref}": not a stage, "model" or "datasets.NAME"` });
+      else if (r.type === 'stage' && r.stage === s.name) issues.push({ ...at, reason: 'a stage cannot take its own output as input' });
+      else inputs[role] = r.type === 'model' && model?.type === 'fresh' ? { type: 'stage', stage: BASE_MODEL_STAGE } : r;
+    }
+    stages.push({ name: s.name, kind: s.kind, inputs, config });
+  }
+
+  const topo = topoSort(stages.map((s) => ({ name: s.name, deps: stageDeps(s) })));
+  if (!topo.ok) issues.push({ file, field: 'stages', reason: `the stages form a cycle: ${topo.cycle.join(' → ')}` });
+  if (issues.length) throw invalid(file, issues);
+  const order = topo.ok ? topo.order : [];
+  const byName = new Map(stages.map((s) => [s.name, s]));
+  return { name: raw.name, seed: raw.seed, ...(model ? { model } : {}), datasets, stages: order.map((n) => byName.get(n)!) };
+}
+
+/** Names of the stages a stage depends on. */
+export function stageDeps(s: StageSpec): string[] {
+  return [...new Set(Object.values(s.inputs).flatMap((r) => (r.type === 'stage' ? [r.stage] : [])))];
+}
+
+/** "model" | "datasets.NAME" | "STAGE" | "STAGE.ROLE". */
+export function parseRef(ref: string): InputRef {
+  if (ref === 'model' || ref === 'base_model') return { type: 'model' };
+  if (ref.startsWith('datasets.')) return { type: 'dataset', name: ref.slice('datasets.'.length) };
+  const dot = ref.indexOf('.');
+  return dot < 0 ? { type: 'stage', stage: ref } : { type: 'stage', stage: ref.slice(0, dot), role: ref.slice(dot + 1) };
+}
+
+// ---------------------------------------------------------------- --set
+
+const STAGE_FIELDS = new Set(['name', 'kind', 'inputs', 'config']);
+
+/**
+ * `--set a.b.c=value`. The value is parsed as YAML (so 0.2 is a number, true a boolean, [1, 2] a
+ * list, anything else a string). `stages.NAME.…` addresses a stage by name whether `stages` is a
+ * list or a map, and `stages.NAME.FIELD` where FIELD is not one of name/kind/inputs/config is
+ * shorthand for `stages.NAME.config.FIELD` (so `--set stages.dpo.beta=0.2` works).
+ */
+export function applySet(doc: Document, assignment: string, file = '<spec>'): void {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0) throw new AlignflowError('usage', `--set expects KEY=VALUE, got "${assignment}"`);
+  const key = assignment.slice(0, eq).trim();
+  const value = YAML.parse(assignment.slice(eq + 1));
+  const parts = key.split('.');
+  if (parts.some((p) => p === '')) throw new AlignflowError('usage', `--set: bad key "${key}"`);
+  const docPath: (string | number)[] = parts.map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  if (parts[0] === 'stages' && parts.length >= 3) {
+    const name = parts[1]!;
+    const stagesNode = doc.get('stages', true);
+    if (isSeq(stagesNode)) {
+      const idx = stagesNode.items.findIndex((it) => isMap(it) && it.get('name') === name);
+      if (idx < 0) throw new AlignflowError('input', `--set ${key}: ${file} has no stage named "${name}"`);
+      docPath[1] = idx;
+    } else if (!isMap(stagesNode) || !stagesNode.has(name)) {
+      throw new AlignflowError('input', `--set ${key}: ${file} has no stage named "${name}"`);
+    } else docPath[1] = name;
+    if (!STAGE_FIELDS.has(parts[2]!)) docPath.splice(2, 0, 'config');
+  }
+  doc.setIn(docPath, doc.createNode(value));
+}
+
+// ---------------------------------------------------------------- helpers
+
+interface NormalizedStage {
+  name: string;
+  kind: string;
+  inputs: Record<string, string>;
+  config: Record<string, unknown>;
+  path: (string | number)[];
+}
+
+function normalizeStages(raw: RawSpec): NormalizedStage[] {
+  if (Array.isArray(raw.stages)) return raw.stages.map((s, i) => ({ ...s, path: ['stages', i] }));
+  return Object.entries(raw.stages).map(([name, s]) => ({
+    name,
+    kind: s.kind ?? name,
+    inputs: s.inputs,
+    config: s.config,
+    path: ['stages', name],
+  }));
+}
+
+/** The line of the deepest node on `p` that exists in the document (a missing field → its parent). */
+function lineOf(doc: Document, lc: LineCounter, p: (string | number)[]): number | undefined {
+  for (let n = p.length; n >= 0; n--) {
+    const node = (n === 0 ? doc.contents : doc.getIn(p.slice(0, n), true)) as YamlNode | undefined | null;
+    if (node && typeof node === 'object' && 'range' in node && node.range) return lc.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+function invalid(file: string, issues: InputIssue[]): AlignflowError {
+  return new AlignflowError('input', `invalid pipeline spec ${file} (${issues.length} problem${issues.length === 1 ? '' : 's'})`, { issues });
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,327 @@
+// Importing, exporting and reading datasets. A dataset is an artifact of kind 'dataset' holding
+// one file, data.jsonl: the validated records in canonical form (the format's fields in a fixed
+// order, compact JSON, LF endings), plus a `datasets` row. Everything is streamed.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { desc, eq } from 'drizzle-orm';
+import { AlignflowError, inputError, notFound, usageError, type InputIssue } from '../errors.js';
+import type { Db } from '../store/db.js';
+import { datasets, type DatasetKind } from '../store/schema.js';
+import type { LocalArtifactStore } from '../store/artifacts.js';
+import type { ArtifactManifest, ArtifactStore } from '../store/types.js';
+import { fileChunks, readLines } from './jsonl.js';
+import {
+  detectFormat,
+  formatKind,
+  isDatasetKind,
+  normalizeRecord,
+  serializeRecord,
+  type DatasetFormat,
+  type RecordByKind,
+} from './formats.js';
+
+export const DATA_FILE = 'data.jsonl';
+export const DEFAULT_MAX_ISSUES = 100;
+
+export interface DatasetMetadata {
+  datasetKind: DatasetKind;
+  format: DatasetFormat;
+  records: number;
+  skipped: number;
+  warnings: number;
+}
+
+export interface DatasetInfo {
+  id: string;
+  name: string;
+  artifactId: string;
+  kind: DatasetKind;
+  format: string;
+  records: number;
+  sourcePath: string | null;
+  createdAt: number;
+}
+
+export interface ImportOptions {
+  /** Dataset name; default: the file name without extension. Names are unique. */
+  name?: string;
+  /** Force the kind instead of detecting it from the first valid line. */
+  kind?: DatasetKind;
+  /** Import the valid lines and skip (count and list) the invalid ones. */
+  skipInvalid?: boolean;
+  /** How many issues (errors, warnings) are kept for display; all are counted. Default 100. */
+  maxIssues?: number;
+  /** Called once the data blob is durable, before anything is registered (crash tests). */
+  beforeRegister?: () => void | Promise<void>;
+}
+
+export interface ImportResult {
+  dataset: DatasetInfo;
+  artifact: ArtifactManifest;
+  /** False when the same content was already imported (nothing changed). */
+  created: boolean;
+  kind: DatasetKind;
+  format: DatasetFormat;
+  records: number;
+  /** Lines skipped with skipInvalid, counted, and the first `maxIssues` of their issues. */
+  skipped: number;
+  skippedIssues: InputIssue[];
+  warnings: number;
+  warningIssues: InputIssue[];
+}
+
+/** `d-` + the artifact's hex: one dataset row per dataset artifact. */
+export const datasetIdFor = (artifactId: string) => 'd-' + artifactId.replace(/^a-/, '');
+
+function rowToInfo(r: typeof datasets.$inferSelect): DatasetInfo {
+  return { id: r.id, name: r.name, artifactId: r.artifactId, kind: r.kind, format: r.format, records: r.records, sourcePath: r.sourcePath, createdAt: r.createdAt };
+}
+
+/**
+ * Validates and imports a JSONL file in one of TRL's formats. The file is read once, line by
+ * line; canonical records are streamed into a blob; only then is the artifact registered, with
+ * its `datasets` row, in one transaction. Any invalid line aborts the import (reporting every
+ * problem up to `maxIssues`, all counted) unless `skipInvalid`. Re-importing the same content is
+ * a no-op that returns the existing dataset.
+ */
+export async function importDataset(db: Db, store: LocalArtifactStore, file: string, opts: ImportOptions = {}): Promise<ImportResult> {
+  if (opts.kind !== undefined && !isDatasetKind(opts.kind)) throw usageError(`unknown dataset kind "${opts.kind}" (use sft, preference, unpaired or prompt)`);
+  const name = opts.name ?? path.basename(file).replace(/\.(jsonl|json|ndjson)$/i, '');
+  if (!name.trim() || name.length > 200) throw usageError('a dataset name must be 1 to 200 characters');
+  const maxIssues = opts.maxIssues ?? DEFAULT_MAX_ISSUES;
+  const chunks = await fileChunks(file);
+  const display = file;
+
+  let format: DatasetFormat | undefined;
+  let formatLine = 0;
+  let records = 0;
+  let nonBlank = 0;
+  let badLines = 0;
+  let warningCount = 0;
+  const errors: InputIssue[] = [];
+  const warnings: InputIssue[] = [];
+  const addIssue = (list: InputIssue[], issue: InputIssue) => {
+    if (list.length < maxIssues) list.push(issue);
+  };
+
+  const writer = await store.blobs.createWriter();
+  let buffered: string[] = [];
+  let bufferedLen = 0;
+  const flush = async () => {
+    if (buffered.length === 0) return;
+    const text = buffered.join('');
+    buffered = [];
+    bufferedLen = 0;
+    await writer.write(Buffer.from(text, 'utf8'));
+  };
+
+  try {
+    for await (const ln of readLines(chunks)) {
+      if (ln.error !== undefined) {
+        nonBlank++;
+        badLines++;
+        addIssue(errors, { file: display, line: ln.line, reason: ln.error });
+        continue;
+      }
+      if (ln.text.trim() === '') continue; // blank lines carry nothing (and end most files)
+      nonBlank++;
+      let value: unknown;
+      try {
+        value = JSON.parse(ln.text);
+      } catch (err) {
+        badLines++;
+        addIssue(errors, { file: display, line: ln.line, reason: `malformed JSON: ${(err as Error).message}` });
+        continue;
+      }
+      if (format === undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        format = detectFormat(value as Record<string, unknown>, opts.kind);
+        formatLine = ln.line;
+        if (format === undefined) {
+          badLines++;
+          addIssue(errors, { file: display, line: ln.line, reason: 'no dataset fields found (expected prompt, completion, messages, text, chosen, rejected or label)' });
+          continue;
+        }
+      }
+      if (format === undefined) {
+        badLines++;
+        addIssue(errors, { file: display, line: ln.line, reason: 'line must be a JSON object' });
+        continue;
+      }
+      const res = normalizeRecord(value, format);
+      if (!res.ok) {
+        badLines++;
+        for (const i of res.issues) addIssue(errors, { file: display, line: ln.line, ...(i.field ? { field: i.field } : {}), reason: i.reason });
+        continue;
+      }
+      for (const w of res.warnings) {
+        warningCount++;
+        addIssue(warnings, { file: display, line: ln.line, ...(w.field ? { field: w.field } : {}), reason: w.reason });
+      }
+      records++;
+      // Once a line is bad and we are not skipping, nothing will be imported: stop writing, keep checking.
+      if (badLines === 0 || opts.skipInvalid) {
+        const out = serializeRecord(res.record, format) + '\n';
+        buffered.push(out);
+        bufferedLen += out.length;
+        if (bufferedLen >= 1 << 20) await flush();
+      }
+    }
+    if (nonBlank === 0) throw inputError(`${display} is empty: no JSONL records to import`);
+    if (badLines > 0 && !opts.skipInvalid) {
+      const fmt = format ? ` (format ${format}, detected from line ${formatLine})` : '';
+      throw inputError(
+        `${display} has ${badLines} invalid line${badLines === 1 ? '' : 's'}${fmt}; nothing was imported (fix ${badLines === 1 ? 'it' : 'them'} or pass --skip-invalid)`,
+        errors,
+      );
+    }
+    if (records === 0 || format === undefined) throw inputError(`${display} has no valid records (${badLines} invalid line${badLines === 1 ? '' : 's'})`, errors);
+    await flush();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  const blob = await writer.commit();
+
+  const metadata: DatasetMetadata = { datasetKind: formatKind[format], format, records, skipped: badLines, warnings: warningCount };
+  const kind = formatKind[format];
+  const sourcePath = path.resolve(file);
+  let created = false;
+  let info: DatasetInfo | undefined;
+  const artifact = await store.put(
+    { kind: 'dataset', name, files: [{ path: DATA_FILE, blob }], metadata: metadata as unknown as Record<string, unknown> },
+    {
+      beforeRegister: opts.beforeRegister,
+      inTransaction: (tx, manifest) => {
+        const existing = tx.select().from(datasets).where(eq(datasets.artifactId, manifest.id)).get();
+        if (existing) {
+          info = rowToInfo(existing);
+          return;
+        }
+        const sameName = tx.select().from(datasets).where(eq(datasets.name, name)).get();
+        if (sameName) throw inputError(`a different dataset is already named "${name}" (${sameName.id}); choose another --name`);
+        const row = { id: datasetIdFor(manifest.id), name, artifactId: manifest.id, kind, format, records, sourcePath, createdAt: Date.now() };
+        tx.insert(datasets).values(row).run();
+        info = rowToInfo(row);
+        created = true;
+      },
+    },
+  );
+  return {
+    dataset: info!,
+    artifact,
+    created,
+    kind,
+    format,
+    records,
+    skipped: opts.skipInvalid ? badLines : 0,
+    skippedIssues: opts.skipInvalid ? errors : [],
+    warnings: warningCount,
+    warningIssues: warnings,
+  };
+}
+
+export function listDatasets(db: Db, opts: { kind?: DatasetKind } = {}): DatasetInfo[] {
+  const q = db.select().from(datasets);
+  const rows = (opts.kind ? q.where(eq(datasets.kind, opts.kind)) : q).orderBy(desc(datasets.createdAt), datasets.id).all();
+  return rows.map(rowToInfo);
+}
+
+/** Finds a dataset by dataset id (d-…), artifact id (a-…), name, or a unique id prefix. */
+export function resolveDataset(db: Db, ref: string): DatasetInfo {
+  const exact =
+    db.select().from(datasets).where(eq(datasets.id, ref)).get() ??
+    db.select().from(datasets).where(eq(datasets.artifactId, ref)).get() ??
+    db.select().from(datasets).where(eq(datasets.name, ref)).get();
+  if (exact) return rowToInfo(exact);
+  if (/^[ad]-[0-9a-f]{4,15}$/.test(ref)) {
+    const rows = db.$client.prepare('select id from datasets where id like ? limit 2').all(`d-${ref.slice(2)}%`) as { id: string }[];
+    if (rows.length > 1) throw usageError(`dataset prefix ${ref} is ambiguous; type more of the id`);
+    if (rows.length === 1) return rowToInfo(db.select().from(datasets).where(eq(datasets.id, rows[0]!.id)).get()!);
+  }
+  throw notFound(`dataset ${ref} does not exist (give a dataset id, artifact id or name; see \`alignflow datasets ls\`)`);
+}
+
+/** A dataset's metadata from its artifact manifest (works on any ArtifactStore). */
+export async function datasetMetadata(store: ArtifactStore, artifactId: string): Promise<DatasetMetadata> {
+  const m = await store.get(artifactId);
+  if (m.kind !== 'dataset') throw new AlignflowError('config', `artifact ${artifactId} is a ${m.kind}, not a dataset`);
+  const md = m.metadata as Partial<DatasetMetadata>;
+  if (!md.datasetKind || !md.format || !m.files.some((f) => f.path === DATA_FILE)) {
+    throw new AlignflowError('integrity', `artifact ${artifactId} is not a dataset in alignflow's layout (no ${DATA_FILE} or format metadata)`);
+  }
+  return md as DatasetMetadata;
+}
+
+type Streaming = ArtifactStore & Pick<LocalArtifactStore, 'readFileChunks' | 'checkFile'>;
+const canStream = (s: ArtifactStore): s is Streaming =>
+  typeof (s as Partial<Streaming>).readFileChunks === 'function' && typeof (s as Partial<Streaming>).checkFile === 'function';
+
+/**
+ * The records of a dataset artifact, in file order, typed by kind. With `kind`, a dataset of
+ * another kind is a 'config' error (a stage given the wrong input). The blob is verified before
+ * the first record is yielded (a corrupted dataset is never partly used); on a local store the
+ * file is streamed, so memory stays flat however large it is.
+ */
+export async function* readDatasetRecords<K extends DatasetKind = DatasetKind>(
+  store: ArtifactStore,
+  artifactId: string,
+  opts: { kind?: K } = {},
+): AsyncGenerator<RecordByKind[K]> {
+  const md = await datasetMetadata(store, artifactId);
+  if (opts.kind && md.datasetKind !== opts.kind) {
+    throw new AlignflowError('config', `dataset ${artifactId} is a ${md.datasetKind} dataset (${md.format}), but a ${opts.kind} dataset is needed`);
+  }
+  let chunks: AsyncIterable<Uint8Array>;
+  if (canStream(store)) {
+    const check = await store.checkFile(artifactId, DATA_FILE);
+    if (check !== 'ok') throw new AlignflowError('integrity', `dataset ${artifactId}: the blob of ${DATA_FILE} is ${check}; run \`alignflow artifacts verify\``);
+    chunks = store.readFileChunks(artifactId, DATA_FILE);
+  } else {
+    const buf = await store.readFile(artifactId, DATA_FILE);
+    chunks = (async function* () {
+      yield buf;
+    })();
+  }
+  for await (const ln of readLines(chunks)) {
+    if (ln.error !== undefined) throw new AlignflowError('integrity', `dataset ${artifactId}, line ${ln.line}: ${ln.error}`);
+    if (ln.text === '') continue;
+    yield JSON.parse(ln.text) as RecordByKind[K];
+  }
+}
+
+export interface ExportResult {
+  dataset: DatasetInfo;
+  path: string;
+  records: number;
+  bytes: number;
+}
+
+/**
+ * Writes a dataset back out as JSONL in its own format (the canonical lines it was stored as), to
+ * a temp file beside `out` renamed into place only once the whole blob verified. Importing the
+ * exported file gives the same records, the same bytes and the same artifact id.
+ */
+export async function exportDataset(db: Db, store: LocalArtifactStore, ref: string, out: string, opts: { overwrite?: boolean } = {}): Promise<ExportResult> {
+  const ds = resolveDataset(db, ref);
+  const target = path.resolve(out);
+  if (!opts.overwrite && fs.existsSync(target)) throw usageError(`${out} already exists (pass --force to overwrite)`);
+  await fsp.mkdir(path.dirname(target), { recursive: true });
+  const tmp = `${target}.${randomBytes(6).toString('hex')}.partial`;
+  const ws = fs.createWriteStream(tmp);
+  let bytes = 0;
+  try {
+    for await (const chunk of store.readFileChunks(ds.artifactId, DATA_FILE)) {
+      bytes += chunk.length;
+      if (!ws.write(chunk)) await new Promise<void>((r) => ws.once('drain', r));
+    }
+    await new Promise<void>((res, rej) => ws.end((e?: Error | null) => (e ? rej(e) : res())));
+    await fsp.rename(tmp, target);
+  } catch (err) {
+    ws.destroy();
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+  return { dataset: ds, path: target, records: ds.records, bytes };
+}

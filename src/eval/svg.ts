@@ -1,0 +1,136 @@
+// Minimal inline-SVG charts for the self-contained HTML report: no library, no external asset.
+// Every string that reaches the markup goes through esc().
+
+export function esc(s: string): string {
+  // '//' is written '/&#47;' (renders the same) so no text from a model can read as a URL in the file.
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;').replace(/\/\//g, '/&#47;');
+}
+
+export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
+
+export function fmt(x: number | null | undefined, digits = 3): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '–';
+  if (Number.isInteger(x) && Math.abs(x) < 1e6) return String(x);
+  const a = Math.abs(x);
+  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return x.toExponential(2);
+  return x.toFixed(digits);
+}
+
+interface Frame {
+  w: number;
+  h: number;
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
+const M = { l: 52, r: 12, t: 22, b: 34 };
+
+function niceTicks(lo: number, hi: number, n = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / n;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((k) => k * mag).find((s) => s >= raw) ?? raw;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+function extent(vals: number[], pad = 0.05): [number, number] {
+  const f = vals.filter(Number.isFinite);
+  if (f.length === 0) return [0, 1];
+  let lo = Math.min(...f);
+  let hi = Math.max(...f);
+  if (lo === hi) {
+    lo -= Math.abs(lo) * 0.1 || 0.5;
+    hi += Math.abs(hi) * 0.1 || 0.5;
+  }
+  const p = (hi - lo) * pad;
+  return [lo - p, hi + p];
+}
+
+function axes(f: Frame, title: string, xLabel: string, yLabel: string): string {
+  const sx = (x: number) => M.l + ((x - f.x0) / (f.x1 - f.x0)) * (f.w - M.l - M.r);
+  const sy = (y: number) => f.h - M.b - ((y - f.y0) / (f.y1 - f.y0)) * (f.h - M.t - M.b);
+  let s = `<text x="${f.w / 2}" y="14" text-anchor="middle" class="ct">${esc(title)}</text>`;
+  s += `<line x1="${M.l}" y1="${f.h - M.b}" x2="${f.w - M.r}" y2="${f.h - M.b}" class="ax"/><line x1="${M.l}" y1="${M.t}" x2="${M.l}" y2="${f.h - M.b}" class="ax"/>`;
+  for (const t of niceTicks(f.x0, f.x1)) s += `<text x="${sx(t).toFixed(1)}" y="${f.h - M.b + 13}" text-anchor="middle" class="tk">${fmt(t, 2)}</text>`;
+  for (const t of niceTicks(f.y0, f.y1)) {
+    s += `<line x1="${M.l}" y1="${sy(t).toFixed(1)}" x2="${f.w - M.r}" y2="${sy(t).toFixed(1)}" class="gr"/>`;
+    s += `<text x="${M.l - 4}" y="${(sy(t) + 3).toFixed(1)}" text-anchor="end" class="tk">${fmt(t, 2)}</text>`;
+  }
+  s += `<text x="${f.w / 2}" y="${f.h - 4}" text-anchor="middle" class="tk">${esc(xLabel)}</text>`;
+  s += `<text x="10" y="${f.h / 2}" text-anchor="middle" class="tk" transform="rotate(-90 10 ${f.h / 2})">${esc(yLabel)}</text>`;
+  return s;
+}
+
+function scales(f: Frame) {
+  return {
+    sx: (x: number) => M.l + ((x - f.x0) / (f.x1 - f.x0)) * (f.w - M.l - M.r),
+    sy: (y: number) => f.h - M.b - ((y - f.y0) / (f.y1 - f.y0)) * (f.h - M.t - M.b),
+  };
+}
+
+function legend(names: string[], f: Frame): string {
+  return names.map((n, i) => `<g transform="translate(${M.l + 8 + i * 110},${M.t + 4})"><rect width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="14" y="9" class="tk">${esc(n.slice(0, 16))}</text></g>`).join('') + (f ? '' : '');
+}
+
+export interface Series {
+  name: string;
+  points: [number, number][];
+}
+
+export function lineChart(title: string, series: Series[], o: { xLabel?: string; yLabel?: string; hline?: number; w?: number; h?: number } = {}): string {
+  const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p[1]));
+  const [x0, x1] = extent(all.map((p) => p[0]), 0);
+  const [y0, y1] = extent([...all.map((p) => p[1]), ...(o.hline !== undefined ? [o.hline] : [])]);
+  const f: Frame = { w: o.w ?? 360, h: o.h ?? 220, x0, x1: x1 > x0 ? x1 : x0 + 1, y0, y1 };
+  const { sx, sy } = scales(f);
+  let s = axes(f, title, o.xLabel ?? 'step', o.yLabel ?? '');
+  if (o.hline !== undefined) s += `<line x1="${M.l}" x2="${f.w - M.r}" y1="${sy(o.hline).toFixed(1)}" y2="${sy(o.hline).toFixed(1)}" class="hl"/>`;
+  series.forEach((se, i) => {
+    const pts = se.points.filter((p) => Number.isFinite(p[1])).map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
+    const c = PALETTE[i % PALETTE.length];
+    s += pts.includes(' ') ? `<polyline points="${pts}" fill="none" stroke="${c}" stroke-width="1.6"/>` : pts ? `<circle cx="${pts.split(',')[0]}" cy="${pts.split(',')[1]}" r="3" fill="${c}"/>` : '';
+  });
+  if (series.length > 1) s += legend(series.map((x) => x.name), f);
+  return `<svg class="chart" viewBox="0 0 ${f.w} ${f.h}" width="${f.w}" height="${f.h}" role="img" aria-label="${esc(title)}">${s}</svg>`;
+}
+
+export function scatterChart(title: string, points: { name: string; x: number; y: number; xlo?: number; xhi?: number; ylo?: number; yhi?: number }[], o: { xLabel: string; yLabel: string }): string {
+  const xs = points.flatMap((p) => [p.x, p.xlo ?? p.x, p.xhi ?? p.x]);
+  const ys = points.flatMap((p) => [p.y, p.ylo ?? p.y, p.yhi ?? p.y]);
+  const [x0, x1] = extent([...xs, 0], 0.1);
+  const [y0, y1] = extent(ys, 0.1);
+  const f: Frame = { w: 420, h: 260, x0, x1, y0, y1 };
+  const { sx, sy } = scales(f);
+  let s = axes(f, title, o.xLabel, o.yLabel);
+  points.forEach((p, i) => {
+    const c = PALETTE[i % PALETTE.length];
+    if (p.ylo !== undefined && p.yhi !== undefined) s += `<line x1="${sx(p.x).toFixed(1)}" x2="${sx(p.x).toFixed(1)}" y1="${sy(p.ylo).toFixed(1)}" y2="${sy(p.yhi).toFixed(1)}" stroke="${c}"/>`;
+    if (p.xlo !== undefined && p.xhi !== undefined) s += `<line y1="${sy(p.y).toFixed(1)}" y2="${sy(p.y).toFixed(1)}" x1="${sx(p.xlo).toFixed(1)}" x2="${sx(p.xhi).toFixed(1)}" stroke="${c}"/>`;
+    s += `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="5" fill="${c}"/><text x="${(sx(p.x) + 7).toFixed(1)}" y="${(sy(p.y) - 6).toFixed(1)}" class="tk">${esc(p.name)}</text>`;
+  });
+  return `<svg class="chart" viewBox="0 0 ${f.w} ${f.h}" width="${f.w}" height="${f.h}" role="img" aria-label="${esc(title)}">${s}</svg>`;
+}
+
+export function histogramChart(title: string, hs: { name: string; edges: number[]; counts: number[] }[], xLabel: string): string {
+  const edges = hs[0]?.edges ?? [0, 1];
+  const maxC = Math.max(1, ...hs.flatMap((h) => h.counts));
+  const f: Frame = { w: 420, h: 240, x0: edges[0]!, x1: edges[edges.length - 1]!, y0: 0, y1: maxC * 1.1 };
+  if (!(f.x1 > f.x0)) f.x1 = f.x0 + 1;
+  const { sx, sy } = scales(f);
+  let s = axes(f, title, xLabel, 'answers');
+  const k = hs.length;
+  hs.forEach((h, i) => {
+    const c = PALETTE[i % PALETTE.length];
+    h.counts.forEach((n, b) => {
+      const xa = sx(h.edges[b]!);
+      const xb = sx(h.edges[b + 1]!);
+      const bw = (xb - xa) / k;
+      s += `<rect x="${(xa + i * bw).toFixed(1)}" y="${sy(n).toFixed(1)}" width="${Math.max(0.5, bw - 0.5).toFixed(1)}" height="${(sy(0) - sy(n)).toFixed(1)}" fill="${c}" fill-opacity="0.8"><title>${esc(h.name)}: ${n} in [${fmt(h.edges[b]!)}, ${fmt(h.edges[b + 1]!)})</title></rect>`;
+    });
+  });
+  s += legend(hs.map((h) => h.name), f);
+  return `<svg class="chart" viewBox="0 0 ${f.w} ${f.h}" width="${f.w}" height="${f.h}" role="img" aria-label="${esc(title)}">${s}</svg>`;
+}

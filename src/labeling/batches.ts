@@ -1,0 +1,227 @@
+// Label batches and their pairs: create, fill (with gold pairs mixed in), close, progress.
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { inputError, notFound } from '../errors.js';
+import { immediate, type Db } from '../store/db.js';
+import { assignments, labelBatches, pairs, responses } from '../store/schema.js';
+import { newId } from './users.js';
+import { mulberry32, shuffle } from './rng.js';
+
+export interface BatchOptions {
+  name: string;
+  runId?: string | null;
+  stageId?: string | null;
+  guidelines?: string;
+  /** Labels wanted per pair (≥ 1). */
+  quota?: number;
+  /** Fraction of the queue that is gold pairs, in [0, 1). */
+  goldRate?: number;
+  leaseSeconds?: number;
+}
+
+export type Batch = typeof labelBatches.$inferSelect;
+
+export function validateBatchOptions(o: BatchOptions): Required<Pick<BatchOptions, 'quota' | 'goldRate' | 'leaseSeconds' | 'guidelines'>> {
+  const quota = o.quota ?? 1;
+  const goldRate = o.goldRate ?? 0;
+  const leaseSeconds = o.leaseSeconds ?? 600;
+  const issues = [];
+  if (!o.name || o.name.length > 200) issues.push({ field: 'name', reason: 'must be 1–200 characters' });
+  if (!Number.isInteger(quota) || quota < 1 || quota > 100) issues.push({ field: 'quota', reason: 'must be an integer in 1..100' });
+  if (!(goldRate >= 0 && goldRate < 1)) issues.push({ field: 'goldRate', reason: 'must be in [0, 1)' });
+  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1 || leaseSeconds > 86400) issues.push({ field: 'leaseSeconds', reason: 'must be an integer in 1..86400' });
+  if (issues.length) throw inputError('invalid label batch settings', issues);
+  return { quota, goldRate, leaseSeconds, guidelines: o.guidelines ?? '' };
+}
+
+export function createBatch(db: Db, o: BatchOptions): Batch {
+  const v = validateBatchOptions(o);
+  const row: Batch = {
+    id: newId('b'),
+    runId: o.runId ?? null,
+    stageId: o.stageId ?? null,
+    name: o.name,
+    guidelines: v.guidelines,
+    quota: v.quota,
+    goldRate: v.goldRate,
+    leaseSeconds: v.leaseSeconds,
+    status: 'open',
+    createdAt: Date.now(),
+    closedAt: null,
+  };
+  db.insert(labelBatches).values(row).run();
+  return row;
+}
+
+export function getBatch(db: Db, id: string): Batch {
+  const b = db.select().from(labelBatches).where(eq(labelBatches.id, id)).get();
+  if (!b) throw notFound(`no label batch "${id}"`);
+  return b;
+}
+
+export function listBatches(db: Db, filter: { status?: 'open' | 'closed'; runId?: string } = {}): Batch[] {
+  const conds = [];
+  if (filter.status) conds.push(eq(labelBatches.status, filter.status));
+  if (filter.runId) conds.push(eq(labelBatches.runId, filter.runId));
+  return db.select().from(labelBatches).where(conds.length ? and(...conds) : undefined).orderBy(labelBatches.createdAt).all();
+}
+
+export interface ResponseInput {
+  id?: string;
+  text: string;
+  modelArtifactId?: string | null;
+  sampling?: Record<string, unknown> | null;
+  seed?: number | null;
+  score?: number | null;
+}
+
+export interface PairInput {
+  id?: string;
+  prompt: string;
+  a: ResponseInput;
+  b: ResponseInput;
+}
+
+/** A gold pair: `chosen` is the known better response (or `tie: true` for a known tie). */
+export interface GoldInput {
+  prompt: string;
+  chosen: string;
+  rejected: string;
+  tie?: boolean;
+}
+
+/** How many gold pairs make them `rate` of a queue holding `regular` other pairs. */
+export function goldCount(regular: number, rate: number, available: number): number {
+  if (rate <= 0 || available <= 0) return 0;
+  return Math.min(available, Math.round((regular * rate) / (1 - rate)));
+}
+
+/**
+ * Adds pairs (and their responses) to a batch, with gold pairs mixed in at the batch's gold rate.
+ * Queue order is a seeded shuffle of regular and gold pairs, so gold is spread through the batch
+ * rather than bunched at one end. One transaction: all pairs are added, or none.
+ */
+export function addPairs(db: Db, batchId: string, input: PairInput[], opts: { gold?: GoldInput[]; seed?: number } = {}): { added: number; gold: number; pairIds: string[] } {
+  const rand = mulberry32(opts.seed ?? 0x5eed);
+  return immediate(db, (tx) => {
+    const batch = tx.select().from(labelBatches).where(eq(labelBatches.id, batchId)).get();
+    if (!batch) throw notFound(`no label batch "${batchId}"`);
+    if (batch.status !== 'open') throw inputError(`label batch "${batch.name}" is closed`);
+    const goldPool = shuffle([...(opts.gold ?? [])], rand);
+    const g = goldCount(input.length, batch.goldRate, goldPool.length);
+    type Row = { kind: 'pair'; p: PairInput } | { kind: 'gold'; p: GoldInput };
+    const rows: Row[] = shuffle([...input.map((p) => ({ kind: 'pair' as const, p })), ...goldPool.slice(0, g).map((p) => ({ kind: 'gold' as const, p }))], rand);
+    const last = tx.select({ t: sql<number | null>`max(${pairs.createdAt})` }).from(pairs).where(eq(pairs.batchId, batchId)).get();
+    const base = Math.max(Date.now(), (last?.t ?? 0) + 1);
+    const ids: string[] = [];
+    rows.forEach((r, i) => {
+      const createdAt = base + i;
+      if (r.kind === 'pair') {
+        const a = insertResponse(tx, batch, r.p.prompt, r.p.a, createdAt);
+        const b = insertResponse(tx, batch, r.p.prompt, r.p.b, createdAt);
+        // A pair stored earlier without a batch (by the collect stage) joins this batch as it is;
+        // one already in another batch is copied (same responses, new pair id).
+        const existing = r.p.id ? tx.select({ batchId: pairs.batchId }).from(pairs).where(eq(pairs.id, r.p.id)).get() : undefined;
+        if (existing && existing.batchId === null) {
+          tx.update(pairs).set({ batchId, createdAt }).where(eq(pairs.id, r.p.id!)).run();
+          ids.push(r.p.id!);
+          return;
+        }
+        const id = r.p.id && !existing ? r.p.id : newId('p');
+        tx.insert(pairs).values({ id, batchId, runId: batch.runId, stageId: batch.stageId, prompt: r.p.prompt, responseAId: a, responseBId: b, createdAt }).run();
+        ids.push(id);
+      } else {
+        // Which side holds the better response is random, so gold answers are not always "a".
+        const chosenIsA = rand() < 0.5;
+        const [ta, tb] = chosenIsA ? [r.p.chosen, r.p.rejected] : [r.p.rejected, r.p.chosen];
+        const a = insertResponse(tx, batch, r.p.prompt, { text: ta }, createdAt);
+        const b = insertResponse(tx, batch, r.p.prompt, { text: tb }, createdAt);
+        const id = newId('p');
+        const goldAnswer = r.p.tie ? 'tie' : chosenIsA ? 'a' : 'b';
+        tx.insert(pairs).values({ id, batchId, runId: batch.runId, stageId: batch.stageId, prompt: r.p.prompt, responseAId: a, responseBId: b, isGold: true, goldAnswer, createdAt }).run();
+      }
+    });
+    return { added: input.length, gold: g, pairIds: ids };
+  });
+}
+
+function insertResponse(tx: Db, batch: Batch, prompt: string, r: ResponseInput, createdAt: number): string {
+  if (r.id) {
+    const existing = tx.select({ id: responses.id }).from(responses).where(eq(responses.id, r.id)).get();
+    if (existing) return r.id;
+  }
+  const id = r.id ?? newId('r');
+  tx.insert(responses)
+    .values({ id, runId: batch.runId, stageId: batch.stageId, prompt, text: r.text, modelArtifactId: r.modelArtifactId ?? null, sampling: r.sampling ?? null, seed: r.seed ?? null, score: r.score ?? null, createdAt })
+    .run();
+  return id;
+}
+
+/**
+ * Closes a batch: no new assignments, submissions and undos are refused from now on, live leases
+ * end. Runs in an immediate transaction, so a racing submission is ordered strictly before (stored)
+ * or after (refused with a message) — never half-applied.
+ */
+export function closeBatch(db: Db, batchId: string): Batch {
+  return immediate(db, (tx) => {
+    const b = tx.select().from(labelBatches).where(eq(labelBatches.id, batchId)).get();
+    if (!b) throw notFound(`no label batch "${batchId}"`);
+    if (b.status === 'closed') return b;
+    const now = Date.now();
+    tx.update(labelBatches).set({ status: 'closed', closedAt: now }).where(eq(labelBatches.id, batchId)).run();
+    tx.update(assignments)
+      .set({ status: 'expired' })
+      .where(and(eq(assignments.status, 'leased'), inArray(assignments.pairId, tx.select({ id: pairs.id }).from(pairs).where(eq(pairs.batchId, batchId)))))
+      .run();
+    return { ...b, status: 'closed' as const, closedAt: now };
+  });
+}
+
+export interface BatchProgress {
+  batchId: string;
+  name: string;
+  status: 'open' | 'closed';
+  quota: number;
+  /** Regular (non-gold) pairs. */
+  pairs: number;
+  goldPairs: number;
+  /** Regular pairs with labelCount ≥ quota. */
+  completePairs: number;
+  /** Σ min(labelCount, quota) over regular pairs: the progress numerator. */
+  done: number;
+  /** pairs × quota. */
+  total: number;
+  labels: number;
+  liveLeases: number;
+}
+
+export function batchProgress(db: Db, batchId: string, now = Date.now()): BatchProgress {
+  const b = getBatch(db, batchId);
+  const r = db.$client
+    .prepare(
+      `SELECT
+         sum(CASE WHEN is_gold = 0 THEN 1 ELSE 0 END) AS pairs,
+         sum(CASE WHEN is_gold = 1 THEN 1 ELSE 0 END) AS gold,
+         sum(CASE WHEN is_gold = 0 AND label_count >= ? THEN 1 ELSE 0 END) AS complete,
+         sum(CASE WHEN is_gold = 0 THEN min(label_count, ?) ELSE 0 END) AS done,
+         sum(label_count) AS labels
+       FROM pairs WHERE batch_id = ?`,
+    )
+    .get(b.quota, b.quota, batchId) as { pairs: number | null; gold: number | null; complete: number | null; done: number | null; labels: number | null };
+  const leases = db.$client
+    .prepare(`SELECT count(*) AS n FROM assignments a JOIN pairs p ON p.id = a.pair_id WHERE p.batch_id = ? AND a.status = 'leased' AND a.lease_expires_at > ?`)
+    .get(batchId, now) as { n: number };
+  const n = r.pairs ?? 0;
+  return {
+    batchId,
+    name: b.name,
+    status: b.status,
+    quota: b.quota,
+    pairs: n,
+    goldPairs: r.gold ?? 0,
+    completePairs: r.complete ?? 0,
+    done: r.done ?? 0,
+    total: n * b.quota,
+    labels: r.labels ?? 0,
+    liveLeases: b.status === 'open' ? leases.n : 0,
+  };
+}

@@ -1,0 +1,251 @@
+// The labeling queue: leases, submissions, skips and undo. Every read-then-write runs in one
+// immediate transaction, so concurrent labelers (threads, processes) see a serial order.
+//
+// Invariants:
+//  - an assignment row belongs to one labeler (pair_id, user_id is unique: never the same pair twice);
+//  - a lease is live while status = 'leased' and lease_expires_at > now; an expired one frees its slot;
+//  - a pair is offered only while label_count + live leases < quota;
+//  - decisions are stored in terms of responses a/b; the screen sides are only in `left_response`.
+import { randomInt } from 'node:crypto';
+import { inputError, notFound } from '../errors.js';
+import { immediate, type Db } from '../store/db.js';
+import type { LabelDecision } from '../store/schema.js';
+import { ConflictError, ForbiddenError } from './errors.js';
+import { newId } from './users.js';
+import { stmt } from './sql.js';
+
+export type Choice = 'left' | 'right' | 'tie' | 'both_bad';
+export const choices = ['left', 'right', 'tie', 'both_bad'] as const;
+export const labelFlags = ['unsafe', 'broken'] as const;
+export type LabelFlag = (typeof labelFlags)[number];
+
+/** What a labeler is shown: no model ids, no a/b mapping, no gold marker. */
+export interface AssignmentView {
+  assignmentId: string;
+  batchId: string;
+  prompt: string;
+  left: string;
+  right: string;
+  leasedAt: number;
+  leaseExpiresAt: number;
+  /** Set when this assignment came back through undo: the label that was withdrawn. */
+  previous?: { choice: Choice; strength: number | null; rationale: string | null; flags: string[] };
+}
+
+export interface Actor {
+  id: string;
+  name: string;
+}
+
+interface AssignmentRow {
+  id: string;
+  pair_id: string;
+  user_id: string;
+  left_response: 'a' | 'b';
+  status: 'leased' | 'submitted' | 'skipped' | 'expired';
+  leased_at: number;
+  lease_expires_at: number;
+}
+
+interface BatchRow {
+  id: string;
+  name: string;
+  status: 'open' | 'closed';
+  quota: number;
+  lease_seconds: number;
+}
+
+function batchRow(db: Db, batchId: string): BatchRow {
+  const b = stmt(db, `SELECT id, name, status, quota, lease_seconds FROM label_batches WHERE id = ?`).get(batchId) as BatchRow | undefined;
+  if (!b) throw notFound(`no label batch "${batchId}"`);
+  return b;
+}
+
+function view(db: Db, a: AssignmentRow, batchId: string): AssignmentView {
+  const r = stmt(db, `SELECT p.prompt AS prompt, ra.text AS a, rb.text AS b FROM pairs p JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id WHERE p.id = ?`)
+    .get(a.pair_id) as { prompt: string; a: string; b: string };
+  const [left, right] = a.left_response === 'a' ? [r.a, r.b] : [r.b, r.a];
+  return { assignmentId: a.id, batchId, prompt: r.prompt, left, right, leasedAt: a.leased_at, leaseExpiresAt: a.lease_expires_at };
+}
+
+/**
+ * The labeler's current assignment in this batch, or a new lease on the first pair in queue order
+ * that still needs labels and that this labeler has never been given. Returns null when there is
+ * nothing left for them (or the batch is closed).
+ */
+export function nextAssignment(db: Db, batchId: string, user: Actor, now = Date.now()): AssignmentView | null {
+  return immediate(db, () => {
+    const b = batchRow(db, batchId);
+    if (b.status !== 'open') return null;
+    // The caller's live lease in this batch, if any (index assignments_user).
+    const mine = stmt(
+      db,
+      `SELECT a.* FROM assignments a JOIN pairs p ON p.id = a.pair_id
+       WHERE a.user_id = ? AND a.status = 'leased' AND a.lease_expires_at > ? AND p.batch_id = ?
+       ORDER BY a.leased_at DESC, a.rowid DESC LIMIT 1`,
+    ).get(user.id, now, batchId) as AssignmentRow | undefined;
+    if (mine) return view(db, mine, batchId);
+    // Least-labeled pair first, then queue order. The walk follows the index pairs_batch
+    // (batch_id, label_count) in order and stops at the first pair that still has room (labels +
+    // live leases < quota) and that this labeler has never been given — no sort, no full scan.
+    // An abandoned lease simply stops counting once it expires: it needs no sweeper.
+    const pick = stmt(
+      db,
+      `SELECT p.id FROM pairs p INDEXED BY pairs_batch
+       WHERE p.batch_id = ? AND p.label_count < ?
+         AND p.label_count + (SELECT count(*) FROM assignments l WHERE l.pair_id = p.id AND l.status = 'leased' AND l.lease_expires_at > ?) < ?
+         AND NOT EXISTS (SELECT 1 FROM assignments m WHERE m.pair_id = p.id AND m.user_id = ?)
+       ORDER BY p.label_count, p.rowid LIMIT 1`,
+    ).get(batchId, b.quota, now, b.quota, user.id) as { id: string } | undefined;
+    if (!pick) return null;
+    const row: AssignmentRow = {
+      id: newId('as'),
+      pair_id: pick.id,
+      user_id: user.id,
+      left_response: randomInt(2) === 0 ? 'a' : 'b',
+      status: 'leased',
+      leased_at: now,
+      lease_expires_at: now + b.lease_seconds * 1000,
+    };
+    stmt(db, `INSERT INTO assignments (id, pair_id, user_id, left_response, status, leased_at, lease_expires_at) VALUES (?, ?, ?, ?, 'leased', ?, ?)`).run(
+      row.id,
+      row.pair_id,
+      row.user_id,
+      row.left_response,
+      row.leased_at,
+      row.lease_expires_at,
+    );
+    return view(db, row, batchId);
+  });
+}
+
+export interface SubmitInput {
+  choice: Choice;
+  strength?: number | null;
+  rationale?: string | null;
+  flags?: string[] | null;
+  durationMs?: number | null;
+}
+
+export function validateSubmit(s: SubmitInput): void {
+  const issues = [];
+  if (!(choices as readonly string[]).includes(s.choice)) issues.push({ field: 'choice', reason: `must be one of ${choices.join(', ')}` });
+  if (s.strength != null && !(Number.isInteger(s.strength) && s.strength >= 1 && s.strength <= 3)) issues.push({ field: 'strength', reason: 'must be 1, 2 or 3' });
+  if (s.strength != null && (s.choice === 'tie' || s.choice === 'both_bad')) issues.push({ field: 'strength', reason: 'only applies when one response is preferred' });
+  if (s.rationale != null && (typeof s.rationale !== 'string' || s.rationale.length > 5000)) issues.push({ field: 'rationale', reason: 'at most 5000 characters' });
+  if (s.flags != null && (!Array.isArray(s.flags) || s.flags.some((f) => !(labelFlags as readonly string[]).includes(f)))) issues.push({ field: 'flags', reason: `each flag must be one of ${labelFlags.join(', ')}` });
+  if (s.durationMs != null && !(Number.isInteger(s.durationMs) && s.durationMs >= 0 && s.durationMs <= 86_400_000)) issues.push({ field: 'durationMs', reason: 'must be an integer number of milliseconds (≤ 1 day)' });
+  if (issues.length) throw inputError('invalid label', issues);
+}
+
+export function decisionOf(choice: Choice, left: 'a' | 'b'): LabelDecision {
+  if (choice === 'left') return left;
+  if (choice === 'right') return left === 'a' ? 'b' : 'a';
+  return choice;
+}
+
+export function choiceOf(decision: LabelDecision, left: 'a' | 'b'): Choice {
+  if (decision === 'a' || decision === 'b') return decision === left ? 'left' : 'right';
+  return decision;
+}
+
+interface Loaded {
+  a: AssignmentRow;
+  batch: BatchRow;
+  labelCount: number;
+}
+
+function loadAssignment(db: Db, assignmentId: string, user: Actor): Loaded {
+  const a = stmt(db, `SELECT * FROM assignments WHERE id = ?`).get(assignmentId) as AssignmentRow | undefined;
+  if (!a) throw notFound(`no assignment "${assignmentId}"`);
+  if (a.user_id !== user.id) throw new ForbiddenError('this assignment belongs to another labeler');
+  const p = stmt(db, `SELECT batch_id, label_count FROM pairs WHERE id = ?`).get(a.pair_id) as { batch_id: string; label_count: number };
+  return { a, batch: batchRow(db, p.batch_id), labelCount: p.label_count };
+}
+
+/**
+ * Stores a label for the labeler's assignment. Refused (ConflictError, nothing stored) when the
+ * batch is closed, the assignment was already submitted or skipped, or the lease expired and the
+ * pair has meanwhile been filled by others.
+ */
+export function submitLabel(db: Db, assignmentId: string, user: Actor, input: SubmitInput, now = Date.now()): { labelId: string; decision: LabelDecision } {
+  validateSubmit(input);
+  return immediate(db, () => {
+    const { a, batch, labelCount } = loadAssignment(db, assignmentId, user);
+    if (batch.status !== 'open') throw new ConflictError(`label batch "${batch.name}" was closed before this label arrived; it was not stored`);
+    if (a.status === 'submitted') throw new ConflictError('this assignment was already labeled (use undo to change it)');
+    if (a.status === 'skipped') throw new ConflictError('this assignment was skipped');
+    const live = a.status === 'leased' && a.lease_expires_at > now;
+    if (!live) {
+      // A late submission is still welcome if the pair has room for it.
+      const others = stmt(db, `SELECT count(*) AS n FROM assignments WHERE pair_id = ? AND id <> ? AND status = 'leased' AND lease_expires_at > ?`).get(a.pair_id, a.id, now) as { n: number };
+      if (labelCount + others.n >= batch.quota) throw new ConflictError('your lease on this pair expired and the pair has since received its labels; the label was not stored');
+    }
+    const decision = decisionOf(input.choice, a.left_response);
+    const labelId = newId('l');
+    stmt(db,
+        `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        labelId,
+        a.pair_id,
+        a.id,
+        user.id,
+        `user:${user.name}`,
+        decision,
+        input.strength ?? null,
+        input.rationale?.trim() ? input.rationale.trim() : null,
+        input.flags && input.flags.length ? JSON.stringify([...new Set(input.flags)].sort()) : null,
+        a.left_response,
+        input.durationMs ?? null,
+        now,
+      );
+    stmt(db, `UPDATE assignments SET status = 'submitted' WHERE id = ?`).run(a.id);
+    stmt(db, `UPDATE pairs SET label_count = label_count + 1 WHERE id = ?`).run(a.pair_id);
+    return { labelId, decision };
+  });
+}
+
+/** Gives the pair back to the pool (for others); this labeler will not see it again. */
+export function skipAssignment(db: Db, assignmentId: string, user: Actor, reason: string): void {
+  if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > 500) throw inputError('a skip needs a reason (1–500 characters)', [{ field: 'reason', reason: 'required' }]);
+  immediate(db, () => {
+    const { a, batch } = loadAssignment(db, assignmentId, user);
+    if (batch.status !== 'open') throw new ConflictError(`label batch "${batch.name}" is closed`);
+    if (a.status === 'submitted') throw new ConflictError('this assignment was already labeled');
+    if (a.status === 'skipped') return;
+    stmt(db, `UPDATE assignments SET status = 'skipped', skip_reason = ? WHERE id = ?`).run(reason.trim(), a.id);
+  });
+}
+
+/**
+ * Withdraws the labeler's most recent label in this batch (while the batch is open) and gives the
+ * same assignment back to them under a fresh lease, with the withdrawn answer for reference.
+ */
+export function undoLastLabel(db: Db, batchId: string, user: Actor, now = Date.now()): AssignmentView {
+  return immediate(db, () => {
+    const b = batchRow(db, batchId);
+    if (b.status !== 'open') throw new ConflictError(`label batch "${b.name}" is closed; labels can no longer be undone`);
+    const l = stmt(db,
+        `SELECT l.id, l.assignment_id, l.decision, l.strength, l.rationale, l.flags, l.pair_id FROM labels l JOIN pairs p ON p.id = l.pair_id
+         WHERE p.batch_id = ? AND l.user_id = ? AND l.assignment_id IS NOT NULL ORDER BY l.created_at DESC, l.rowid DESC LIMIT 1`,
+      )
+      .get(batchId, user.id) as { id: string; assignment_id: string; decision: LabelDecision; strength: number | null; rationale: string | null; flags: string | null; pair_id: string } | undefined;
+    if (!l) throw new ConflictError('you have no label in this batch to undo');
+    stmt(db, `DELETE FROM labels WHERE id = ?`).run(l.id);
+    stmt(db, `UPDATE pairs SET label_count = label_count - 1 WHERE id = ?`).run(l.pair_id);
+    stmt(db, `UPDATE assignments SET status = 'leased', leased_at = ?, lease_expires_at = ? WHERE id = ?`).run(now, now + b.lease_seconds * 1000, l.assignment_id);
+    const a = stmt(db, `SELECT * FROM assignments WHERE id = ?`).get(l.assignment_id) as AssignmentRow;
+    return {
+      ...view(db, a, batchId),
+      previous: { choice: choiceOf(l.decision, a.left_response), strength: l.strength, rationale: l.rationale, flags: l.flags ? (JSON.parse(l.flags) as string[]) : [] },
+    };
+  });
+}
+
+/** How many labels this labeler has stored in the batch. */
+export function ownLabelCount(db: Db, batchId: string, userId: string): number {
+  const r = stmt(db, `SELECT count(*) AS n FROM labels l JOIN pairs p ON p.id = l.pair_id WHERE p.batch_id = ? AND l.user_id = ?`).get(batchId, userId) as { n: number };
+  return r.n;
+}

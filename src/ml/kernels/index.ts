@@ -1,0 +1,2 @@
+export { registerWasmKernels } from './wasm.js';
+export { registerCpuKernels } from './cpu.js';

@@ -1,0 +1,271 @@
+// GPT-2, written to match transformers' GPT2LMHeadModel exactly (modeling_gpt2.py), nanoGPT style:
+// parameter names and layouts are Hugging Face's, so model.safetensors maps 1:1 onto `params`.
+// - Conv1D layers store weight as [in, out]: y = x @ W + b (no transpose).
+// - GELU is "gelu_new", the tanh approximation (Hendrycks & Gimpel 2016):
+//   0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+// - attention scores are scaled by 1/√head_dim (scale_attn_weights), causal + padding masked.
+// - the output head is tied to wte (no lm_head.weight).
+// Dropout is not applied (training here is deterministic; see docs/engine-models.md).
+import * as tf from '@tensorflow/tfjs';
+import { AlignflowError } from '../../errors.js';
+import type { CausalLM, ForwardOptions, ForwardResult, Gpt2Config, KVCache } from './types.js';
+
+let modelCounter = 0;
+
+/** HF defaults for the keys a minimal config may omit (transformers' GPT2Config). */
+export function gpt2ConfigDefaults(c: Partial<Gpt2Config>): Gpt2Config {
+  return {
+    activation_function: 'gelu_new',
+    architectures: ['GPT2LMHeadModel'],
+    attn_pdrop: 0.1,
+    bos_token_id: (c.vocab_size ?? 50257) - 1,
+    embd_pdrop: 0.1,
+    eos_token_id: (c.vocab_size ?? 50257) - 1,
+    initializer_range: 0.02,
+    layer_norm_epsilon: 1e-5,
+    model_type: 'gpt2',
+    n_embd: 768,
+    n_head: 12,
+    n_inner: null,
+    n_layer: 12,
+    n_positions: 1024,
+    reorder_and_upcast_attn: false,
+    resid_pdrop: 0.1,
+    scale_attn_by_inverse_layer_idx: false,
+    scale_attn_weights: true,
+    summary_activation: null,
+    summary_first_dropout: 0.1,
+    summary_proj_to_labels: true,
+    summary_type: 'cls_index',
+    summary_use_proj: true,
+    torch_dtype: 'float32',
+    use_cache: true,
+    vocab_size: 50257,
+    ...c,
+  } as Gpt2Config;
+}
+
+/** Checks the keys the forward pass depends on; `file` names the source in errors. */
+export function validateGpt2Config(c: Gpt2Config, file = 'config.json'): void {
+  const issues: { file: string; field: string; reason: string }[] = [];
+  const posInt = (k: keyof Gpt2Config) => {
+    const v = c[k];
+    if (!Number.isInteger(v) || (v as number) <= 0) issues.push({ file, field: String(k), reason: `must be a positive integer (got ${JSON.stringify(v)})` });
+  };
+  for (const k of ['vocab_size', 'n_positions', 'n_embd', 'n_layer', 'n_head'] as const) posInt(k);
+  if (c.n_inner !== undefined && c.n_inner !== null && !(Number.isInteger(c.n_inner) && c.n_inner > 0)) {
+    issues.push({ file, field: 'n_inner', reason: 'must be null or a positive integer' });
+  }
+  if (issues.length === 0 && c.n_embd % c.n_head !== 0) issues.push({ file, field: 'n_head', reason: `n_embd ${c.n_embd} is not divisible by n_head ${c.n_head}` });
+  if (!['gelu_new', 'gelu_pytorch_tanh'].includes(c.activation_function)) {
+    issues.push({ file, field: 'activation_function', reason: `"${c.activation_function}" is not supported (gelu_new / gelu_pytorch_tanh)` });
+  }
+  if (!(typeof c.layer_norm_epsilon === 'number' && c.layer_norm_epsilon > 0)) issues.push({ file, field: 'layer_norm_epsilon', reason: 'must be a positive number' });
+  if (c.scale_attn_by_inverse_layer_idx) issues.push({ file, field: 'scale_attn_by_inverse_layer_idx', reason: 'true is not supported' });
+  if (c.scale_attn_weights === false) issues.push({ file, field: 'scale_attn_weights', reason: 'false is not supported' });
+  if (c.tie_word_embeddings === false) issues.push({ file, field: 'tie_word_embeddings', reason: 'untied output heads are not supported' });
+  if (issues.length) throw new AlignflowError('input', `${file}: invalid GPT-2 config (${issues.map((i) => `${i.field}: ${i.reason}`).join('; ')})`, { issues });
+}
+
+/** Every parameter's HF name and shape, in HF's order. */
+export function gpt2ParamShapes(c: Gpt2Config): Map<string, number[]> {
+  const C = c.n_embd;
+  const inner = c.n_inner ?? 4 * C;
+  const m = new Map<string, number[]>();
+  m.set('transformer.wte.weight', [c.vocab_size, C]);
+  m.set('transformer.wpe.weight', [c.n_positions, C]);
+  for (let i = 0; i < c.n_layer; i++) {
+    const p = `transformer.h.${i}.`;
+    m.set(p + 'ln_1.weight', [C]);
+    m.set(p + 'ln_1.bias', [C]);
+    m.set(p + 'attn.c_attn.weight', [C, 3 * C]);
+    m.set(p + 'attn.c_attn.bias', [3 * C]);
+    m.set(p + 'attn.c_proj.weight', [C, C]);
+    m.set(p + 'attn.c_proj.bias', [C]);
+    m.set(p + 'ln_2.weight', [C]);
+    m.set(p + 'ln_2.bias', [C]);
+    m.set(p + 'mlp.c_fc.weight', [C, inner]);
+    m.set(p + 'mlp.c_fc.bias', [inner]);
+    m.set(p + 'mlp.c_proj.weight', [inner, C]);
+    m.set(p + 'mlp.c_proj.bias', [C]);
+  }
+  m.set('transformer.ln_f.weight', [C]);
+  m.set('transformer.ln_f.bias', [C]);
+  return m;
+}
+
+/** y = x W + b for Conv1D weights [in, out]; x is 2-D so the product stays on the fast path. */
+function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  return tf.add(tf.matMul(x, w as tf.Tensor2D), b);
+}
+
+function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
+  const mean = tf.mean(x, -1, true);
+  const d = tf.sub(x, mean);
+  const variance = tf.mean(tf.mul(d, d), -1, true); // biased, as torch.nn.LayerNorm
+  return tf.add(tf.mul(tf.mul(d, tf.rsqrt(tf.add(variance, eps))), g), b);
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+/** gelu_new; x*x*x rather than pow (pow is slow on wasm). */
+export function geluNew(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C);
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+/** Additive mask bias [B|1, 1, T, S]: 0 where query t may attend key s, a large negative number elsewhere. */
+function maskBias(T: number, past: number, keyMask: tf.Tensor2D | undefined): tf.Tensor {
+  const S = past + T;
+  const causal = new Float32Array(T * S);
+  for (let t = 0; t < T; t++) for (let s = past + t + 1; s < S; s++) causal[t * S + s] = -1e9;
+  const c = tf.tensor4d(causal, [1, 1, T, S]);
+  if (!keyMask) return c;
+  const pad = tf.mul(tf.sub(1, tf.cast(keyMask, 'float32')), -1e9).reshape([keyMask.shape[0], 1, 1, S]);
+  return tf.add(c, pad);
+}
+
+export class Gpt2Model implements CausalLM {
+  readonly config: Gpt2Config;
+  readonly params: Map<string, tf.Variable>;
+  private readonly headDim: number;
+
+  /** Takes the tensors as given (HF names, already validated); they become the model's variables. */
+  constructor(config: Gpt2Config, weights: Map<string, tf.Tensor>) {
+    validateGpt2Config(config);
+    this.config = config;
+    this.headDim = config.n_embd / config.n_head;
+    const id = ++modelCounter;
+    this.params = new Map();
+    for (const [name, shape] of gpt2ParamShapes(config)) {
+      const w = weights.get(name);
+      if (!w) throw new AlignflowError('internal', `Gpt2Model: missing tensor ${name}`);
+      if (w.shape.join() !== shape.join()) throw new AlignflowError('internal', `Gpt2Model: ${name} has shape [${w.shape}], expected [${shape}]`);
+      // variable names are global in tfjs: prefix them so several models can coexist (policy + reference)
+      this.params.set(name, tf.variable(w, true, `m${id}/${name}`));
+    }
+  }
+
+  expectedShapes(): Map<string, number[]> {
+    return gpt2ParamShapes(this.config);
+  }
+
+  private p(name: string): tf.Variable {
+    return this.params.get(name)!;
+  }
+
+  forward(ids: tf.Tensor2D, opts: ForwardOptions = {}): ForwardResult {
+    const c = this.config;
+    const [B, T] = ids.shape;
+    const past = opts.cache?.length ?? 0;
+    const S = past + T;
+    if (!opts.positionIds && S > c.n_positions) {
+      throw new AlignflowError('input', `sequence of ${S} tokens is longer than the model's context (n_positions ${c.n_positions})`);
+    }
+    if (opts.cache && opts.cache.layers.length !== c.n_layer) throw new AlignflowError('internal', 'KV cache has the wrong number of layers');
+    return tf.tidy((): tf.TensorContainer => {
+      // the key padding mask over all S positions, if any
+      let keyMask: tf.Tensor2D | undefined;
+      if (opts.attentionMask) {
+        const m = tf.cast(opts.attentionMask, 'float32') as tf.Tensor2D;
+        if (m.shape[1] === S) keyMask = m;
+        else if (m.shape[1] === T) {
+          const prev = opts.cache?.mask ?? (past > 0 ? tf.ones([B, past]) : undefined);
+          keyMask = prev ? (tf.concat([prev, m], 1) as tf.Tensor2D) : m;
+        } else throw new AlignflowError('internal', `attentionMask has ${m.shape[1]} columns; expected ${T} or ${S}`);
+      } else if (opts.cache?.mask) {
+        keyMask = tf.concat([opts.cache.mask, tf.ones([B, T])], 1) as tf.Tensor2D;
+      }
+
+      const flatIds = tf.reshape(ids, [-1]);
+      let x = tf.gather(this.p('transformer.wte.weight'), flatIds) as tf.Tensor2D; // [B*T, C]
+      if (opts.positionIds) {
+        x = tf.add(x, tf.gather(this.p('transformer.wpe.weight'), tf.reshape(tf.cast(opts.positionIds, 'int32'), [-1])));
+      } else {
+        const pos = tf.gather(this.p('transformer.wpe.weight'), tf.range(past, S, 1, 'int32')); // [T, C]
+        x = tf.reshape(tf.add(tf.reshape(x, [B, T, c.n_embd]), pos), [B * T, c.n_embd]);
+      }
+
+      const bias = maskBias(T, past, keyMask);
+      const scale = 1 / Math.sqrt(this.headDim);
+      const newLayers: { k: tf.Tensor4D; v: tf.Tensor4D }[] = [];
+      for (let i = 0; i < c.n_layer; i++) {
+        const p = `transformer.h.${i}.`;
+        const h = layerNorm(x, this.p(p + 'ln_1.weight'), this.p(p + 'ln_1.bias'), c.layer_norm_epsilon);
+        // q, k, v from column blocks of c_attn's [C, 3C] weight: splitting the small weight instead of
+        // the [B*T, 3C] activations avoids a strided copy (and its gradient) per layer, and never
+        // builds the 5-D [B, T, 3, H, D] tensor whose transpose is ~100x slower on wasm
+        const w = this.p(p + 'attn.c_attn.weight');
+        const bias3 = this.p(p + 'attn.c_attn.bias');
+        const C = c.n_embd;
+        const proj = (j: number) => linear(h, tf.slice(w, [0, j * C], [C, C]), tf.slice(bias3, [j * C], [C]));
+        const [q2, k2, v2] = [proj(0), proj(1), proj(2)];
+        const heads = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [B, T, c.n_head, this.headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
+        const q = heads(q2);
+        let k = heads(k2);
+        let v = heads(v2);
+        const cached = opts.cache?.layers[i];
+        if (cached) {
+          k = tf.concat([cached.k, k], 2) as tf.Tensor4D;
+          v = tf.concat([cached.v, v], 2) as tf.Tensor4D;
+        }
+        if (opts.useCache) newLayers.push({ k, v });
+        const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias); // [B, H, T, S]
+        const att = tf.matMul(tf.softmax(scores, -1), v); // [B, H, T, D]
+        const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, c.n_embd]) as tf.Tensor2D;
+        x = tf.add(x, linear(merged, this.p(p + 'attn.c_proj.weight'), this.p(p + 'attn.c_proj.bias')));
+        const h2 = layerNorm(x, this.p(p + 'ln_2.weight'), this.p(p + 'ln_2.bias'), c.layer_norm_epsilon);
+        const ff = geluNew(linear(h2, this.p(p + 'mlp.c_fc.weight'), this.p(p + 'mlp.c_fc.bias'))) as tf.Tensor2D;
+        x = tf.add(x, linear(ff, this.p(p + 'mlp.c_proj.weight'), this.p(p + 'mlp.c_proj.bias')));
+      }
+      const hidden2 = layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.layer_norm_epsilon);
+      const logits = tf.reshape(tf.matMul(hidden2, this.p('transformer.wte.weight'), false, true), [B, T, c.vocab_size]) as tf.Tensor3D;
+      const hidden = tf.reshape(hidden2, [B, T, c.n_embd]) as tf.Tensor3D;
+      if (!opts.useCache) return { logits, hidden };
+      const cache: KVCache = { layers: newLayers, length: S };
+      if (keyMask) cache.mask = keyMask === opts.attentionMask ? (tf.clone(keyMask) as tf.Tensor2D) : keyMask;
+      return { logits, hidden, cache } as unknown as tf.TensorContainer;
+    }) as unknown as ForwardResult;
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+  }
+}
+
+/** Seeds a per-tensor stream so each tensor's values do not depend on the others. */
+function tensorSeed(seed: number, index: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  h = Math.imul(h ^ (index + 1), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * A freshly initialised GPT-2, as transformers' GPT2PreTrainedModel._init_weights does: normal(0,
+ * initializer_range) for embeddings and Conv1D weights, c_proj weights scaled by 1/√(2·n_layer)
+ * (GPT-2 paper, §2.3), LayerNorm ones/zeros, biases zero. Same seed → same weights on every backend
+ * (tf.randomNormal draws in JS).
+ */
+export function createGpt2(config: Partial<Gpt2Config>, seed = 0): Gpt2Model {
+  const c = gpt2ConfigDefaults(config);
+  validateGpt2Config(c, 'model config');
+  const std = c.initializer_range ?? 0.02;
+  const weights = new Map<string, tf.Tensor>();
+  let i = 0;
+  for (const [name, shape] of gpt2ParamShapes(c)) {
+    const leaf = name.split('.').slice(-2).join('.');
+    let t: tf.Tensor;
+    if (name.endsWith('.bias')) t = tf.zeros(shape);
+    else if (/ln_\d\.weight$|ln_f\.weight$/.test(name)) t = tf.ones(shape);
+    else {
+      const s = leaf === 'c_proj.weight' ? std / Math.sqrt(2 * c.n_layer) : std;
+      t = tf.randomNormal(shape, 0, s, 'float32', tensorSeed(seed, i));
+    }
+    i++;
+    weights.set(name, t);
+  }
+  const m = new Gpt2Model(c, weights);
+  for (const t of weights.values()) t.dispose();
+  return m;
+}

@@ -1,0 +1,82 @@
+// Models as 'model' artifacts: the files of a Hugging Face model directory, validated on the way in.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ArtifactManifest, ArtifactStore, PutArtifact } from '../../store/types.js';
+import { AlignflowError } from '../../errors.js';
+import type { TextTokenizer } from '../tokenizer/tokenizer.js';
+import { loadModelDir, saveModelDir, type LoadedModel } from './io.js';
+import type { CausalLM } from './types.js';
+
+/** Files of a model directory that travel with it (others, e.g. pytorch_model.bin, are left out). */
+export const MODEL_FILES = ['config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
+
+/** What `models ls/show` display; part of the artifact's metadata. */
+export function modelSummary(loaded: Pick<LoadedModel, 'model' | 'tokenizer' | 'storedDtype'>): Record<string, unknown> {
+  const c = loaded.model.config as unknown as Record<string, unknown>;
+  let n = 0;
+  for (const v of loaded.model.params.values()) n += v.size;
+  return {
+    model_type: c.model_type,
+    parameters: n,
+    vocab_size: c.vocab_size,
+    n_positions: c.n_positions,
+    n_embd: c.n_embd,
+    n_layer: c.n_layer,
+    n_head: c.n_head,
+    dtype: loaded.storedDtype,
+    tokenizer: loaded.tokenizer ? { vocab_size: loaded.tokenizer.vocabSize, eos_token: loaded.tokenizer.eosToken ?? null } : null,
+  };
+}
+
+function scratch(base: string | undefined, prefix: string): string {
+  const parent = base ?? os.tmpdir();
+  fs.mkdirSync(parent, { recursive: true });
+  return fs.mkdtempSync(path.join(parent, `alignflow-${prefix}`));
+}
+
+/** Validates a model directory (config, tensors, tokenizer) and stores its files as a 'model' artifact. */
+export async function importModelDir(
+  store: ArtifactStore,
+  dir: string,
+  opts: { name?: string; inputs?: PutArtifact['inputs']; producer?: PutArtifact['producer'] } = {},
+): Promise<ArtifactManifest> {
+  const loaded = await loadModelDir(dir);
+  const metadata = modelSummary(loaded);
+  loaded.model.dispose();
+  const files = MODEL_FILES.filter((f) => fs.existsSync(path.join(dir, f))).map((f) => ({ path: f, sourceFile: path.join(dir, f) }));
+  return store.put({ kind: 'model', name: opts.name ?? path.basename(path.resolve(dir)), files, metadata, inputs: opts.inputs, producer: opts.producer });
+}
+
+/** Writes a model (and tokenizer) as a new 'model' artifact. `scratchDir` should be on the store's filesystem. */
+export async function putModel(
+  store: ArtifactStore,
+  model: CausalLM,
+  tokenizer: TextTokenizer | undefined,
+  opts: { name: string; inputs?: PutArtifact['inputs']; producer?: PutArtifact['producer']; scratchDir?: string },
+): Promise<ArtifactManifest> {
+  const tmp = scratch(opts.scratchDir, 'model-');
+  try {
+    const dir = path.join(tmp, 'm');
+    saveModelDir(model, tokenizer, dir);
+    return await importModelDir(store, dir, opts);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Loads a 'model' artifact (materialized into a scratch directory that is removed afterwards). */
+export async function loadModelArtifact(store: ArtifactStore, id: string, opts: { scratchDir?: string } = {}): Promise<LoadedModel & { manifest: ArtifactManifest }> {
+  const manifest = await store.get(id);
+  if (manifest.kind !== 'model' && manifest.kind !== 'checkpoint') {
+    throw new AlignflowError('input', `artifact ${id} is a ${manifest.kind}, not a model`);
+  }
+  const tmp = scratch(opts.scratchDir, 'load-');
+  try {
+    await store.materialize(manifest.id, tmp);
+    const loaded = await loadModelDir(tmp);
+    return { ...loaded, dir: `artifact:${manifest.id}`, manifest };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}

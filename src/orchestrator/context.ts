@@ -1,0 +1,132 @@
+// Builds the StageContext a handler sees. The same factory runs in the executor's process (light
+// handlers) and inside a worker thread (heavy handlers, which open their own DB connection), so a
+// handler cannot tell where it runs.
+import fs from 'node:fs';
+import path from 'node:path';
+import { and, desc, eq } from 'drizzle-orm';
+import { immediate, type Db } from '../store/db.js';
+import { checkpoints, metrics, runEvents, runs, stages } from '../store/schema.js';
+import type { ArtifactStore, PutArtifact } from '../store/types.js';
+import type { CheckpointRef, Logger, Progress, StageContext } from '../stages/contract.js';
+import { labelingPortFor } from '../stages/index.js';
+import { tmpDir } from '../config/paths.js';
+import { AlignflowError } from '../errors.js';
+import { stageSeed } from './cache-key.js';
+import { resolveInputs, type StageProgress } from './scheduler.js';
+import type { StoredSpec } from './runs.js';
+
+export const DEFAULT_KEEP_CHECKPOINTS = 3;
+const PROGRESS_WRITE_MS = 250;
+
+export interface ContextHooks {
+  onProgress?: (p: Progress) => void;
+  onLog?: (level: string, msg: string) => void;
+}
+
+export interface BuiltContext {
+  ctx: StageContext<unknown>;
+  /** Writes the last progress (throttled writes may have skipped it) and removes workDir. */
+  close(): Promise<void>;
+}
+
+export async function buildContext(db: Db, store: ArtifactStore, home: string, stageId: string, signal: AbortSignal, hooks: ContextHooks = {}): Promise<BuiltContext> {
+  const row = db.select().from(stages).where(eq(stages.id, stageId)).get();
+  if (!row) throw new AlignflowError('not_found', `no stage ${stageId}`);
+  const run = db.select().from(runs).where(eq(runs.id, row.runId)).get()!;
+  const spec = run.spec as StoredSpec;
+  const stageSpec = spec.stages.find((s) => s.name === row.name);
+  if (!stageSpec) throw new AlignflowError('internal', `stage ${row.name} is not in the run's spec`);
+  const siblings = new Map(db.select().from(stages).where(eq(stages.runId, row.runId)).all().map((r) => [r.name, r]));
+  const inputIds = resolveInputs(db, spec, stageSpec, siblings);
+  const inputs: StageContext['inputs'] = {};
+  for (const [role, id] of Object.entries(inputIds)) inputs[role] = await store.get(id);
+
+  const workDir = path.join(tmpDir(home), `stage-${stageId}-${row.attempts}-${process.pid}`);
+  fs.mkdirSync(workDir, { recursive: true });
+  const config = row.config as Record<string, unknown> | null;
+  const keep = typeof config?.keep_checkpoints === 'number' ? config.keep_checkpoints : DEFAULT_KEEP_CHECKPOINTS;
+
+  const event = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => {
+    db.insert(runEvents).values({ runId: row.runId, stageId, level, message, createdAt: Date.now() }).run();
+    hooks.onLog?.(level, message);
+  };
+  const log: Logger = {
+    debug: (m) => (process.env.ALIGNFLOW_DEBUG ? event('debug', m) : undefined),
+    info: (m) => event('info', m),
+    warn: (m) => event('warn', m),
+    error: (m) => event('error', m),
+  };
+
+  let lastWrite = 0;
+  let pending: Progress | undefined;
+  const writeProgress = (p: Progress) => {
+    // json_patch keeps the heartbeat and other fields the executor keeps in the same column.
+    const patch: StageProgress = { step: p.step, total: p.total, message: p.message ?? null as unknown as undefined, metrics: p.metrics ?? {} };
+    db.$client.prepare(`UPDATE stages SET progress = json_patch(coalesce(progress, '{}'), ?) WHERE id = ?`).run(JSON.stringify(patch), stageId);
+    lastWrite = Date.now();
+    pending = undefined;
+  };
+
+  async function latestCheckpoint(): Promise<CheckpointRef | undefined> {
+    const c = db.select().from(checkpoints).where(eq(checkpoints.stageId, stageId)).orderBy(desc(checkpoints.step)).limit(1).get();
+    if (!c) return undefined;
+    return { step: c.step, artifact: await store.get(c.artifactId) };
+  }
+
+  async function saveCheckpoint(step: number, artifact: PutArtifact, evalLoss?: number): Promise<CheckpointRef> {
+    const m = await store.put({ ...artifact, kind: 'checkpoint', metadata: { ...(artifact.metadata ?? {}), step } });
+    immediate(db, (tx) => {
+      tx.insert(checkpoints)
+        .values({ stageId, step, artifactId: m.id, evalLoss: evalLoss ?? null, createdAt: Date.now() })
+        .onConflictDoUpdate({ target: [checkpoints.stageId, checkpoints.step], set: { artifactId: m.id, evalLoss: evalLoss ?? null } })
+        .run();
+      // Keep the newest `keep` plus the best by eval loss; the artifacts stay until gc.
+      const all = tx.select().from(checkpoints).where(eq(checkpoints.stageId, stageId)).orderBy(desc(checkpoints.step)).all();
+      const best = all.filter((c) => c.evalLoss !== null).sort((a, b) => a.evalLoss! - b.evalLoss!)[0];
+      for (const c of all.slice(Math.max(1, keep))) {
+        if (best && c.step === best.step) continue;
+        tx.delete(checkpoints).where(and(eq(checkpoints.stageId, stageId), eq(checkpoints.step, c.step))).run();
+      }
+    });
+    return { step, artifact: m };
+  }
+
+  const ctx: StageContext<unknown> = {
+    runId: row.runId,
+    stageId,
+    stageName: row.name,
+    kind: row.kind,
+    config: row.config,
+    inputs,
+    store,
+    workDir,
+    seed: stageSeed(spec.seed, row.name),
+    latestCheckpoint,
+    saveCheckpoint,
+    progress(p) {
+      hooks.onProgress?.(p);
+      if (Date.now() - lastWrite >= PROGRESS_WRITE_MS || p.step >= p.total) writeProgress(p);
+      else pending = p;
+    },
+    metrics(step, values) {
+      const now = Date.now();
+      immediate(db, (tx) => {
+        for (const [name, value] of Object.entries(values)) {
+          if (!Number.isFinite(value)) continue; // NaN guards are the handler's job; SQLite REAL cannot hold NaN faithfully
+          tx.insert(metrics).values({ runId: row.runId, stageId, step, name, value, createdAt: now }).run();
+        }
+      });
+    },
+    log,
+    signal,
+  };
+  const labeling = labelingPortFor({ db, runId: row.runId, stageId });
+  if (labeling) ctx.labeling = labeling;
+  return {
+    ctx,
+    async close() {
+      if (pending) writeProgress(pending);
+      await fs.promises.rm(workDir, { recursive: true, force: true });
+    },
+  };
+}

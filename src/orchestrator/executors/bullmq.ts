@@ -1,0 +1,264 @@
+// The BullMQ executor. SQLite stays the system of record; Redis only carries "run this stage now"
+// messages, so everything in Redis can be rebuilt from SQLite (reconcile()).
+//
+// Shape (and why not one FlowProducer tree per run): a flow is a tree, where a parent runs after
+// its children. Our pipelines are DAGs (`dpo` needs `sft` as policy AND as reference; `eval`
+// needs several models), stages can be cached, wait for labels, or be resumed, and a Redis
+// restart loses every flow. So the scheduler decides in SQLite which stages are ready, and each
+// ready stage becomes one job on its kind's queue, with a deterministic job id derived from its
+// SQLite dispatch state: enqueueing twice is a no-op, and reconcile can re-add exactly what Redis
+// lost. The worker that finishes a stage schedules its successors (and any run waiting on the
+// same cache key) before it acks the job. (FlowProducer is deliberately not used: a flow tree
+// cannot express a node with two parents, and its parent/child bookkeeping in Redis is exactly
+// the state a Redis restart loses and that we would then have to rebuild anyway.)
+//
+// Retries: SQLite counts attempts; a transient failure re-enqueues a delayed job (exponential
+// backoff with jitter, see backoffMs); a config/input error fails the job with UnrecoverableError
+// (no retry). BullMQ's own attempts/backoff only cover infrastructure errors, and its stalled-job
+// check (bounded by maxStalledCount) re-delivers jobs of a worker that died (kill -9); the new
+// worker takes the stage over once the dead worker's SQLite heartbeat is stale.
+import { Redis, type RedisOptions } from 'ioredis';
+import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { and, eq, inArray } from 'drizzle-orm';
+import os from 'node:os';
+import type { Db } from '../../store/db.js';
+import { stages } from '../../store/schema.js';
+import type { Progress } from '../../stages/contract.js';
+import { activeRunIds, advanceRun, progressOf } from '../scheduler.js';
+import { runStageAttempt, timing, type ExecDeps } from '../execute.js';
+
+export const QUEUE_PREFIX = 'alignflow';
+export const queueNameFor = (kind: string) => `stage-${kind}`;
+
+export function redisConnection(url: string, extra: RedisOptions = {}): Redis {
+  // maxRetriesPerRequest: null is required by BullMQ workers, and lets every command wait out a
+  // Redis restart instead of failing after 20 retries.
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra });
+}
+
+type StageRow = typeof stages.$inferSelect;
+
+export interface StageJobData {
+  stageId: string;
+  runId: string;
+}
+
+/** The job id of a stage's current dispatch (no ':'): same SQLite state → same id. */
+export function jobIdFor(s: StageRow): { id: string; delay: number } | undefined {
+  const p = progressOf(s);
+  const now = Date.now();
+  if (s.state === 'queued') return { id: `${s.id}-q${s.queuedAt ?? 0}`, delay: 0 };
+  if (s.state === 'waiting') return { id: `${s.id}-w${p.retryAt ?? 0}`, delay: Math.max(0, (p.retryAt ?? now) - now) };
+  if (s.state === 'running') {
+    const beat = p.heartbeatAt ?? s.startedAt ?? 0;
+    if (now - beat > timing.staleMs) return { id: `${s.id}-t${beat}`, delay: 0 }; // holder presumed dead
+  }
+  return undefined;
+}
+
+const jobOpts = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
+  removeOnComplete: { age: 24 * 3600, count: 5000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+} as const;
+
+export class Dispatcher {
+  readonly connection: Redis;
+  private queues = new Map<string, Queue>();
+  constructor(readonly url: string) {
+    this.connection = redisConnection(url);
+  }
+
+  queue(kind: string): Queue {
+    let q = this.queues.get(kind);
+    if (!q) {
+      q = new Queue(queueNameFor(kind), { connection: this.connection, prefix: QUEUE_PREFIX });
+      this.queues.set(kind, q);
+    }
+    return q;
+  }
+
+  /** Adds a job for each stage that needs one (idempotent: an existing job id is left alone). */
+  async enqueue(rows: StageRow[], opts: { delayMs?: number } = {}): Promise<number> {
+    const byKind = new Map<string, { name: string; data: StageJobData; opts: Record<string, unknown> }[]>();
+    for (const s of rows) {
+      const j = jobIdFor(s);
+      if (!j) continue;
+      const delay = Math.max(j.delay, opts.delayMs ?? 0);
+      const list = byKind.get(s.kind) ?? [];
+      list.push({ name: s.name, data: { stageId: s.id, runId: s.runId }, opts: { ...jobOpts, jobId: j.id, delay } });
+      byKind.set(s.kind, list);
+    }
+    let n = 0;
+    for (const [kind, jobs] of byKind) {
+      await this.queue(kind).addBulk(jobs);
+      n += jobs.length;
+    }
+    return n;
+  }
+
+  /** Schedules a run and enqueues every stage of it that is queued, due or orphaned. */
+  async dispatchRun(db: Db, runId: string): Promise<number> {
+    advanceRun(db, runId);
+    const rows = db.select().from(stages).where(and(eq(stages.runId, runId), inArray(stages.state, ['queued', 'waiting', 'running']))).all();
+    return this.enqueue(rows);
+  }
+
+  /**
+   * Rebuilds the queue from SQLite: every active run is scheduled and each of its queued,
+   * waiting or orphaned running stages gets its job back if Redis lost it (a restart without
+   * persistence, a flushed database). Safe to run from any number of processes at once.
+   */
+  async reconcile(db: Db): Promise<{ runs: number; jobs: number }> {
+    let jobs = 0;
+    const ids = activeRunIds(db);
+    for (const id of ids) {
+      const before = await this.missing(db, id);
+      jobs += before;
+      await this.dispatchRun(db, id);
+    }
+    return { runs: ids.length, jobs };
+  }
+
+  /** Count of this run's stages whose current job Redis does not know (for reporting). */
+  private async missing(db: Db, runId: string): Promise<number> {
+    let n = 0;
+    for (const s of db.select().from(stages).where(and(eq(stages.runId, runId), inArray(stages.state, ['queued', 'waiting', 'running']))).all()) {
+      const j = jobIdFor(s);
+      if (j && !(await this.queue(s.kind).getJob(j.id))) n++;
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.connection.disconnect();
+  }
+}
+
+export interface WorkerOptions {
+  kinds: string[];
+  concurrency?: number;
+  workerId?: string;
+  /** Reconcile SQLite → Redis this often (ms); 0 disables. */
+  reconcileMs?: number;
+  onEvent?: (msg: string) => void;
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  dispatcher: Dispatcher;
+  /** Aborts active steps (they checkpoint and re-queue), then closes the workers. */
+  shutdown(): Promise<void>;
+}
+
+/** Starts one BullMQ Worker per stage kind (queue), all sharing one SQLite-backed processor. */
+export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOptions): Promise<RunningWorkers> {
+  const dispatcher = new Dispatcher(url);
+  const shutdown = new AbortController();
+  const workerId = opts.workerId ?? `${os.hostname()}-${process.pid}`;
+  const say = opts.onEvent ?? (() => undefined);
+
+  const afterStage = async (runId: string, stageId: string) => {
+    await dispatcher.dispatchRun(deps.db, runId);
+    // Runs whose stage waits for this one's cache key (in-flight dedupe) can move on now.
+    const row = deps.db.select({ key: stages.cacheKey }).from(stages).where(eq(stages.id, stageId)).get();
+    if (row?.key) {
+      const waiters = deps.db.select({ runId: stages.runId }).from(stages).where(and(eq(stages.cacheKey, row.key), eq(stages.state, 'pending'))).all();
+      for (const w of new Set(waiters.map((x) => x.runId))) await dispatcher.dispatchRun(deps.db, w);
+    }
+  };
+
+  const processor = async (job: Job<StageJobData>) => {
+    const { stageId, runId } = job.data;
+    const res = await runStageAttempt(deps, stageId, {
+      workerId,
+      shutdown: shutdown.signal,
+      onProgress: (p: Progress) => void job.updateProgress({ stageId, ...p }).catch(() => undefined),
+    });
+    say(`${stageId}: ${res.status}`);
+    switch (res.status) {
+      case 'succeeded':
+      case 'cancelled':
+        await afterStage(runId, stageId);
+        return res;
+      case 'failed':
+        await afterStage(runId, stageId);
+        throw new UnrecoverableError(res.error);
+      case 'waiting':
+      case 'requeued':
+        await dispatcher.dispatchRun(deps.db, runId);
+        return res;
+      case 'retry': {
+        const row = deps.db.select().from(stages).where(eq(stages.id, stageId)).get();
+        if (row) await dispatcher.enqueue([row], { delayMs: res.delayMs });
+        return res;
+      }
+      default:
+        return res; // busy / skipped: another worker has it, or nothing is due
+    }
+  };
+
+  const lockDuration = Number(process.env.ALIGNFLOW_LOCK_MS ?? 30_000);
+  const stalledInterval = Number(process.env.ALIGNFLOW_STALLED_MS ?? 30_000);
+  const workers = opts.kinds.map(
+    (kind) =>
+      new Worker<StageJobData>(queueNameFor(kind), processor, {
+        connection: redisConnection(url),
+        prefix: QUEUE_PREFIX,
+        concurrency: opts.concurrency ?? 1,
+        lockDuration,
+        stalledInterval,
+        maxStalledCount: 3,
+        name: workerId,
+      }),
+  );
+  for (const w of workers) w.on('error', (err) => say(`worker error: ${err.message}`));
+
+  let timer: NodeJS.Timeout | undefined;
+  const reconcileMs = opts.reconcileMs ?? Number(process.env.ALIGNFLOW_RECONCILE_MS ?? 5000);
+  let reconciling = false;
+  const tick = async () => {
+    if (reconciling || shutdown.signal.aborted) return;
+    reconciling = true;
+    try {
+      const r = await dispatcher.reconcile(deps.db);
+      if (r.jobs > 0) say(`reconcile: re-enqueued ${r.jobs} job(s) Redis had lost`);
+    } catch (err) {
+      say(`reconcile failed: ${(err as Error).message}`);
+    } finally {
+      reconciling = false;
+    }
+  };
+  if (reconcileMs > 0) {
+    timer = setInterval(() => void tick(), reconcileMs);
+    void tick();
+    // After a reconnect (Redis restarted, maybe empty) reconcile at once.
+    dispatcher.connection.on('ready', () => void tick());
+  }
+
+  return {
+    workers,
+    dispatcher,
+    async shutdown() {
+      if (timer) clearInterval(timer);
+      shutdown.abort();
+      await Promise.all(workers.map((w) => w.close()));
+      await dispatcher.close();
+    },
+  };
+}
+
+/** Streams job progress of the given kinds' queues (for `alignflow run --redis`'s live display). */
+export function watchProgress(url: string, kinds: string[], onProgress: (stageId: string, p: Progress) => void): { close(): Promise<void> } {
+  const events = kinds.map((k) => {
+    const qe = new QueueEvents(queueNameFor(k), { connection: redisConnection(url), prefix: QUEUE_PREFIX });
+    qe.on('progress', ({ data }) => {
+      const d = data as unknown as { stageId?: string } & Progress;
+      if (d && typeof d === 'object' && d.stageId) onProgress(d.stageId, d);
+    });
+    return qe;
+  });
+  return { close: async () => void (await Promise.all(events.map((e) => e.close()))) };
+}

@@ -1,0 +1,69 @@
+// Reading a run's state for people: snapshots for `runs show`, one-line stage summaries for the
+// live display (`stage 12/100 loss 2.31 ETA 1m20s`, `waiting for labels (37/200)`).
+import type { Db } from '../store/db.js';
+import { getRun, runStages } from './runs.js';
+import { progressOf } from './scheduler.js';
+
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+type StageRow = ReturnType<typeof runStages>[number];
+
+/** One line about a stage: state, step/total, loss, ETA, or what it waits for. */
+export function stageLine(s: StageRow, now = Date.now()): string {
+  const p = progressOf(s);
+  const parts = [s.name.padEnd(12), s.state.padEnd(9)];
+  if (s.state === 'waiting') parts.push(`${p.message ?? 'waiting'} (${p.done ?? p.step ?? 0}/${p.total ?? '?'})`);
+  else if (s.state === 'cached') parts.push(`from ${s.cachedFromStageId}`);
+  else if (s.state === 'pending' && p.message) parts.push(p.message);
+  else if ((s.state === 'running' || s.state === 'succeeded') && p.total) {
+    parts.push(`${p.step ?? 0}/${p.total}`);
+    const loss = p.metrics?.loss;
+    if (typeof loss === 'number') parts.push(`loss ${loss.toFixed(4)}`);
+    if (s.state === 'running' && s.startedAt && p.step) parts.push(`ETA ${formatDuration(((now - s.startedAt) / p.step) * (p.total - p.step))}`);
+  }
+  if (s.state === 'failed' && s.error) parts.push(s.error);
+  return parts.join('  ').trimEnd();
+}
+
+/** The run's headline: status plus, when waiting, what for. */
+export function runLine(db: Db, runId: string): string {
+  const run = getRun(db, runId);
+  const st = runStages(db, runId);
+  const done = st.filter((s) => s.state === 'succeeded' || s.state === 'cached').length;
+  const waiting = st.find((s) => s.state === 'waiting');
+  const w = waiting ? `: ${progressOf(waiting).message ?? 'waiting'} (${progressOf(waiting).done ?? 0}/${progressOf(waiting).total ?? '?'})` : '';
+  return `run ${run.id} (${run.name}) ${run.status}${w}, ${done}/${st.length} stages done`;
+}
+
+export function runSnapshot(db: Db, runId: string) {
+  const run = getRun(db, runId);
+  const st = runStages(db, runId).map((s) => {
+    const p = progressOf(s);
+    return {
+      id: s.id,
+      name: s.name,
+      kind: s.kind,
+      state: s.state,
+      attempts: s.attempts,
+      step: p.step ?? null,
+      total: p.total ?? null,
+      message: p.message ?? null,
+      metrics: p.metrics ?? null,
+      outputs: p.outputs ?? null,
+      cacheKey: s.cacheKey,
+      cachedFrom: s.cachedFromStageId,
+      worker: s.worker,
+      error: s.error,
+      errorKind: s.errorKind,
+      startedAt: s.startedAt,
+      finishedAt: s.finishedAt,
+    };
+  });
+  return { id: run.id, name: run.name, status: run.status, executor: run.executor, specPath: run.specPath, error: run.error, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: run.finishedAt, stages: st };
+}

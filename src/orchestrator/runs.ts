@@ -1,0 +1,196 @@
+// Creating runs and acting on them (cancel, resume, retry). Run-level inputs (datasets given by
+// path, a model directory) become artifacts BEFORE any row is written, so a refused or crashed
+// submission leaves no run behind; the run and all its stage rows then go in one transaction.
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { immediate, type Db } from '../store/db.js';
+import { runEvents, runs, stages, type DatasetKind } from '../store/schema.js';
+import type { ArtifactStore } from '../store/types.js';
+import type { LocalArtifactStore } from '../store/artifacts.js';
+import { importDataset } from '../data/datasets.js';
+import { canonicalHash } from '../store/canonical-json.js';
+import { AlignflowError, notFound } from '../errors.js';
+import { stageDeps, type PipelineSpec, type StageSpec } from '../config/spec.js';
+import { newRunId, stageIdFor } from './ids.js';
+import { moveStage, setRunStatus, type RunStatus } from './state.js';
+import { advanceRun } from './scheduler.js';
+
+/** The spec as stored with a run: every dataset and the base model are artifact ids. */
+export interface StoredSpec {
+  name: string;
+  seed: number;
+  model?: { artifact: string };
+  datasets: Record<string, { artifact: string; kind?: DatasetKind }>;
+  stages: StageSpec[];
+  options: { force: string[] };
+}
+
+export type ExecutorName = 'inline' | 'bullmq';
+
+export interface CreateRunOptions {
+  executor: ExecutorName;
+  specPath?: string;
+  /** Stage names to run even when a cached result exists. */
+  force?: string[];
+  /** Imports a dataset file; defaults to storing the file as-is (see importDatasetFile). */
+  importDataset?: (store: ArtifactStore, name: string, file: string, kind?: DatasetKind) => Promise<string>;
+  importModel?: (store: ArtifactStore, dir: string) => Promise<string>;
+}
+
+/**
+ * Default dataset import: the foundation's validating importer (TRL formats, a `datasets` row,
+ * deduplicated by content), so a run's datasets are the same artifacts `datasets import` makes.
+ */
+export function datasetImporter(db: Db) {
+  return async (store: ArtifactStore, name: string, file: string, kind?: DatasetKind): Promise<string> => {
+    const r = await importDataset(db, store as LocalArtifactStore, file, { name, ...(kind ? { kind } : {}) });
+    return r.artifact.id;
+  };
+}
+
+export async function resolveRunInputs(db: Db, store: ArtifactStore, spec: PipelineSpec, opts: CreateRunOptions): Promise<StoredSpec> {
+  const datasets: StoredSpec['datasets'] = {};
+  for (const [name, d] of Object.entries(spec.datasets)) {
+    let id: string;
+    if (d.artifact) {
+      await store.get(d.artifact); // throws not_found
+      id = d.artifact;
+    } else {
+      id = await (opts.importDataset ?? datasetImporter(db))(store, name, d.path!, d.kind);
+    }
+    datasets[name] = { artifact: id, ...(d.kind ? { kind: d.kind } : {}) };
+  }
+  let model: StoredSpec['model'];
+  if (spec.model?.type === 'artifact') {
+    await store.get(spec.model.id);
+    model = { artifact: spec.model.id };
+  } else if (spec.model?.type === 'path') {
+    if (!opts.importModel) throw new AlignflowError('config', `importing the model directory ${spec.model.path} needs the model importer, which this build lacks; import it with \`alignflow models import\` and use its artifact id`);
+    model = { artifact: await opts.importModel(store, spec.model.path) };
+  }
+  const force = opts.force ?? [];
+  for (const f of force) {
+    if (!spec.stages.some((s) => s.name === f)) throw new AlignflowError('usage', `--force ${f}: the pipeline has no stage named "${f}"`);
+  }
+  return { name: spec.name, seed: spec.seed, ...(model ? { model } : {}), datasets, stages: spec.stages, options: { force } };
+}
+
+/** Imports the run's inputs, writes the run and its stages (pending) and schedules what is ready. */
+export async function createRun(db: Db, store: ArtifactStore, spec: PipelineSpec, opts: CreateRunOptions): Promise<string> {
+  const stored = await resolveRunInputs(db, store, spec, opts);
+  const runId = newRunId();
+  const now = Date.now();
+  immediate(db, (tx) => {
+    tx.insert(runs)
+      .values({
+        id: runId,
+        name: stored.name,
+        specPath: opts.specPath ?? null,
+        spec: stored,
+        specHash: canonicalHash({ ...stored, options: undefined }),
+        status: 'pending',
+        executor: opts.executor,
+        createdAt: now,
+      })
+      .run();
+    for (const s of stored.stages) {
+      tx.insert(stages)
+        .values({ id: stageIdFor(runId, s.name), runId, name: s.name, kind: s.kind, config: s.config ?? {}, dependsOn: stageDeps(s), state: 'pending' })
+        .run();
+    }
+    tx.insert(runEvents).values({ runId, level: 'info', message: `run created from ${opts.specPath ?? 'a spec'} (${opts.executor} executor)`, createdAt: now }).run();
+  });
+  advanceRun(db, runId);
+  return runId;
+}
+
+export function getRun(db: Db, runId: string) {
+  const run = db.select().from(runs).where(eq(runs.id, runId)).get();
+  if (!run) throw notFound(`no run with id ${runId}`);
+  return run;
+}
+
+export function runStages(db: Db, runId: string) {
+  return db.select().from(stages).where(eq(stages.runId, runId)).orderBy(sql`rowid`).all();
+}
+
+export function listRuns(db: Db, limit = 50) {
+  return db.select().from(runs).orderBy(desc(runs.createdAt)).limit(limit).all();
+}
+
+export function runLogs(db: Db, runId: string, afterId = 0) {
+  getRun(db, runId);
+  return db
+    .select()
+    .from(runEvents)
+    .where(eq(runEvents.runId, runId))
+    .orderBy(asc(runEvents.id))
+    .all()
+    .filter((e) => e.id > afterId);
+}
+
+/**
+ * Cancels a whole run, or one stage of it. Pending/queued/waiting stages become `cancelled` at
+ * once; a running stage is marked `cancelled` too and its executor, which polls its own row
+ * with the heartbeat, aborts ctx.signal (the handler stops within one step and keeps its
+ * checkpoints).
+ */
+export function cancelRun(db: Db, runId: string, stageName?: string): number {
+  getRun(db, runId);
+  let n = 0;
+  immediate(db, (tx) => {
+    const rows = tx.select().from(stages).where(eq(stages.runId, runId)).all();
+    const targets = stageName ? rows.filter((s) => s.name === stageName) : rows;
+    if (stageName && targets.length === 0) throw notFound(`run ${runId} has no stage named "${stageName}"`);
+    for (const s of targets) {
+      if (moveStage(tx, s.id, ['pending', 'queued', 'running', 'waiting'], 'cancelled', { finishedAt: Date.now(), error: 'cancelled by user', errorKind: 'cancelled' })) n++;
+    }
+    tx.insert(runEvents).values({ runId, level: 'warn', message: stageName ? `stage ${stageName} cancelled` : 'run cancelled', createdAt: Date.now() }).run();
+    if (!stageName) {
+      // Stages that were blocked stay pending but can no longer run: the run is cancelled.
+      for (const s of rows) moveStage(tx, s.id, ['pending'], 'cancelled', { finishedAt: Date.now(), errorKind: 'cancelled', error: 'run cancelled' });
+      setRunStatus(tx, runId, 'cancelled');
+    }
+  });
+  if (stageName) advanceRun(db, runId);
+  return n;
+}
+
+/**
+ * Resume: the failed and cancelled stages of a run go back to pending (keeping their checkpoints
+ * and attempt count), and the run is scheduled again. Succeeded and cached stages are kept.
+ */
+export function resumeRun(db: Db, runId: string): string[] {
+  const run = getRun(db, runId);
+  if (!['failed', 'cancelled'].includes(run.status)) {
+    throw new AlignflowError('usage', `run ${runId} is ${run.status}; only a failed or cancelled run can be resumed`);
+  }
+  const reset: string[] = [];
+  immediate(db, (tx) => {
+    for (const s of tx.select().from(stages).where(and(eq(stages.runId, runId), inArray(stages.state, ['failed', 'cancelled']))).all()) {
+      if (moveStage(tx, s.id, ['failed', 'cancelled'], 'pending', { error: null, errorKind: null, finishedAt: null, worker: null })) reset.push(s.name);
+    }
+    tx.update(runs).set({ status: 'running' satisfies RunStatus, error: null, finishedAt: null }).where(eq(runs.id, runId)).run();
+    tx.insert(runEvents).values({ runId, level: 'info', message: `resumed: ${reset.join(', ') || 'nothing to re-run'}`, createdAt: Date.now() }).run();
+  });
+  advanceRun(db, runId);
+  return reset;
+}
+
+/** Retry: a NEW run from the stored spec of an old one (finished stages come back as cached). */
+export function retryRun(db: Db, runId: string, opts: { force?: string[]; executor?: ExecutorName } = {}): string {
+  const old = getRun(db, runId);
+  const spec = old.spec as StoredSpec;
+  const newId = newRunId();
+  const stored: StoredSpec = { ...spec, options: { force: opts.force ?? [] } };
+  immediate(db, (tx) => {
+    tx.insert(runs)
+      .values({ id: newId, name: old.name, specPath: old.specPath, spec: stored, specHash: old.specHash, status: 'pending', executor: opts.executor ?? old.executor, createdAt: Date.now() })
+      .run();
+    for (const s of spec.stages) {
+      tx.insert(stages).values({ id: stageIdFor(newId, s.name), runId: newId, name: s.name, kind: s.kind, config: s.config ?? {}, dependsOn: stageDeps(s), state: 'pending' }).run();
+    }
+    tx.insert(runEvents).values({ runId: newId, level: 'info', message: `retry of run ${runId}`, createdAt: Date.now() }).run();
+  });
+  advanceRun(db, newId);
+  return newId;
+}

@@ -1,0 +1,124 @@
+// The alignflow HTTP server: JSON API + the web UI, one fastify instance.
+//
+// Route modules live in ./routes/: every module there is loaded and its default export (a fastify
+// plugin) registered with the RouteContext below as options. Adding an area (reports, ...) means
+// adding one file; each route declares `config: { roles: [...] }` (see ./auth.ts) and a JSON
+// `schema` for its params/query/body (validated, and published at /openapi.json).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { AlignflowError } from '../errors.js';
+import type { Db } from '../store/db.js';
+import type { ArtifactStore } from '../store/types.js';
+import { installAuth } from './auth.js';
+import { collectRoutes } from './openapi.js';
+import { ConflictError, ForbiddenError } from '../labeling/errors.js';
+
+/** Runs submitted and cancelled through the API. The CLI's `serve` wires the orchestrator in. */
+export interface OrchestratorPort {
+  submit(input: { spec: unknown; specPath?: string; executor?: 'inline' | 'bullmq'; force?: string[] }): Promise<{ runId: string }>;
+  cancel(runId: string, stageName?: string): Promise<{ cancelled: number }>;
+}
+
+export interface RouteContext {
+  db: Db;
+  home: string;
+  store?: ArtifactStore;
+  orchestrator?: OrchestratorPort;
+}
+
+export interface BuildServerOptions extends RouteContext {
+  /** fastify's logger (off by default; `serve` turns it on). */
+  logger?: boolean;
+  /** Extra route plugins, registered after those in ./routes/. */
+  plugins?: FastifyPluginAsync<RouteContext>[];
+  /** Load route modules from this folder (default: ./routes next to this file). */
+  routesDir?: string;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Status code for an error thrown by a route. */
+export function statusOf(err: unknown): number {
+  if (err instanceof ConflictError) return 409;
+  if (err instanceof ForbiddenError) return 403;
+  if (err instanceof AlignflowError) {
+    if (err.kind === 'not_found') return 404;
+    if (err.kind === 'input' || err.kind === 'usage' || err.kind === 'config') return 400;
+    if (err.kind === 'transient') return 503;
+    return 500;
+  }
+  return 500;
+}
+
+async function routeModules(dir: string): Promise<FastifyPluginAsync<RouteContext>[]> {
+  if (!fs.existsSync(dir)) return [];
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts') && !f.includes('.test.'))
+    .sort();
+  // Prefer one file per module name (src has .ts; a build has .js).
+  const seen = new Set<string>();
+  const out: FastifyPluginAsync<RouteContext>[] = [];
+  for (const f of files) {
+    const base = f.replace(/\.(ts|js|mjs)$/, '');
+    if (seen.has(base)) continue;
+    seen.add(base);
+    const mod = (await import(pathToFileURL(path.join(dir, f)).href)) as Record<string, unknown>;
+    const plugin = mod.default ?? mod.routes ?? mod.plugin;
+    if (typeof plugin !== 'function') throw new AlignflowError('internal', `route module ${f} has no default export (a fastify plugin)`);
+    out.push(plugin as FastifyPluginAsync<RouteContext>);
+  }
+  return out;
+}
+
+export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: 4 * 1024 * 1024,
+    // Reject unknown fields instead of silently dropping them (fastify's default strips them).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  const openapi = collectRoutes(app);
+  installAuth(app, opts.db);
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    // Everything the UI needs is served from here; nothing inline, nothing remote.
+    reply.header('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'no-referrer');
+    if (req.url.startsWith('/api/')) reply.header('Cache-Control', 'no-store');
+    return payload;
+  });
+
+  app.setErrorHandler((err: FastifyError | Error, req, reply) => {
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      return reply.code(400).send({
+        error: 'input',
+        message: `invalid request ${fe.validationContext ?? ''}: ${err.message}`.replace(/\s+:/, ':'),
+        issues: fe.validation.map((v) => ({ field: `${fe.validationContext ?? ''}${v.instancePath}`.replace(/\//g, '.'), reason: v.message ?? 'invalid' })),
+      });
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(fe.statusCode).send({ error: 'input', message: err.message });
+    }
+    const code = statusOf(err);
+    if (code >= 500) req.log.error(err);
+    const body: Record<string, unknown> = { error: err instanceof AlignflowError ? (code === 409 ? 'conflict' : code === 403 ? 'forbidden' : err.kind) : 'internal', message: code >= 500 && !(err instanceof AlignflowError) ? 'internal error' : err.message };
+    if (err instanceof AlignflowError && err.issues.length) body.issues = err.issues;
+    return reply.code(code).send(body);
+  });
+
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+
+  app.get('/openapi.json', { config: { roles: 'public' }, schema: { hide: true } }, async () => openapi());
+  app.get('/api/health', { config: { roles: 'public' }, schema: { summary: 'Liveness check', tags: ['meta'] } }, async () => ({ ok: true }));
+
+  const ctx: RouteContext = { db: opts.db, home: opts.home, store: opts.store, orchestrator: opts.orchestrator };
+  for (const p of await routeModules(opts.routesDir ?? path.join(here, 'routes'))) await app.register(p, ctx);
+  for (const p of opts.plugins ?? []) await app.register(p, ctx);
+  await app.ready();
+  return app;
+}

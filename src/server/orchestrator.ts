@@ -1,0 +1,47 @@
+// The orchestrator as the server sees it (OrchestratorPort): submit and cancel runs.
+import YAML from 'yaml';
+import { usageError } from '../errors.js';
+import type { Db } from '../store/db.js';
+import type { ArtifactStore } from '../store/types.js';
+import type { OrchestratorPort } from './index.js';
+
+/**
+ * Runs submitted through the API: the spec (JSON) is validated like a spec file, the run created,
+ * then driven in this process (inline executor, in the background) or dispatched to BullMQ.
+ */
+export async function createOrchestratorPort(db: Db, home: string, store: ArtifactStore, redis?: string): Promise<OrchestratorPort> {
+  const [{ loadStages, getStage, registerLabelingPort }, { parseSpec }, runs, { createLabelingPort }] = await Promise.all([
+    import('../../stages/index.js'),
+    import('../../config/spec.js'),
+    import('../../orchestrator/runs.js'),
+    import('../../labeling/port.js'),
+  ]);
+  registerLabelingPort((d) => createLabelingPort(d.db as Db));
+  return {
+    async submit(input) {
+      await loadStages();
+      // The API takes the spec as JSON; the spec parser reads YAML (a superset of JSON) with line numbers.
+      const spec = parseSpec(YAML.stringify(input.spec), { lookup: getStage, sets: [] });
+      const executor = input.executor ?? (redis ? 'bullmq' : 'inline');
+      if (executor === 'bullmq' && !redis) throw usageError('executor bullmq needs `alignflow serve --redis URL`');
+      const runId = await runs.createRun(db, store, spec, { executor, force: input.force ?? [] });
+      if (executor === 'inline') {
+        const { driveRun } = await import('../../orchestrator/executors/inline.js');
+        driveRun({ db, store, home }, runId).catch((err: unknown) => process.stderr.write(`run ${runId}: ${err instanceof Error ? err.message : String(err)}\n`));
+      } else {
+        const { Dispatcher } = await import('../../orchestrator/executors/bullmq.js');
+        const d = new Dispatcher(redis!);
+        try {
+          await d.dispatchRun(db, runId);
+        } finally {
+          await d.close();
+        }
+      }
+      return { runId };
+    },
+    async cancel(runId, stage) {
+      return { cancelled: runs.cancelRun(db, runId, stage) };
+    },
+  };
+}
+

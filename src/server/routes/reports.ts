@@ -1,0 +1,95 @@
+// Eval reports over HTTP. Readers (viewers and admins) can read a run's report as JSON or as the
+// self-contained HTML page, compare runs, and record a sign-off. Reviewers are viewers or admins:
+// signing off is a judgement on a report, not an admin operation, and labelers (who may have
+// produced the labels) do not review their own work. Each sign-off is stored in `signoffs`
+// against the report row, with the user and a comment; the latest one per user is what counts.
+import type { FastifyInstance } from 'fastify';
+import type { RouteContext } from '../index.js';
+import { userOf } from '../auth.js';
+import { createLocalStore } from '../../store/artifacts.js';
+import { addSignoff, latestRunReport, listSignoffs } from '../../eval/report-store.js';
+import { renderReportHtml, REPORT_CSP } from '../../eval/report-html.js';
+import { compareReports } from '../../eval/compare.js';
+import { AlignflowError } from '../../errors.js';
+
+const id = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' } as const;
+const readers = ['admin', 'viewer'] as const;
+const runParams = { type: 'object', required: ['runId'], additionalProperties: false, properties: { runId: id } } as const;
+
+export default async function reportRoutes(app: FastifyInstance, opts: RouteContext): Promise<void> {
+  const { db } = opts;
+  const store = opts.store ?? createLocalStore(db, opts.home);
+
+  app.get('/api/runs/:runId/report', {
+    config: { roles: readers },
+    schema: { summary: "A run's latest eval report (report.json) with its sign-offs", tags: ['reports'], params: runParams },
+  }, async (req) => {
+    const { runId } = req.params as { runId: string };
+    const r = await latestRunReport(db, store, runId);
+    return { runId: r.runId, reportId: r.reportId, artifactId: r.artifactId, signoffs: listSignoffs(db, r.reportId), report: r.report };
+  });
+
+  app.get('/api/runs/:runId/report.html', {
+    config: { roles: readers },
+    schema: { summary: "A run's latest eval report as one self-contained HTML page", tags: ['reports'], params: runParams },
+    // Runs after the app-wide onSend hook: the report's own inline style/script need their own policy.
+    onSend: async (_req, reply, payload) => {
+      if (reply.statusCode === 200) reply.header('Content-Security-Policy', REPORT_CSP);
+      return payload;
+    },
+  }, async (req, reply) => {
+    const { runId } = req.params as { runId: string };
+    const r = await latestRunReport(db, store, runId);
+    reply.type('text/html; charset=utf-8');
+    return renderReportHtml(r.report, { signoffs: listSignoffs(db, r.reportId) });
+  });
+
+  app.get('/api/compare', {
+    config: { roles: readers },
+    schema: {
+      summary: "Several runs' reports side by side (figures with deltas against the first, per-prompt regressions)",
+      tags: ['reports'],
+      querystring: { type: 'object', required: ['runs'], additionalProperties: false, properties: { runs: { type: 'string', minLength: 3, maxLength: 2000, description: 'comma-separated run ids, oldest first' } } },
+    },
+  }, async (req) => {
+    const ids = (req.query as { runs: string }).runs.split(',').map((s) => s.trim()).filter(Boolean);
+    if (ids.length < 2 || ids.length > 20) throw new AlignflowError('input', 'compare needs 2 to 20 run ids (runs=a,b,...)');
+    const items = [];
+    for (const runId of ids) {
+      const r = await latestRunReport(db, store, runId);
+      items.push({ runId: r.runId, report: r.report });
+    }
+    return compareReports(items);
+  });
+
+  app.get('/api/runs/:runId/report/signoffs', {
+    config: { roles: readers },
+    schema: { summary: "Sign-offs of a run's latest report", tags: ['reports'], params: runParams },
+  }, async (req) => {
+    const { runId } = req.params as { runId: string };
+    const r = await latestRunReport(db, store, runId);
+    return { reportId: r.reportId, signoffs: listSignoffs(db, r.reportId) };
+  });
+
+  app.post('/api/runs/:runId/report/signoff', {
+    config: { roles: readers },
+    schema: {
+      summary: "Approve or reject a run's latest report, with a comment (reviewers: viewers and admins)",
+      tags: ['reports'],
+      params: runParams,
+      body: {
+        type: 'object', required: ['decision'], additionalProperties: false,
+        properties: { decision: { type: 'string', enum: ['approve', 'reject'] }, comment: { type: 'string', maxLength: 10000 } },
+      },
+    },
+  }, async (req, reply) => {
+    const { runId } = req.params as { runId: string };
+    const body = req.body as { decision: 'approve' | 'reject'; comment?: string };
+    const r = await latestRunReport(db, store, runId);
+    const me = userOf(req);
+    if (body.decision === 'reject' && !(body.comment ?? '').trim()) throw new AlignflowError('input', 'a rejection needs a comment saying why');
+    const signoffId = addSignoff(db, { reportId: r.reportId, userId: me.id, decision: body.decision, comment: body.comment ?? '' });
+    reply.code(201);
+    return { signoffId, reportId: r.reportId, artifactId: r.artifactId };
+  });
+}

@@ -1,0 +1,455 @@
+// The `eval` stage: compares a candidate policy with one or more baselines and writes an
+// 'eval-report' artifact (report.json + a self-contained report.html).
+//
+// Inputs (roles):
+//   model            the candidate policy (required)
+//   baseline[_X]     baseline policies; label "X" (or "baseline") — e.g. baseline_sft, baseline_round1
+//   reference        the reference policy for KL and implicit rewards (default: the first baseline)
+//   prompts          a prompt dataset (required): responses are sampled for each prompt
+//   pairs            a preference dataset: eval_rewards/* of the policy and reward-model accuracy
+//   heldout          an SFT dataset: held-out loss / perplexity of every model
+//   train[_X]        training datasets (any kind): contamination check against the eval prompts
+//   reward_model[_X] reward models, used as pointwise judges
+// Rule judges come from config.judges (modules exporting score() and/or judge()).
+//
+// Training curves: the handler has no SQL. The orchestrator may add `history()` to the context
+// (EvalStageContext below); without it the report has no curves and `alignflow report` / the
+// server fill them in from the metrics table when the report is viewed.
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { StageContext, StageHandler, StageOutcome } from './contract.js';
+import type { ArtifactManifest } from '../store/types.js';
+import { AlignflowError } from '../errors.js';
+import { ALIGNFLOW_VERSION, ENGINE_VERSION } from '../version.js';
+import { readDatasetRecords, datasetMetadata } from '../data/datasets.js';
+import type { Content } from '../data/formats.js';
+import { loadModelArtifact } from '../ml/models/store.js';
+import { loadRewardModelDir, scoreWithRewardModel, type RewardModel } from '../ml/reward.js';
+import type { TextTokenizer } from '../ml/tokenizer/tokenizer.js';
+import type { CausalLM } from '../ml/models/types.js';
+import { generate } from '../ml/generate.js';
+import { completionLogps } from '../ml/logprobs.js';
+import { initBackend } from '../ml/backend.js';
+import { deriveSeed } from '../ml/train/rng.js';
+import { completionTokenLogps } from '../eval/token-logps.js';
+import { loadRuleJudge, safeJudge, safeScore, JudgeError, type RuleJudge } from '../eval/judges.js';
+import { contamination } from '../eval/contamination.js';
+import { buildReport, type RawEval } from '../eval/build.js';
+import { renderReportHtml } from '../eval/report-html.js';
+import type { CandidateVerdict, DatasetRef, JudgeRef, Judgment, ModelRef } from '../eval/report-types.js';
+import type { Curve, ReportWarning } from '../eval/warnings.js';
+import type { KlSample } from '../eval/kl.js';
+import type { PairLogps } from '../eval/preference.js';
+
+const judgeSchema = z.object({
+  type: z.literal('rule'),
+  /** Path of the judge module, relative to the working directory of the run (or absolute). */
+  module: z.string().min(1),
+  /** Overrides the module's own name in the report. */
+  name: z.string().min(1).optional(),
+  /** 'score': pointwise; 'pairwise': judge(prompt, a, b) in both orders; default: what the module exports (score preferred). */
+  mode: z.enum(['score', 'pairwise', 'both']).optional(),
+}).strict();
+
+export const evalConfigSchema = z.object({
+  judges: z.array(judgeSchema).default([]),
+  sampling: z.object({
+    temperature: z.number().min(0).default(1),
+    top_k: z.number().int().min(0).default(0),
+    top_p: z.number().gt(0).max(1).default(1),
+    max_new_tokens: z.number().int().min(1).max(4096).default(48),
+  }).strict().default({ temperature: 1, top_k: 0, top_p: 1, max_new_tokens: 48 }),
+  /** Use only the first N eval prompts / pairs / held-out records (0: all). */
+  max_prompts: z.number().int().min(0).default(0),
+  max_pairs: z.number().int().min(0).default(0),
+  max_heldout: z.number().int().min(0).default(0),
+  /** β of the implicit reward β·log(π/π_ref) (use the DPO stage's β). */
+  beta: z.number().gt(0).default(0.1),
+  bootstrap_resamples: z.number().int().min(100).max(100_000).default(2000),
+  batch_size: z.number().int().min(1).max(512).default(8),
+  /** Pointwise verdicts: |score difference| ≤ this is a tie. */
+  tie_epsilon: z.number().min(0).default(0),
+  /** Base directory for relative judge module paths (default: the process's working directory). */
+  judges_dir: z.string().optional(),
+  /** Configs of upstream stages to record in the report's provenance (the orchestrator may fill this). */
+  stage_configs: z.record(z.string(), z.unknown()).default({}),
+}).strict();
+
+export type EvalConfig = z.infer<typeof evalConfigSchema>;
+
+/** What the eval stage would like from the orchestrator beyond the StageContext contract. */
+export interface EvalHistory {
+  curves: Curve[];
+  /** Configs of the run's other stages, by stage name. */
+  stageConfigs?: Record<string, unknown>;
+  /** Warnings the earlier stages logged (shown at the top of the report). */
+  warnings?: { stage: string; message: string }[];
+}
+export type EvalStageContext = StageContext<EvalConfig> & { history?: () => Promise<EvalHistory> | EvalHistory; backendName?: string };
+
+function promptText(c: Content | undefined, where: string): string {
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) {
+    // Conversational prompts: the user turns' text, in order (no chat template applied).
+    return c.map((m) => m.content).join('\n');
+  }
+  throw new AlignflowError('input', `${where}: record has no prompt`);
+}
+
+async function readPrompts(ctx: StageContext, id: string, max: number): Promise<string[]> {
+  const out: string[] = [];
+  for await (const r of readDatasetRecords(ctx.store, id)) {
+    const rec = r as Record<string, unknown>;
+    if (!('prompt' in rec)) throw new AlignflowError('config', `eval input "prompts" (${id}) has records without a prompt; give a prompt or prompt-completion dataset`);
+    out.push(promptText(rec.prompt as Content, `dataset ${id}, record ${out.length + 1}`));
+    if (max && out.length >= max) break;
+  }
+  if (out.length === 0) throw new AlignflowError('input', `eval prompt dataset ${id} is empty`);
+  return out;
+}
+
+/** Prompts of any dataset (for contamination); records without a prompt field are skipped. */
+async function datasetPrompts(ctx: StageContext, id: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const r of readDatasetRecords(ctx.store, id)) {
+    const p = (r as { prompt?: Content }).prompt;
+    if (typeof p === 'string') out.push(p);
+    else if (Array.isArray(p)) out.push(p.map((m) => m.content).join('\n'));
+  }
+  return out;
+}
+
+function messagesText(c: Content): string {
+  return typeof c === 'string' ? c : c.map((m) => m.content).join('\n');
+}
+
+interface Loaded {
+  model: CausalLM;
+  tok: TextTokenizer;
+}
+
+async function loadPolicy(ctx: StageContext, m: ArtifactManifest, role: string): Promise<Loaded> {
+  const l = await loadModelArtifact(ctx.store, m.id, { scratchDir: ctx.workDir });
+  if (!l.tokenizer) {
+    l.model.dispose();
+    throw new AlignflowError('config', `eval input "${role}" (${m.id}) has no tokenizer.json`);
+  }
+  return { model: l.model, tok: l.tokenizer };
+}
+
+export const evalStage: StageHandler<EvalConfig> = {
+  kind: 'eval',
+  configSchema: evalConfigSchema as unknown as z.ZodType<EvalConfig>,
+  heavy: true,
+  async run(rawCtx): Promise<StageOutcome> {
+    const ctx = rawCtx as EvalStageContext;
+    const cfg = evalConfigSchema.parse(ctx.config ?? {});
+    const backend = await initBackend();
+    const inputs = ctx.inputs;
+    const candidateM = inputs.model;
+    if (!candidateM) throw new AlignflowError('config', 'eval stage needs a "model" input (the candidate policy)');
+    if (!inputs.prompts) throw new AlignflowError('config', 'eval stage needs a "prompts" input (a prompt dataset)');
+    const baselineRoles = Object.keys(inputs).filter((r) => r === 'baseline' || r.startsWith('baseline_')).sort();
+    const rmRoles = Object.keys(inputs).filter((r) => r === 'reward_model' || r.startsWith('reward_model_')).sort();
+    const trainRoles = Object.keys(inputs).filter((r) => r === 'train' || r.startsWith('train_')).sort();
+    const models: ModelRef[] = [
+      { label: 'candidate', role: 'candidate', artifactId: candidateM.id, name: candidateM.name },
+      ...baselineRoles.map((r) => ({ label: r === 'baseline' ? 'baseline' : r.slice('baseline_'.length), role: 'baseline' as const, artifactId: inputs[r]!.id, name: inputs[r]!.name })),
+    ];
+    const manifestOf = (label: string) => (label === 'candidate' ? candidateM : inputs[label === 'baseline' ? 'baseline' : `baseline_${label}`]!);
+    const referenceM = inputs.reference ?? (baselineRoles[0] ? inputs[baselineRoles[0]] : undefined);
+    const warnings: ReportWarning[] = [];
+    if (!referenceM) warnings.push({ code: 'other', severity: 'info', message: 'No reference or baseline model: KL and implicit rewards are not computed.' });
+
+    // ---- data
+    const prompts = await readPrompts(ctx, inputs.prompts.id, cfg.max_prompts);
+    const datasets: DatasetRef[] = [];
+    const addDs = async (role: string, m: ArtifactManifest) => {
+      const md = await datasetMetadata(ctx.store, m.id).catch(() => undefined);
+      datasets.push({ role, artifactId: m.id, name: m.name, records: md?.records ?? 0 });
+    };
+    for (const role of ['prompts', 'pairs', 'heldout', ...trainRoles]) if (inputs[role]) await addDs(role, inputs[role]!);
+    const evalPairs: { prompt: string; chosen: string; rejected: string }[] = [];
+    if (inputs.pairs) {
+      for await (const r of readDatasetRecords(ctx.store, inputs.pairs.id, { kind: 'preference' })) {
+        evalPairs.push({ prompt: r.prompt === undefined ? '' : messagesText(r.prompt), chosen: messagesText(r.chosen), rejected: messagesText(r.rejected) });
+        if (cfg.max_pairs && evalPairs.length >= cfg.max_pairs) break;
+      }
+    }
+    const heldout: { prompt: string; completion: string }[] = [];
+    if (inputs.heldout) {
+      for await (const r of readDatasetRecords(ctx.store, inputs.heldout.id, { kind: 'sft' })) {
+        const rec = r as Record<string, unknown>;
+        if (typeof rec.text === 'string') heldout.push({ prompt: '', completion: rec.text });
+        else if ('prompt' in rec && 'completion' in rec) heldout.push({ prompt: messagesText(rec.prompt as Content), completion: messagesText(rec.completion as Content) });
+        else if (Array.isArray(rec.messages)) heldout.push({ prompt: '', completion: messagesText(rec.messages as Content) });
+        if (cfg.max_heldout && heldout.length >= cfg.max_heldout) break;
+      }
+    }
+    let contam = null;
+    if (trainRoles.length) {
+      const trainPrompts: string[] = [];
+      for (const r of trainRoles) trainPrompts.push(...(await datasetPrompts(ctx, inputs[r]!.id)));
+      contam = contamination(prompts, trainPrompts);
+    }
+
+    // ---- judges
+    const ruleJudges: (RuleJudge & { mode: 'score' | 'pairwise' | 'both' })[] = [];
+    for (const j of cfg.judges) {
+      const rj = await loadRuleJudge(j.module, cfg.judges_dir ?? process.cwd());
+      const mode = j.mode ?? (rj.score ? 'score' : 'pairwise');
+      if ((mode !== 'pairwise' && !rj.score) || (mode !== 'score' && !rj.judge)) {
+        throw new AlignflowError('config', `judge module ${j.module}: mode "${mode}" needs ${mode === 'score' ? 'score()' : 'judge()'}`);
+      }
+      ruleJudges.push({ ...rj, name: j.name ?? rj.name, mode });
+    }
+    const judgeRefs: JudgeRef[] = [];
+    for (const j of ruleJudges) {
+      if (j.mode !== 'pairwise') judgeRefs.push({ name: j.name, kind: 'rule', version: j.version, pairwise: false, source: `${path.basename(j.source)} sha256:${j.sha256}` });
+      if (j.mode !== 'score') judgeRefs.push({ name: j.mode === 'both' ? `${j.name}/pairwise` : j.name, kind: 'rule', version: j.version, pairwise: true, source: `${path.basename(j.source)} sha256:${j.sha256}` });
+    }
+    const rmName = (role: string) => (role === 'reward_model' ? 'reward_model' : role);
+    for (const r of rmRoles) judgeRefs.push({ name: rmName(r), kind: 'reward_model', version: inputs[r]!.id, pairwise: false, artifactId: inputs[r]!.id });
+    if (judgeRefs.length === 0) warnings.push({ code: 'other', severity: 'warn', message: 'No judge configured (no rule judge in config.judges, no reward_model input): no win rates.' });
+
+    // ---- sample and score every model, one at a time (memory: only the reference stays loaded)
+    const total = models.length + 2;
+    let step = 0;
+    const progress = (message: string) => ctx.progress({ step: ++step, total, message });
+    const sampling = { temperature: cfg.sampling.temperature, top_k: cfg.sampling.top_k || null, top_p: cfg.sampling.top_p < 1 ? cfg.sampling.top_p : null, max_new_tokens: cfg.sampling.max_new_tokens, seed: deriveSeed(ctx.seed, 'eval-sampling') };
+    const responses: RawEval['responses'] = {};
+    const kl: Record<string, KlSample[]> = {};
+    const heldOut: Record<string, { logp: number; tokens: number }[]> = {};
+    const implicit: Record<string, { pairs: PairLogps[]; beta: number }> = {};
+
+    let reference: Loaded | undefined;
+    try {
+      if (referenceM) reference = await loadPolicy(ctx, referenceM, 'reference');
+      // Reference log-probs of the eval pairs, computed once.
+      let refPairs: { chosen: number[]; rejected: number[] } | undefined;
+      const pairItems = (tok: TextTokenizer) => {
+        const c = evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.chosen) }));
+        const r = evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.rejected) }));
+        return { c, r };
+      };
+      if (reference && evalPairs.length) {
+        const { c, r } = pairItems(reference.tok);
+        refPairs = {
+          chosen: (await completionLogps(reference.model, c, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId })).map((x) => x.sum),
+          rejected: (await completionLogps(reference.model, r, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId })).map((x) => x.sum),
+        };
+      }
+      for (const m of models) {
+        if (ctx.signal.aborted) throw new AlignflowError('cancelled', 'eval cancelled');
+        const man = manifestOf(m.label);
+        const same = reference && referenceM && man.id === referenceM.id;
+        const pol = same ? reference! : await loadPolicy(ctx, man, m.label);
+        try {
+          const promptIds = prompts.map((p) => pol.tok.encode(p));
+          const gen = await generate(pol.model, promptIds, {
+            maxNewTokens: cfg.sampling.max_new_tokens,
+            temperature: cfg.sampling.temperature,
+            topK: cfg.sampling.top_k || undefined,
+            topP: cfg.sampling.top_p,
+            seed: sampling.seed, // same seed for every model: differences come from the models, not the dice
+            eosTokenId: pol.tok.eosTokenId ?? pol.model.config.eos_token_id ?? null,
+            padTokenId: pol.tok.padTokenId,
+            signal: ctx.signal,
+          });
+          if (gen.truncatedPrompts) warnings.push({ code: 'other', severity: 'info', message: `${gen.truncatedPrompts} prompt(s) were cut to fit ${m.label}'s context.` });
+          const eos = pol.tok.eosTokenId;
+          responses[m.label] = gen.tokens.map((t) => {
+            const body = eos !== undefined && t[t.length - 1] === eos ? t.slice(0, -1) : t;
+            return { text: pol.tok.decode(body, { skipSpecialTokens: true }), tokens: t.length };
+          });
+          // KL(model ‖ reference) on the model's own samples (the sampled ids, EOS included).
+          if (reference) {
+            const items = gen.tokens.map((t, i) => ({ promptIds: promptIds[i]!, completionIds: t }));
+            const own = await completionTokenLogps(pol.model, items, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId, signal: ctx.signal });
+            const ref = same ? own : await completionTokenLogps(reference.model, items, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId, signal: ctx.signal });
+            kl[m.label] = own.map((o, i) => ({ policy: o, reference: ref[i]! }));
+            if (refPairs) {
+              const { c, r } = pairItems(pol.tok);
+              const pc = (await completionLogps(pol.model, c, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => x.sum);
+              const pr = (await completionLogps(pol.model, r, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => x.sum);
+              implicit[m.label] = { beta: cfg.beta, pairs: pc.map((x, i) => ({ policyChosen: x, policyRejected: pr[i]!, referenceChosen: refPairs!.chosen[i]!, referenceRejected: refPairs!.rejected[i]! })) };
+            }
+          }
+          if (heldout.length) {
+            const items = heldout.map((h) => ({ promptIds: pol.tok.encode(h.prompt), completionIds: pol.tok.encode(h.completion) }));
+            heldOut[m.label] = (await completionLogps(pol.model, items, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => ({ logp: x.sum, tokens: x.tokens }));
+          }
+        } finally {
+          if (!same) pol.model.dispose();
+        }
+        progress(`sampled and scored ${m.label}`);
+      }
+    } finally {
+      reference?.model.dispose();
+    }
+
+    // ---- judging
+    const scores: RawEval['scores'] = {};
+    const judgments: Judgment[] = [];
+    const rmPairs: Record<string, { chosen: number; rejected: number }[]> = {};
+    const baselines = models.filter((m) => m.role === 'baseline');
+    const pointwise = (judge: string, s: Record<string, (number | null)[]>, errs: Record<string, (string | null)[]>) => {
+      for (const b of baselines) {
+        prompts.forEach((_, i) => {
+          const a = s.candidate![i];
+          const c = s[b.label]![i];
+          const err = errs.candidate?.[i] ?? errs[b.label]?.[i];
+          if (a === null || a === undefined || c === null || c === undefined) {
+            judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: 'error', error: err ?? 'no score' });
+            return;
+          }
+          const d = a - c;
+          judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: Math.abs(d) <= cfg.tie_epsilon ? 'tie' : d > 0 ? 'win' : 'loss', scores: { candidate: a, baseline: c } });
+        });
+      }
+    };
+    for (const j of ruleJudges) {
+      if (j.mode !== 'pairwise') {
+        const s: Record<string, (number | null)[]> = {};
+        const errs: Record<string, (string | null)[]> = {};
+        for (const m of models) {
+          s[m.label] = [];
+          errs[m.label] = [];
+          for (let i = 0; i < prompts.length; i++) {
+            try {
+              s[m.label]!.push(await safeScore(j as { name: string; score: (p: string, r: string) => unknown }, prompts[i]!, responses[m.label]![i]!.text));
+              errs[m.label]!.push(null);
+            } catch (e) {
+              if (!(e instanceof JudgeError)) throw e;
+              s[m.label]!.push(null);
+              errs[m.label]!.push(e.message);
+            }
+          }
+        }
+        scores[j.name] = s;
+        pointwise(j.name, s, errs);
+      }
+      if (j.mode !== 'score') {
+        const name = j.mode === 'both' ? `${j.name}/pairwise` : j.name;
+        for (const b of baselines) {
+          for (let i = 0; i < prompts.length; i++) {
+            const cand = responses.candidate![i]!.text;
+            const base = responses[b.label]![i]!.text;
+            for (const order of ['forward', 'backward'] as const) {
+              try {
+                const v = order === 'forward' ? await safeJudge(j as { name: string; judge: (p: string, a: string, b: string) => unknown }, prompts[i]!, cand, base) : await safeJudge(j as { name: string; judge: (p: string, a: string, b: string) => unknown }, prompts[i]!, base, cand);
+                const candSide = order === 'forward' ? 'a' : 'b';
+                const verdict: CandidateVerdict = v === 'tie' ? 'tie' : v === candSide ? 'win' : 'loss';
+                judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict });
+              } catch (e) {
+                if (!(e instanceof JudgeError)) throw e;
+                judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict: 'error', error: e.message });
+              }
+            }
+          }
+        }
+      }
+    }
+    for (const role of rmRoles) {
+      const dir = path.join(ctx.workDir, `rm-${role}`);
+      fs.mkdirSync(dir, { recursive: true });
+      await ctx.store.materialize(inputs[role]!.id, dir);
+      const { model: rm, tokenizer } = await loadRewardModelDir(dir);
+      try {
+        const tok = tokenizer;
+        if (!tok) throw new AlignflowError('config', `reward model ${inputs[role]!.id} has no tokenizer.json`);
+        const s: Record<string, (number | null)[]> = {};
+        for (const m of models) {
+          const items = prompts.map((p, i) => ({ promptIds: tok.encode(p), completionIds: tok.encode(responses[m.label]![i]!.text) }));
+          s[m.label] = (await scoreWithRewardModel(rm as RewardModel, items, { batchSize: cfg.batch_size })).map((x) => x.reward);
+        }
+        scores[rmName(role)] = s;
+        pointwise(rmName(role), s, {});
+        if (evalPairs.length) {
+          const c = await scoreWithRewardModel(rm, evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.chosen) })), { batchSize: cfg.batch_size });
+          const r = await scoreWithRewardModel(rm, evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.rejected) })), { batchSize: cfg.batch_size });
+          rmPairs[rmName(role)] = c.map((x, i) => ({ chosen: x.reward, rejected: r[i]!.reward }));
+        }
+      } finally {
+        rm.dispose();
+      }
+    }
+    progress('judged');
+
+    // ---- history from the orchestrator (optional)
+    let history: EvalHistory = { curves: [] };
+    if (typeof ctx.history === 'function') {
+      try {
+        history = await ctx.history();
+      } catch (e) {
+        warnings.push({ code: 'missing_curves', severity: 'warn', message: `Training curves could not be read: ${(e as Error).message}` });
+      }
+    }
+    for (const w of history.warnings ?? []) warnings.push({ code: 'other', severity: 'warn', stage: w.stage, message: w.message });
+
+    const report = buildReport({
+      provenance: {
+        alignflowVersion: ALIGNFLOW_VERSION,
+        engineVersion: ENGINE_VERSION,
+        runId: ctx.runId,
+        stageId: ctx.stageId,
+        stageName: ctx.stageName,
+        seed: ctx.seed,
+        config: cfg,
+        stageConfigs: { ...(history.stageConfigs ?? {}), ...cfg.stage_configs },
+        sampling,
+        bootstrap: { resamples: cfg.bootstrap_resamples, seed: deriveSeed(ctx.seed, 'eval-bootstrap'), level: 0.95 },
+        backend: ctx.backendName ?? backend.name,
+      },
+      models,
+      reference: referenceM ? { artifactId: referenceM.id, name: referenceM.name } : null,
+      datasets,
+      judges: judgeRefs,
+      prompts,
+      responses,
+      judgments,
+      scores,
+      kl: reference ? kl : undefined,
+      heldOut: heldout.length ? heldOut : undefined,
+      implicit: Object.keys(implicit).length ? implicit : undefined,
+      rewardModelPairs: Object.keys(rmPairs).length ? rmPairs : undefined,
+      contamination: contam,
+      curves: history.curves,
+      warnings,
+    });
+    const json = JSON.stringify(report, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
+    const html = renderReportHtml(report);
+    for (const w of report.warnings) (w.severity === 'info' ? ctx.log.info : ctx.log.warn)(w.message);
+
+    const headline: Record<string, number> = {};
+    for (const r of report.summary) if (r.value !== null && Number.isFinite(r.value) && !r.display) headline[`eval/${r.key}`] = r.value;
+    ctx.metrics(0, headline);
+    const manifest = await ctx.store.put({
+      kind: 'eval-report',
+      name: `${ctx.stageName} report`,
+      files: [
+        { path: 'report.json', data: Buffer.from(json) },
+        { path: 'report.html', data: Buffer.from(html) },
+      ],
+      metadata: { schema: report.schema, summary: compactSummary(report.summary), warnings: report.warnings.length },
+      inputs: [
+        ...models.map((m) => ({ artifactId: m.artifactId, role: m.role === 'candidate' ? 'model' : `baseline_${m.label}` })),
+        ...datasets.map((d) => ({ artifactId: d.artifactId, role: d.role })),
+        ...(inputs.reference ? [{ artifactId: inputs.reference.id, role: 'reference' }] : []),
+        ...rmRoles.map((r) => ({ artifactId: inputs[r]!.id, role: r })),
+      ].filter((x, i, a) => a.findIndex((y) => y.artifactId === x.artifactId && y.role === x.role) === i),
+    });
+    progress('report written');
+    return { status: 'done', outputs: { report: manifest }, summary: compactSummary(report.summary) };
+  },
+};
+
+/** The headline figures as a flat object (artifact metadata, the reports table, the CLI). */
+export function compactSummary(rows: { key: string; value: number | null; lo: number | null; hi: number | null; flag: string }[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const r of rows) out[r.key] = { value: r.value, lo: r.lo, hi: r.hi, flag: r.flag };
+  return out;
+}
+
+export default evalStage;

@@ -1,0 +1,445 @@
+// alignflow web UI: sign in with a token, label pairs (keyboard first), watch batches (admins).
+// Model text only ever reaches the page through renderMarkdown (escapes first) or textContent.
+import { renderMarkdown } from './markdown.js';
+
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = 'alignflow.token';
+const POLL_MS = 3000;
+
+const state = {
+  me: null,
+  batchId: null,
+  batches: [],
+  assignment: null,
+  shownAt: 0,
+  choice: null,
+  view: null,
+  adminBatch: null,
+  busy: false,
+  pollTimer: null,
+  progressStamp: 0,
+};
+
+// ------------------------------------------------------------------ API
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(method, url, body) {
+  const headers = { authorization: 'Bearer ' + sessionStorage.getItem(TOKEN_KEY) };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { message: text };
+  }
+  if (res.status === 401) {
+    logout('Your token is no longer valid. Sign in again.');
+    throw new ApiError(401, data);
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+function status(msg, isError = false) {
+  const el = $('status');
+  el.textContent = msg || '';
+  el.className = isError ? 'error' : '';
+}
+
+// ------------------------------------------------------------------ sign in / out
+
+async function login(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+  try {
+    state.me = await api('GET', '/api/me');
+  } catch (e) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $('login-error').textContent = e.status === 401 ? 'That token is not valid.' : e.message;
+    return;
+  }
+  $('login').hidden = true;
+  $('logout').hidden = false;
+  $('who').textContent = `${state.me.name} (${state.me.role})`;
+  $('nav').hidden = state.me.role !== 'admin';
+  if (document.activeElement) document.activeElement.blur();
+  if (state.me.role === 'labeler') showLabeler();
+  else showAdmin();
+}
+
+function logout(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearInterval(state.pollTimer);
+  state.me = null;
+  for (const id of ['labeler', 'admin', 'nav', 'logout']) $(id).hidden = true;
+  $('who').textContent = '';
+  $('login').hidden = false;
+  $('login-error').textContent = message || '';
+  $('token').value = '';
+  $('token').focus();
+}
+
+// ------------------------------------------------------------------ labeler view
+
+async function showLabeler() {
+  state.view = 'label';
+  $('admin').hidden = true;
+  $('labeler').hidden = false;
+  await loadQueue();
+  await fetchNext();
+  startPolling();
+}
+
+async function loadQueue() {
+  const stamp = state.progressStamp;
+  const q = await api('GET', '/api/labeling/queue');
+  // A submit or undo refreshed the figures while this request was in flight: keep the newer ones.
+  if (stamp !== state.progressStamp) {
+    for (const b of q.batches) {
+      const cur = state.batches.find((x) => x.id === b.id);
+      if (cur) Object.assign(b, { done: cur.done, total: cur.total, mine: cur.mine });
+    }
+  }
+  state.batches = q.batches;
+  const sel = $('batch');
+  const keep = state.batchId;
+  sel.replaceChildren(
+    ...q.batches.map((b) => {
+      const o = document.createElement('option');
+      o.value = b.id;
+      o.textContent = b.name;
+      return o;
+    }),
+  );
+  if (keep && q.batches.some((b) => b.id === keep)) sel.value = keep;
+  else state.batchId = q.batches[0] ? q.batches[0].id : null;
+  sel.value = state.batchId || '';
+  renderProgress();
+}
+
+function renderProgress() {
+  const b = state.batches.find((x) => x.id === state.batchId);
+  const fill = $('progress-fill');
+  if (!b) {
+    fill.style.width = '0';
+    $('progress-text').textContent = '';
+    $('mine').textContent = '';
+    $('guidelines-text').innerHTML = renderMarkdown('No batch selected.');
+    return;
+  }
+  const pct = b.total ? Math.round((100 * b.done) / b.total) : 0;
+  fill.style.width = pct + '%';
+  $('progress-text').textContent = `${b.done} / ${b.total} labels (${pct}%)`;
+  $('mine').textContent = `you: ${b.mine}`;
+  $('guidelines-text').innerHTML = renderMarkdown(b.guidelines || 'No guidelines were given for this batch.');
+}
+
+async function refreshProgress() {
+  if (!state.batchId) return;
+  state.progressStamp++;
+  const r = await api('GET', `/api/labeling/batches/${encodeURIComponent(state.batchId)}/me`);
+  const b = state.batches.find((x) => x.id === state.batchId);
+  if (b) {
+    b.done = r.progress.done;
+    b.total = r.progress.total;
+    b.mine = r.me.labels;
+  }
+  renderProgress();
+}
+
+async function fetchNext() {
+  if (!state.batchId) {
+    showEmpty('There is no open batch to label right now.');
+    return;
+  }
+  const r = await api('POST', `/api/labeling/batches/${encodeURIComponent(state.batchId)}/next`);
+  showAssignment(r.assignment);
+}
+
+function showEmpty(msg) {
+  state.assignment = null;
+  $('task').hidden = true;
+  $('empty').hidden = false;
+  $('empty').textContent = msg;
+}
+
+function showAssignment(a, previous) {
+  if (!a) {
+    showEmpty('Nothing left for you in this batch. Thank you!');
+    return;
+  }
+  state.assignment = a;
+  state.shownAt = performance.now();
+  $('empty').hidden = true;
+  $('task').hidden = false;
+  $('prompt').innerHTML = renderMarkdown(a.prompt);
+  $('left').innerHTML = renderMarkdown(a.left);
+  $('right').innerHTML = renderMarkdown(a.right);
+  const prev = previous || a.previous;
+  setChoice(prev ? prev.choice : null);
+  for (const r of document.querySelectorAll('input[name="strength"]')) r.checked = !!prev && String(prev.strength) === r.value;
+  $('flag-unsafe').checked = !!prev && prev.flags.includes('unsafe');
+  $('flag-broken').checked = !!prev && prev.flags.includes('broken');
+  $('rationale').value = (prev && prev.rationale) || '';
+  $('skip-form').hidden = true;
+}
+
+function setChoice(choice) {
+  state.choice = choice;
+  for (const b of document.querySelectorAll('[data-choice]')) b.setAttribute('aria-pressed', String(b.dataset.choice === choice));
+  $('side-left').className = 'side' + (choice === 'left' ? ' chosen' : choice === 'right' ? ' rejected' : '');
+  $('side-right').className = 'side' + (choice === 'right' ? ' chosen' : choice === 'left' ? ' rejected' : '');
+}
+
+async function submit() {
+  const a = state.assignment;
+  if (!a || state.busy) return;
+  if (!state.choice) {
+    status('Choose first: 1 (A), 2 (B), t (tie) or b (both bad).', true);
+    return;
+  }
+  const strengthEl = document.querySelector('input[name="strength"]:checked');
+  const flags = [];
+  if ($('flag-unsafe').checked) flags.push('unsafe');
+  if ($('flag-broken').checked) flags.push('broken');
+  const body = {
+    choice: state.choice,
+    strength: strengthEl && (state.choice === 'left' || state.choice === 'right') ? Number(strengthEl.value) : null,
+    rationale: $('rationale').value.trim() || null,
+    flags,
+    durationMs: Math.max(0, Math.round(performance.now() - state.shownAt)),
+  };
+  state.busy = true;
+  try {
+    await api('POST', `/api/labeling/assignments/${encodeURIComponent(a.assignmentId)}/label`, body);
+    status('Label stored.');
+    await refreshProgress();
+    await fetchNext();
+  } catch (e) {
+    status(e.message, true);
+    if (e.status === 409) await fetchNext().catch(() => {});
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function skip(reason) {
+  const a = state.assignment;
+  if (!a || state.busy) return;
+  state.busy = true;
+  try {
+    await api('POST', `/api/labeling/assignments/${encodeURIComponent(a.assignmentId)}/skip`, { reason });
+    status('Skipped.');
+    await fetchNext();
+  } catch (e) {
+    status(e.message, true);
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function undo() {
+  if (!state.batchId || state.busy) return;
+  state.busy = true;
+  try {
+    const r = await api('POST', `/api/labeling/batches/${encodeURIComponent(state.batchId)}/undo`);
+    showAssignment(r.assignment, r.assignment.previous);
+    status('Your last label was withdrawn: change it and submit again.');
+    await refreshProgress();
+  } catch (e) {
+    status(e.message, true);
+  } finally {
+    state.busy = false;
+  }
+}
+
+function openSkip() {
+  if (!state.assignment) return;
+  $('skip-form').hidden = false;
+  $('skip-reason').value = '';
+  $('skip-reason').focus();
+}
+
+function toggleGuidelines(show) {
+  const g = $('guidelines');
+  g.hidden = show === undefined ? !g.hidden : !show;
+}
+
+function onKey(e) {
+  if (!state.me || e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  const typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT');
+  if (e.key === 'Escape') {
+    toggleGuidelines(false);
+    if (!$('skip-form').hidden) $('skip-form').hidden = true;
+    if (typing) t.blur();
+    return;
+  }
+  if (typing) return;
+  if (e.key === '?') {
+    toggleGuidelines();
+    e.preventDefault();
+    return;
+  }
+  if (state.view !== 'label' || !$('guidelines').hidden) return;
+  const map = { 1: 'left', 2: 'right', t: 'tie', b: 'both_bad' };
+  if (map[e.key]) {
+    setChoice(map[e.key]);
+    e.preventDefault();
+  } else if (e.key === 'Enter') {
+    e.preventDefault();
+    submit();
+  } else if (e.key === 's') {
+    e.preventDefault();
+    openSkip();
+  } else if (e.key === 'u') {
+    e.preventDefault();
+    undo();
+  }
+}
+
+// ------------------------------------------------------------------ admin view
+
+async function showAdmin() {
+  state.view = 'admin';
+  $('labeler').hidden = true;
+  $('admin').hidden = false;
+  await loadAdmin();
+  startPolling();
+}
+
+const fmt = (x, digits = 3) => (x === null || x === undefined ? '—' : Number(x).toFixed(digits));
+const pct = (x) => (x === null || x === undefined ? '—' : (100 * x).toFixed(1) + '%');
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const c of cells) {
+    const td = document.createElement('td');
+    if (c instanceof Node) td.append(c);
+    else td.textContent = c === null || c === undefined ? '' : String(c);
+    tr.append(td);
+  }
+  return tr;
+}
+
+async function loadAdmin() {
+  const r = await api('GET', '/api/labeling/batches');
+  const tbody = $('batches').querySelector('tbody');
+  if (!state.adminBatch && r.batches.length) state.adminBatch = r.batches[r.batches.length - 1].id;
+  tbody.replaceChildren(
+    ...r.batches.map((b) => {
+      const p = b.progress;
+      const bar = document.createElement('div');
+      bar.className = 'bar';
+      const fill = document.createElement('div');
+      fill.style.width = (p.total ? Math.round((100 * p.done) / p.total) : 0) + '%';
+      bar.append(fill);
+      let action = '';
+      if (state.me.role === 'admin' && b.status === 'open') {
+        action = document.createElement('button');
+        action.type = 'button';
+        action.textContent = 'Close';
+        action.addEventListener('click', async (ev) => {
+          ev.stopPropagation();
+          if (!confirm(`Close batch "${b.name}"? Labelers' late submissions will be refused.`)) return;
+          try {
+            await api('POST', `/api/labeling/batches/${encodeURIComponent(b.id)}/close`);
+          } catch (e) {
+            alert(e.message);
+          }
+          loadAdmin();
+        });
+      }
+      const tr = row([b.name, b.status, bar, `${p.completePairs} / ${p.pairs} (${p.done}/${p.total} labels)`, p.liveLeases, action]);
+      tr.dataset.batch = b.id;
+      if (b.id === state.adminBatch) tr.className = 'selected';
+      tr.addEventListener('click', () => {
+        state.adminBatch = b.id;
+        loadAdmin();
+      });
+      return tr;
+    }),
+  );
+  if (state.adminBatch) await loadStats(state.adminBatch, r.batches.find((b) => b.id === state.adminBatch));
+}
+
+async function loadStats(batchId, batch) {
+  const s = await api('GET', `/api/labeling/batches/${encodeURIComponent(batchId)}/stats`);
+  $('stats').hidden = false;
+  $('stats-title').textContent = `Quality — ${batch ? batch.name : batchId}`;
+  $('fig-alpha').textContent = fmt(s.alpha);
+  $('fig-kappa').textContent = fmt(s.kappa.mean);
+  $('fig-bias').textContent = s.positionBias.leftWinRate === null ? '—' : `${pct(s.positionBias.leftWinRate)} (z ${fmt(s.positionBias.z, 2)})`;
+  $('fig-labels').textContent = `${s.progress.labels} / ${s.skips}`;
+  $('gold').querySelector('tbody').replaceChildren(...s.gold.map((g) => row([g.annotator, `${g.correct} / ${g.total}`, pct(g.accuracy)])));
+  $('time').querySelector('tbody').replaceChildren(...s.time.map((t) => row([t.annotator, t.labels, t.medianMs === null ? '—' : (t.medianMs / 1000).toFixed(1) + ' s'])));
+  $('kappa').querySelector('tbody').replaceChildren(...s.kappa.pairs.map((k) => row([`${k.a} · ${k.b}`, k.items, fmt(k.kappa)])));
+  $('disputed').querySelector('tbody').replaceChildren(
+    ...s.disputed.map((d) => row([d.prompt.length > 160 ? d.prompt.slice(0, 160) + '…' : d.prompt, d.labels, Object.entries(d.counts).map(([k, v]) => `${k}: ${v}`).join(', '), pct(d.disagreement)])),
+  );
+}
+
+// ------------------------------------------------------------------ live status
+
+function startPolling() {
+  clearInterval(state.pollTimer);
+  state.pollTimer = setInterval(async () => {
+    try {
+      if (state.view === 'admin') await loadAdmin();
+      else if (state.view === 'label' && !state.busy) {
+        const had = state.batchId;
+        await loadQueue();
+        if (!state.assignment && state.batchId) await fetchNext();
+        else if (had !== state.batchId) await fetchNext();
+      }
+    } catch {
+      // the next poll tries again
+    }
+  }, POLL_MS);
+}
+
+// ------------------------------------------------------------------ wiring
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const t = $('token').value.trim();
+    if (t) login(t);
+  });
+  $('logout').addEventListener('click', () => logout());
+  $('nav-label').addEventListener('click', () => showLabeler());
+  $('nav-admin').addEventListener('click', () => showAdmin());
+  $('batch').addEventListener('change', async (e) => {
+    state.batchId = e.target.value;
+    renderProgress();
+    await fetchNext();
+    e.target.blur();
+  });
+  for (const b of document.querySelectorAll('[data-choice]')) b.addEventListener('click', () => setChoice(b.dataset.choice));
+  $('submit').addEventListener('click', () => submit());
+  $('skip').addEventListener('click', () => openSkip());
+  $('undo').addEventListener('click', () => undo());
+  $('help').addEventListener('click', () => toggleGuidelines());
+  $('guidelines').addEventListener('click', (e) => {
+    if (e.target === $('guidelines')) toggleGuidelines(false);
+  });
+  $('skip-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const reason = $('skip-reason').value.trim();
+    if (!reason) return;
+    $('skip-reason').blur();
+    $('skip-form').hidden = true;
+    skip(reason);
+  });
+  document.addEventListener('keydown', onKey);
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) login(saved);
+});

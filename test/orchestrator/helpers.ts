@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tmpDir } from '../helpers/tmp.js';
+import { openDb, type Db } from '../../src/store/db.js';
+import { createLocalStore } from '../../src/store/artifacts.js';
+import { databasePath } from '../../src/config/paths.js';
+import { getStage, registerStageModule } from '../../src/stages/index.js';
+import { parseSpec } from '../../src/config/spec.js';
+import { createRun, type ExecutorName } from '../../src/orchestrator/runs.js';
+import type { ExecDeps } from '../../src/orchestrator/execute.js';
+
+export const fixturesModule = fileURLToPath(new URL('./fixtures/stages.ts', import.meta.url));
+
+export interface Env extends ExecDeps {
+  dir: string;
+  dbFile: string;
+}
+
+export async function setup(): Promise<Env> {
+  await registerStageModule(fixturesModule);
+  const home = tmpDir();
+  const dbFile = databasePath(home);
+  const db = openDb(dbFile);
+  const store = createLocalStore(db, home);
+  return { db, store, home, dir: home, dbFile };
+}
+
+export const lookup = (k: string) => getStage(k);
+
+export function writeFile(dir: string, name: string, text: string): string {
+  const p = path.join(dir, name);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.writeFileSync(p, text);
+  return p;
+}
+
+export async function submit(env: Env, yaml: string, opts: { sets?: string[]; force?: string[]; executor?: ExecutorName } = {}): Promise<string> {
+  const file = writeFile(env.dir, `spec-${Math.random().toString(36).slice(2)}.yaml`, yaml);
+  const spec = parseSpec(yaml, { file, lookup, sets: opts.sets ?? [] });
+  return createRun(env.db as Db, env.store, spec, { executor: opts.executor ?? 'inline', specPath: file, force: opts.force ?? [] });
+}
+
+export function readTrace(file: string): { stage: string; event: string; t: number; pid: number; step?: number }[] {
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
