@@ -1,6 +1,7 @@
 // Engine benchmarks on the reference model (GPT-2 shape, vocab 512, 128 wide, 4 layers, 4 heads,
 // 128 context; 16 sequences): SFT step tokens/s, generation tokens/s with and without the KV cache,
 // matmul GFLOP/s of the active backend and the model-FLOPs utilisation of the SFT step.
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { createGpt2 } from '../src/ml/models/gpt2.js';
 import { generate } from '../src/ml/generate.js';
@@ -49,7 +50,9 @@ class Fixed implements BatchSource<Batch> {
   }
 }
 
-export async function run(emit: Emit): Promise<void> {
+export async function run(emitRaw: Emit): Promise<void> {
+  // the machine is shared: record how busy it was beside every figure
+  const emit: Emit = (f) => emitRaw({ ...f, loadavg1: +os.loadavg()[0]!.toFixed(2) });
   const shape = `vocab ${REFERENCE.vocab_size}, d ${REFERENCE.n_embd}, ${REFERENCE.n_layer} layers, ${REFERENCE.n_head} heads, ctx ${REFERENCE.n_positions}`;
   const peak = await matmulGflops(1024, 4);
   emit({ bench: 'engine', name: 'matmul_gflops', value: +peak.toFixed(2), unit: 'GFLOP/s', shape: '1024x1024 @ 1024x1024 fp32' });

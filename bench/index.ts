@@ -15,6 +15,7 @@ const MODULES: { name: string; load: () => Promise<{ run: (emit: Emit) => Promis
   { name: 'engine', load: () => import('./engine.js') },
   { name: 'preference', load: () => import('./preference.js') },
   { name: 'labeling', load: () => import('./labeling.js') },
+  { name: 'dispatch', load: () => import('./dispatch.js') },
 ];
 
 const only = process.argv.slice(2);

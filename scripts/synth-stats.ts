@@ -113,6 +113,28 @@ for (const name of ['prefs.jsonl', 'eval_prefs.jsonl']) {
   print(`sentiment.${name}.raw_gap_quantiles_[5,50,95]`, quantiles(gaps, [0.05, 0.5, 0.95]));
 }
 
+// How hard the preference sets are: a Bradley–Terry model that is linear in unigram + bigram
+// counts (bigrams see "not bad", "very good"), trained by SGD on the first N of prefs.jsonl, scored
+// on eval_prefs.jsonl. A transformer reward model or DPO's implicit reward should do at least as well.
+for (const n of [500, 2000]) {
+  const w = new Map<string, number>();
+  const feats = (t: string) => {
+    const k = sentimentJudge.tokenize(t);
+    return [...k, ...k.slice(1).map((x, i) => k[i] + '_' + x)];
+  };
+  const r = (t: string) => feats(t).reduce((acc, x) => acc + (w.get(x) ?? 0), 0);
+  const train = file(sent, 'prefs.jsonl').slice(0, n);
+  for (let epoch = 0; epoch < 20; epoch++) {
+    for (const p of train) {
+      const g = 1 / (1 + Math.exp(r(p.chosen!) - r(p.rejected!))); // −d/dΔ of log σ(Δ)
+      for (const x of feats(p.chosen!)) w.set(x, (w.get(x) ?? 0) + 0.05 * g);
+      for (const x of feats(p.rejected!)) w.set(x, (w.get(x) ?? 0) - 0.05 * g);
+    }
+  }
+  const ev = file(sent, 'eval_prefs.jsonl');
+  print(`sentiment.bigram_bt_model_on_${n}_prefs.eval_prefs_accuracy`, round(ev.filter((p) => r(p.chosen!) > r(p.rejected!)).length / ev.length));
+}
+
 // Counting: the SFT corpus's compliance (1 − error rate) and the judge on the labeled pairs.
 const comply = cSft.map((r) => countJudge.score(r.prompt!, r.completion!));
 print('count.judge.sft.compliance', round(mean(comply)));

@@ -13,6 +13,11 @@ export function cliDb(): Db {
   return cachedDb;
 }
 
+export function closeCliDb(): void {
+  cachedDb?.$client.close();
+  cachedDb = undefined;
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
@@ -46,7 +51,7 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
   configure(program);
   try {
     await program.parseAsync(argv);
-    cachedDb?.$client.close();
+    closeCliDb();
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end here with exit code 0

@@ -74,28 +74,10 @@ const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const ARTIFACT_RE = /^a-[0-9a-f]{16}$/;
 const nameSchema = z.string().regex(NAME_RE, 'letters, digits, "_" and "-", starting with a letter');
 
-const tokenizerSchema = z.strictObject({
-  type: z.enum(['bpe', 'bytes']),
-  vocab_size: z.number().int().min(257).max(1_000_000).optional(),
-  /** The dataset the tokenizer (bpe) is trained on. */
-  dataset: nameSchema,
-});
-
-// Hugging Face GPT2Config keys that make sense for a fresh model.
-const freshSchema = z.strictObject({
-  preset: z.string().optional(),
-  n_layer: z.number().int().positive().optional(),
-  n_head: z.number().int().positive().optional(),
-  n_embd: z.number().int().positive().optional(),
-  n_positions: z.number().int().positive().optional(),
-  n_inner: z.number().int().positive().nullable().optional(),
-  activation_function: z.string().optional(),
-  resid_pdrop: z.number().min(0).max(1).optional(),
-  embd_pdrop: z.number().min(0).max(1).optional(),
-  attn_pdrop: z.number().min(0).max(1).optional(),
-  layer_norm_epsilon: z.number().positive().optional(),
-  initializer_range: z.number().positive().optional(),
-  tokenizer: tokenizerSchema,
+// The `fresh` block is checked loosely here (it must name the tokenizer's dataset, so the
+// reference can be resolved); the model_init handler's configSchema then validates every field.
+const freshSchema = z.looseObject({
+  tokenizer: z.looseObject({ dataset: nameSchema }),
 });
 
 const modelSchema = z.union([
@@ -162,7 +144,7 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
   const file = opts.file ?? '<spec>';
   const baseDir = opts.file ? path.dirname(opts.file) : process.cwd();
   const lc = new LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc = YAML.parseDocument(text, { lineCounter: lc, uniqueKeys: true });
   const issues: InputIssue[] = [];
   for (const e of doc.errors) {
     const line = e.linePos?.[0]?.line;
@@ -179,7 +161,12 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
   // Pass 1: shape.
   const parsed = specSchema.safeParse(doc.toJS());
   if (!parsed.success) {
-    for (const i of parsed.error.issues) issues.push({ ...where(i.path as (string | number)[]), reason: i.message });
+    for (const i of parsed.error.issues) {
+      const at = i.path as (string | number)[];
+      // One issue per unknown key, pointing at the key's own line.
+      if (i.code === 'unrecognized_keys') for (const k of i.keys) issues.push({ ...where([...at, k]), reason: `unknown field "${k}"` });
+      else issues.push({ ...where(at), reason: i.message });
+    }
     throw invalid(file, issues);
   }
   const raw: RawSpec = parsed.data;
@@ -235,8 +222,13 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
     if (!info) issues.push({ ...where([...s.path, 'kind']), reason: `unknown stage kind "${s.kind}"` });
     else {
       const cfg = info.configSchema.safeParse(s.config);
-      if (!cfg.success) for (const i of cfg.error.issues) issues.push({ ...where([...s.path, 'config', ...(i.path as (string | number)[])]), reason: i.message });
-      else config = cfg.data;
+      if (!cfg.success) {
+        for (const i of cfg.error.issues) {
+          const at = [...s.path, 'config', ...(i.path as (string | number)[])];
+          if (i.code === 'unrecognized_keys') for (const k of i.keys) issues.push({ ...where([...at, k]), reason: `unknown field "${k}"` });
+          else issues.push({ ...where(at), reason: i.message });
+        }
+      } else config = cfg.data;
     }
     const inputs: Record<string, InputRef> = {};
     for (const [role, ref] of Object.entries(s.inputs)) {
@@ -257,6 +249,29 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
   const order = topo.ok ? topo.order : [];
   const byName = new Map(stages.map((s) => [s.name, s]));
   return { name: raw.name, seed: raw.seed, ...(model ? { model } : {}), datasets, stages: order.map((n) => byName.get(n)!) };
+}
+
+/**
+ * The stage kinds a spec file mentions (a loose read, before validation), so a caller can load
+ * just those handlers. Unreadable files give [] (validation reports them properly).
+ */
+export function specKinds(file: string, sets: string[] = []): string[] {
+  try {
+    const raw = YAML.parse(fs.readFileSync(file, 'utf8')) as { stages?: unknown; model?: unknown };
+    const kinds = new Set<string>();
+    if (Array.isArray(raw?.stages)) for (const st of raw.stages) if (typeof st?.kind === 'string') kinds.add(st.kind);
+    if (raw?.stages && typeof raw.stages === 'object' && !Array.isArray(raw.stages)) {
+      for (const [name, st] of Object.entries(raw.stages as Record<string, { kind?: unknown }>)) kinds.add(typeof st?.kind === 'string' ? st.kind : name);
+    }
+    if (raw?.model && typeof raw.model === 'object' && 'fresh' in raw.model) kinds.add(MODEL_INIT_KIND);
+    for (const a of sets) {
+      const m = /^stages\.[^.]+\.kind=(.+)$/.exec(a);
+      if (m) kinds.add(m[1]!.trim());
+    }
+    return [...kinds];
+  } catch {
+    return [];
+  }
 }
 
 /** Names of the stages a stage depends on. */

@@ -97,7 +97,8 @@ export function runCurves(db: Db, runId: string): Curve[] {
     .from(metrics)
     .innerJoin(stages, eq(stages.id, metrics.stageId))
     .where(eq(metrics.runId, runId))
-    .orderBy(asc(stages.name), asc(metrics.name), asc(metrics.step), asc(metrics.id))
+    // Stages in the order they ran (pipeline order), then metric, then step.
+    .orderBy(asc(stages.startedAt), asc(stages.name), asc(metrics.name), asc(metrics.step), asc(metrics.id))
     .all();
   const map = new Map<string, Curve>();
   for (const r of rows) {

@@ -32,7 +32,8 @@ function niceTicks(lo: number, hi: number, n = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((k) => k * mag).find((s) => s >= raw) ?? raw;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  // Multiples of the step (not repeated addition) so 0 is exactly 0, not 5.55e-17.
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) out.push(Number((k * step).toPrecision(12)));
   return out;
 }
 
@@ -72,7 +73,9 @@ function scales(f: Frame) {
 }
 
 function legend(names: string[], f: Frame): string {
-  return names.map((n, i) => `<g transform="translate(${M.l + 8 + i * 110},${M.t + 4})"><rect width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="14" y="9" class="tk">${esc(n.slice(0, 16))}</text></g>`).join('') + (f ? '' : '');
+  const w = Math.max(90, Math.floor((f.w - M.l - M.r - 8) / Math.max(1, names.length)));
+  const chars = Math.max(8, Math.floor((w - 18) / 5.6));
+  return names.map((n, i) => `<g transform="translate(${M.l + 8 + i * w},${M.t + 4})"><rect width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="14" y="9" class="tk">${esc(n.length > chars ? n.slice(0, chars - 1) + '…' : n)}</text></g>`).join('');
 }
 
 export interface Series {

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../errors.js';
 import { initBackend } from './backend.js';
 import { readSafetensors, serializeSafetensors, type NamedTensor } from './safetensors.js';
-import { configJson, matchWeights, modelTensors, readModelConfig, TRANSFORMERS_VERSION } from './models/io.js';
+import { configJson, matchWeights, modelTensors, readModelConfig } from './models/io.js';
 import type { CausalLM, ModelConfig } from './models/types.js';
 import { loadTokenizerDir, saveTokenizerDir, type TextTokenizer } from './tokenizer/tokenizer.js';
 import type { MicroBatchOutput } from './train/loop.js';
@@ -112,7 +112,6 @@ export function saveRewardModelDir(rm: RewardModel, tokenizer: TextTokenizer | u
   fs.writeFileSync(path.join(dir, 'config.json'), configJson(rm.config));
   fs.writeFileSync(path.join(dir, 'model.safetensors'), serializeSafetensors(tensors, { metadata: { format: 'pt' } }));
   if (tokenizer) saveTokenizerDir(tokenizer, dir);
-  void TRANSFORMERS_VERSION;
 }
 
 /** Loads a directory written by saveRewardModelDir (or transformers' GPT2ForSequenceClassification). */

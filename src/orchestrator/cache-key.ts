@@ -2,12 +2,14 @@ import { canonicalHash } from '../store/canonical-json.js';
 import { ENGINE_VERSION } from '../version.js';
 
 /**
- * A stage's cache key: sha256 over (kind, resolved config, input artifact ids by role, engine
- * version), in canonical JSON so key order and whitespace never matter. Two stages with the same
- * key compute the same thing, so one's outputs can stand in for the other's.
+ * A stage's cache key: sha256 over (kind, resolved config, input artifact ids by role, the
+ * stage's seed, engine version), in canonical JSON so key order and whitespace never matter. Two
+ * stages with the same key compute the same thing, so one's outputs can stand in for the
+ * other's. The seed is part of the resolved configuration: it is what ctx.seed hands the handler
+ * (initial weights, shuffling, sampling), so runs with different seeds never share results.
  */
-export function stageCacheKey(kind: string, config: unknown, inputs: Record<string, string>, engineVersion = ENGINE_VERSION): string {
-  return 'k-' + canonicalHash({ v: 1, kind, config, inputs, engine: engineVersion });
+export function stageCacheKey(kind: string, config: unknown, inputs: Record<string, string>, seed: number, engineVersion = ENGINE_VERSION): string {
+  return 'k-' + canonicalHash({ v: 2, kind, config, inputs, seed, engine: engineVersion });
 }
 
 /** Derived from the run seed and the stage name: repeatable, distinct per stage. */

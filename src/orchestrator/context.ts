@@ -120,6 +120,9 @@ export async function buildContext(db: Db, store: ArtifactStore, home: string, s
     log,
     signal,
   };
+  // Beyond the contract: the eval stage reads the run's training curves, stage configs and
+  // warnings through this (it has no SQL of its own); other handlers ignore it.
+  (ctx as StageContext<unknown> & { history: () => RunHistory }).history = () => runHistory(db, row.runId, stageId);
   const labeling = labelingPortFor({ db, runId: row.runId, stageId });
   if (labeling) ctx.labeling = labeling;
   return {
@@ -129,4 +132,35 @@ export async function buildContext(db: Db, store: ArtifactStore, home: string, s
       await fs.promises.rm(workDir, { recursive: true, force: true });
     },
   };
+}
+
+export interface RunHistory {
+  curves: { stage: string; kind: string; metric: string; points: [number, number][] }[];
+  stageConfigs: Record<string, unknown>;
+  warnings: { stage: string; message: string }[];
+}
+
+/** Metrics of the run's other stages as curves (ordered by step), their configs and warnings. */
+export function runHistory(db: Db, runId: string, exceptStageId?: string): RunHistory {
+  const rows = db.select().from(stages).where(eq(stages.runId, runId)).all().filter((r) => r.id !== exceptStageId);
+  const curves: RunHistory['curves'] = [];
+  const stageConfigs: Record<string, unknown> = {};
+  const warnings: RunHistory['warnings'] = [];
+  for (const r of rows) {
+    stageConfigs[r.name] = r.config;
+    // A cached stage's curves are those of the stage it reused.
+    const source = r.cachedFromStageId ?? r.id;
+    const byMetric = new Map<string, [number, number][]>();
+    for (const m of db.select().from(metrics).where(eq(metrics.stageId, source)).orderBy(metrics.step, metrics.id).all()) {
+      const list = byMetric.get(m.name) ?? [];
+      list.push([m.step, m.value]);
+      byMetric.set(m.name, list);
+    }
+    for (const [metric, points] of byMetric) curves.push({ stage: r.name, kind: r.kind, metric, points });
+    for (const e of db.select().from(runEvents).where(and(eq(runEvents.stageId, source), eq(runEvents.level, 'warn'))).all()) {
+      if (e.message.startsWith(`stage ${r.name}`)) continue; // the orchestrator's own notes (retries, takeovers)
+      warnings.push({ stage: r.name, message: e.message });
+    }
+  }
+  return { curves, stageConfigs, warnings };
 }

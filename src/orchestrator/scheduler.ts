@@ -14,7 +14,7 @@ import { immediate, type Db } from '../store/db.js';
 import { runEvents, runs, stageOutputs, stages, type StageState } from '../store/schema.js';
 import type { StageSpec } from '../config/spec.js';
 import { AlignflowError } from '../errors.js';
-import { stageCacheKey } from './cache-key.js';
+import { stageCacheKey, stageSeed } from './cache-key.js';
 import { DONE_STAGE_STATES, deriveRunStatus, moveStage, setRunStatus } from './state.js';
 import type { StoredSpec } from './runs.js';
 
@@ -112,7 +112,7 @@ function advanceIn(tx: Db, runId: string): AdvanceResult {
         log(row.id, msg, 'error');
         continue;
       }
-      const key = stageCacheKey(row.kind, row.config, inputs);
+      const key = stageCacheKey(row.kind, row.config, inputs, stageSeed(spec.seed, row.name));
       const forced = spec.options.force.includes(s.name) && row.attempts === 0;
       if (!forced) {
         const hit = tx

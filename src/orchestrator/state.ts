@@ -75,8 +75,10 @@ export function moveStage(tx: Db, stageId: string, from: readonly StageState[], 
  */
 export function deriveRunStatus(st: { state: StageState; blocked: boolean }[]): RunStatus {
   if (st.every((s) => DONE_STAGE_STATES.includes(s.state))) return 'succeeded';
-  if (st.some((s) => s.state === 'queued' || s.state === 'running' || (s.state === 'pending' && !s.blocked))) return 'running';
+  if (st.some((s) => s.state === 'queued' || s.state === 'running')) return 'running';
+  // Waiting (for labels) wins over stages that are pending behind it.
   if (st.some((s) => s.state === 'waiting')) return 'waiting';
+  if (st.some((s) => s.state === 'pending' && !s.blocked)) return 'running'; // e.g. waiting for an identical in-flight stage
   if (st.some((s) => s.state === 'failed')) return 'failed';
   if (st.some((s) => s.state === 'cancelled')) return 'cancelled';
   return 'pending';

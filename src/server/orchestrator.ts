@@ -11,10 +11,10 @@ import type { OrchestratorPort } from './index.js';
  */
 export async function createOrchestratorPort(db: Db, home: string, store: ArtifactStore, redis?: string): Promise<OrchestratorPort> {
   const [{ loadStages, getStage, registerLabelingPort }, { parseSpec }, runs, { createLabelingPort }] = await Promise.all([
-    import('../../stages/index.js'),
-    import('../../config/spec.js'),
-    import('../../orchestrator/runs.js'),
-    import('../../labeling/port.js'),
+    import('../stages/index.js'),
+    import('../config/spec.js'),
+    import('../orchestrator/runs.js'),
+    import('../labeling/port.js'),
   ]);
   registerLabelingPort((d) => createLabelingPort(d.db as Db));
   return {
@@ -26,10 +26,10 @@ export async function createOrchestratorPort(db: Db, home: string, store: Artifa
       if (executor === 'bullmq' && !redis) throw usageError('executor bullmq needs `alignflow serve --redis URL`');
       const runId = await runs.createRun(db, store, spec, { executor, force: input.force ?? [] });
       if (executor === 'inline') {
-        const { driveRun } = await import('../../orchestrator/executors/inline.js');
+        const { driveRun } = await import('../orchestrator/executors/inline.js');
         driveRun({ db, store, home }, runId).catch((err: unknown) => process.stderr.write(`run ${runId}: ${err instanceof Error ? err.message : String(err)}\n`));
       } else {
-        const { Dispatcher } = await import('../../orchestrator/executors/bullmq.js');
+        const { Dispatcher } = await import('../orchestrator/executors/bullmq.js');
         const d = new Dispatcher(redis!);
         try {
           await d.dispatchRun(db, runId);

@@ -49,12 +49,15 @@ export const dpoConfigSchema = z
     grad_accum: z.number().int().positive().default(1),
     eval_batch_size: z.number().int().positive().optional(),
     lr: z.number().positive().default(5e-4),
-    lr_scheduler: z.enum(['cosine', 'constant', 'linear']).default('linear'),
-    warmup_steps: z.number().int().nonnegative().default(0),
+    schedule: z.enum(['cosine', 'constant', 'linear']).default('linear'),
+    /** Warm-up steps; default round(warmup_ratio · max_steps). */
+    warmup_steps: z.number().int().nonnegative().optional(),
+    warmup_ratio: z.number().min(0).max(1).default(0),
+    min_lr_ratio: z.number().min(0).max(1).default(0),
     weight_decay: z.number().nonnegative().default(0),
     max_grad_norm: z.number().nonnegative().default(1),
-    /** Optimizer steps; when absent, epochs × ⌈train pairs / (batch_size·grad_accum)⌉. */
-    steps: z.number().int().positive().optional(),
+    /** Optimizer steps (max_steps); when absent, ⌈epochs · train pairs / (batch_size·grad_accum)⌉. */
+    max_steps: z.number().int().positive().optional(),
     epochs: z.number().positive().default(1),
     eval_fraction: z.number().min(0).max(0.9).default(0.1),
     eval_every: z.number().int().positive().optional(),
@@ -150,7 +153,7 @@ export const dpoStage: StageHandler<DpoConfig> = {
 
       // --- reference log-probs: looked up by key, computed only on a miss
       const refOutputs: Record<string, ArtifactManifest> = {};
-      let refReused: boolean[] = [];
+      const refReused: boolean[] = [];
       const refFor = async (ds: ArtifactManifest, prepared: PreparedPair[], label: string): Promise<RefLogps | undefined> => {
         if (!needRef || !refInput) return undefined;
         const r = await loadOrComputeRefLogps({
@@ -194,7 +197,7 @@ export const dpoStage: StageHandler<DpoConfig> = {
 
       // --- training
       const perStep = cfg.batch_size * cfg.grad_accum;
-      const steps = cfg.steps ?? Math.max(1, Math.ceil((cfg.epochs * trainPairs.length) / perStep));
+      const steps = cfg.max_steps ?? Math.max(1, Math.ceil((cfg.epochs * trainPairs.length) / perStep));
       const evalEvery = cfg.eval_every ?? Math.max(1, Math.ceil(steps / 4));
       const lossCfg = {
         beta: cfg.beta,
@@ -237,7 +240,7 @@ export const dpoStage: StageHandler<DpoConfig> = {
         maxSteps: steps,
         gradAccum: cfg.grad_accum,
         optimizer: { weightDecay: cfg.weight_decay },
-        schedule: { lr: cfg.lr, kind: cfg.lr_scheduler, warmupSteps: cfg.warmup_steps },
+        schedule: { lr: cfg.lr, kind: cfg.schedule, warmupSteps: cfg.warmup_steps ?? Math.round(cfg.warmup_ratio * steps), minLrRatio: cfg.min_lr_ratio },
         maxGradNorm: cfg.max_grad_norm,
         seed,
         logEvery: cfg.log_every,
@@ -298,7 +301,6 @@ export const dpoStage: StageHandler<DpoConfig> = {
           warnings: shown,
         },
       };
-      refReused = [];
       return out;
     } finally {
       policy.model.dispose();

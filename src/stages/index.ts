@@ -21,6 +21,10 @@ const builtins: Record<string, () => Promise<AnyHandler>> = {
   reward: async () => (await import('./reward.js')).rewardStage,
   dpo: async () => (await import('./dpo.js')).dpoStage,
   eval: async () => (await import('./eval.js')).evalStage,
+  // added by the demo helper (issue 8), which needs them end to end:
+  model_init: async () => (await import('./model-init.js')).modelInitStage,
+  collect: async () => (await import('./collect.js')).collectStage,
+  label: async () => (await import('./label.js')).labelStage,
 };
 
 /**

@@ -32,11 +32,14 @@ export const rewardConfigSchema = z
     grad_accum: z.number().int().positive().default(1),
     eval_batch_size: z.number().int().positive().optional(),
     lr: z.number().positive().default(1e-3),
-    lr_scheduler: z.enum(['cosine', 'constant', 'linear']).default('linear'),
-    warmup_steps: z.number().int().nonnegative().default(0),
+    schedule: z.enum(['cosine', 'constant', 'linear']).default('linear'),
+    /** Warm-up steps; default round(warmup_ratio · max_steps). */
+    warmup_steps: z.number().int().nonnegative().optional(),
+    warmup_ratio: z.number().min(0).max(1).default(0),
+    min_lr_ratio: z.number().min(0).max(1).default(0),
     weight_decay: z.number().nonnegative().default(0),
     max_grad_norm: z.number().nonnegative().default(1),
-    steps: z.number().int().positive().optional(),
+    max_steps: z.number().int().positive().optional(),
     epochs: z.number().positive().default(1),
     eval_fraction: z.number().min(0).max(0.9).default(0.1),
     eval_every: z.number().int().positive().optional(),
@@ -88,7 +91,7 @@ export const rewardStage: StageHandler<RewardConfig> = {
         trainPairs = subset(tp.pairs, split.train);
         evalPairs = subset(tp.pairs, split.eval);
       }
-      const steps = cfg.steps ?? Math.max(1, Math.ceil((cfg.epochs * trainPairs.length) / (cfg.batch_size * cfg.grad_accum)));
+      const steps = cfg.max_steps ?? Math.max(1, Math.ceil((cfg.epochs * trainPairs.length) / (cfg.batch_size * cfg.grad_accum)));
       const lossOpts = cfg.center_rewards_coefficient ? { centerCoefficient: cfg.center_rewards_coefficient } : {};
       const evalBs = cfg.eval_batch_size ?? cfg.batch_size * 2;
       const evalFn =
@@ -115,7 +118,7 @@ export const rewardStage: StageHandler<RewardConfig> = {
         maxSteps: steps,
         gradAccum: cfg.grad_accum,
         optimizer: { weightDecay: cfg.weight_decay },
-        schedule: { lr: cfg.lr, kind: cfg.lr_scheduler, warmupSteps: cfg.warmup_steps },
+        schedule: { lr: cfg.lr, kind: cfg.schedule, warmupSteps: cfg.warmup_steps ?? Math.round(cfg.warmup_ratio * steps), minLrRatio: cfg.min_lr_ratio },
         maxGradNorm: cfg.max_grad_norm,
         seed,
         logEvery: cfg.log_every,

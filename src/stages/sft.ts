@@ -146,6 +146,8 @@ export const sftStage: StageHandler<SftConfig> = {
         eval_loss: result.finalEvalLoss,
         eval_perplexity: result.finalEvalLoss === undefined ? undefined : Math.exp(result.finalEvalLoss),
         best_eval_loss: result.bestEvalLoss,
+        train_runtime: result.trainRuntime,
+        train_tokens_per_second: result.trainTokensPerSecond,
         data: result.data,
       };
       const manifest = await ctx.store.put({

@@ -274,9 +274,17 @@ function toggleGuidelines(show) {
 }
 
 function onKey(e) {
-  if (!state.me || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (!state.me) return;
   const t = e.target;
   const typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT');
+  // Ctrl/Cmd+Enter submits even from the rationale box.
+  if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && state.view === 'label' && t && t.id === 'rationale') {
+    e.preventDefault();
+    t.blur();
+    submit();
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.key === 'Escape') {
     toggleGuidelines(false);
     if (!$('skip-form').hidden) $('skip-form').hidden = true;
@@ -330,7 +338,34 @@ function row(cells) {
   return tr;
 }
 
+/** Fills a table body, or one muted "none" row when there is nothing to show. */
+function fill(tableId, rows) {
+  const tbody = $(tableId).querySelector('tbody');
+  if (rows.length) return tbody.replaceChildren(...rows);
+  const tr = document.createElement('tr');
+  const td = document.createElement('td');
+  td.colSpan = $(tableId).querySelectorAll('thead th').length;
+  td.className = 'none';
+  td.textContent = 'none yet';
+  tr.append(td);
+  tbody.replaceChildren(tr);
+}
+
+async function loadRuns() {
+  const r = await api('GET', '/api/runs?limit=10');
+  const details = await Promise.all(r.runs.slice(0, 5).map((run) => api('GET', `/api/runs/${encodeURIComponent(run.id)}`).catch(() => null)));
+  fill(
+    'runs',
+    r.runs.map((run, i) => {
+      const d = details[i];
+      const stages = d ? d.stages.map((s) => `${s.name}: ${s.state}`).join(', ') : '';
+      return row([`${run.name} (${run.id})`, run.status, stages, new Date(run.createdAt).toLocaleString()]);
+    }),
+  );
+}
+
 async function loadAdmin() {
+  await loadRuns().catch(() => {});
   const r = await api('GET', '/api/labeling/batches');
   const tbody = $('batches').querySelector('tbody');
   if (!state.adminBatch && r.batches.length) state.adminBatch = r.batches[r.batches.length - 1].id;
@@ -379,11 +414,12 @@ async function loadStats(batchId, batch) {
   $('fig-kappa').textContent = fmt(s.kappa.mean);
   $('fig-bias').textContent = s.positionBias.leftWinRate === null ? '—' : `${pct(s.positionBias.leftWinRate)} (z ${fmt(s.positionBias.z, 2)})`;
   $('fig-labels').textContent = `${s.progress.labels} / ${s.skips}`;
-  $('gold').querySelector('tbody').replaceChildren(...s.gold.map((g) => row([g.annotator, `${g.correct} / ${g.total}`, pct(g.accuracy)])));
-  $('time').querySelector('tbody').replaceChildren(...s.time.map((t) => row([t.annotator, t.labels, t.medianMs === null ? '—' : (t.medianMs / 1000).toFixed(1) + ' s'])));
-  $('kappa').querySelector('tbody').replaceChildren(...s.kappa.pairs.map((k) => row([`${k.a} · ${k.b}`, k.items, fmt(k.kappa)])));
-  $('disputed').querySelector('tbody').replaceChildren(
-    ...s.disputed.map((d) => row([d.prompt.length > 160 ? d.prompt.slice(0, 160) + '…' : d.prompt, d.labels, Object.entries(d.counts).map(([k, v]) => `${k}: ${v}`).join(', '), pct(d.disagreement)])),
+  fill('gold', s.gold.map((g) => row([g.annotator, `${g.correct} / ${g.total}`, pct(g.accuracy)])));
+  fill('time', s.time.map((t) => row([t.annotator, t.labels, t.medianMs === null ? '—' : (t.medianMs / 1000).toFixed(1) + ' s'])));
+  fill('kappa', s.kappa.pairs.map((k) => row([`${k.a} · ${k.b}`, k.items, fmt(k.kappa)])));
+  fill(
+    'disputed',
+    s.disputed.map((d) => row([d.prompt.length > 160 ? d.prompt.slice(0, 160) + '…' : d.prompt, d.labels, Object.entries(d.counts).map(([k, v]) => `${k}: ${v}`).join(', '), pct(d.disagreement)])),
   );
 }
 

@@ -115,6 +115,7 @@ test('label with the keyboard, undo, progress, admin figures, no script from mod
     assert.match(kappa!, /^-?\d\.\d{3}$/, `kappa shown: ${kappa}`);
     assert.match((await page.textContent('#fig-bias'))!, /%/);
     assert.ok((await page.locator('#kappa tbody tr').count()) >= 1);
+    assert.equal(await page.locator('#kappa tbody td.none').count(), 0);
     assert.ok((await page.locator('#time tbody tr').count()) >= 3);
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     assert.deepEqual(errors, []);

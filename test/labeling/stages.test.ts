@@ -205,3 +205,31 @@ test('label stage config is validated', () => {
   assert.throws(() => labelConfigSchema.parse({ labeler: 'oracle' }));
   assert.equal(labelConfigSchema.parse({ labeler: 'human' }).quota, 1);
 });
+
+test('human label stage: waits, then an admin close ends it with the labels so far', async () => {
+  const s = await handlerCtx({ labeler: 'human', quota: 2, poll_ms: 250 });
+  const first = await runLabelStage(s.ctx);
+  assert.equal(first.status, 'waiting');
+  if (first.status !== 'waiting') return;
+  assert.equal(first.message, 'waiting for labels (0/12)');
+  assert.equal(first.retryAfterMs, 250);
+  // asking again does not add the pairs twice
+  assert.equal((await runLabelStage(s.ctx)).status, 'waiting');
+  assert.equal((s.e.db.$client.prepare('SELECT count(*) AS n FROM pairs WHERE batch_id IS NOT NULL').get() as { n: number }).n, 6);
+  const { nextAssignment, submitLabel } = await import('../../src/labeling/queue.js');
+  const { closeBatch } = await import('../../src/labeling/batches.js');
+  const u = addUser(s.e.db, 'solo', 'labeler').user;
+  const batchId = (s.e.db.$client.prepare('SELECT id FROM label_batches').get() as { id: string }).id;
+  for (let i = 0; i < 3; i++) {
+    const a = nextAssignment(s.e.db, batchId, u)!;
+    submitLabel(s.e.db, a.assignmentId, u, { choice: a.left.startsWith('good') ? 'left' : 'right' });
+  }
+  const mid = await runLabelStage(s.ctx);
+  assert.equal(mid.status === 'waiting' && mid.message, 'waiting for labels (3/12)');
+  closeBatch(s.e.db, batchId);
+  const done = await runLabelStage(s.ctx);
+  assert.equal(done.status, 'done');
+  if (done.status !== 'done') return;
+  assert.equal(done.summary!.finished, 'closed');
+  assert.equal(done.summary!.records, 3);
+});

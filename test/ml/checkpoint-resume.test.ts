@@ -100,3 +100,26 @@ test('a checkpoint that does not fit the model is refused before anything change
   await assert.rejects(readCheckpointDir(broken), /trainer_state\.json/);
   assert.equal(tf.memory().numTensors >= 0, true);
 });
+
+test('checkpoint directories: the last N plus the best by eval loss are kept', async () => {
+  const { saveCheckpointDir, latestCheckpointDir } = await import('../../src/ml/train/checkpoint.js');
+  const root = tmpDir();
+  const m = tinyModel(3);
+  const losses = [3, 1, 2.5, 2.4, 2.6, 2.7];
+  let i = 0;
+  await train(
+    options(m, root, {
+      maxSteps: 6,
+      evalEvery: 1,
+      evalFn: async () => ({ eval_loss: losses[i++]! }), // scripted eval losses at steps 1..6: the best is step 2's
+      checkpointEvery: 1,
+      onCheckpoint: async (k: TrainerCheckpoint) => void saveCheckpointDir(root, k, { keep: 2 }),
+    }),
+  );
+  m.dispose();
+  assert.deepEqual(fs.readdirSync(root).sort(), ['step-000002', 'step-000005', 'step-000006']);
+  assert.equal(path.basename(latestCheckpointDir(root)!), 'step-000006');
+  const best = await readCheckpointDir(path.join(root, 'step-000002'));
+  assert.equal(best.state.evalLoss, 1);
+  assert.equal(best.state.bestEvalLoss, 1);
+});

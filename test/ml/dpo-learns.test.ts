@@ -9,6 +9,7 @@ import { createGpt2 } from '../../src/ml/models/gpt2.js';
 import { train, evaluateLoss } from '../../src/ml/train/loop.js';
 import { preparePairs, prepareUnpaired, PairBatches, sequentialPairBatches } from '../../src/ml/preference-data.js';
 import { toyPairs, PAD } from './dpo-toy-data.js';
+import { createRewardModel, rewardLossFn } from '../../src/ml/reward.js';
 import { computeRefLogps, dpoLossFn, ktoLossFn, ktoMetrics } from '../../src/ml/dpo.js';
 import { detectPreferenceWarnings, withPrefix, type MetricPoint } from '../../src/ml/losses/index.js';
 
@@ -108,4 +109,72 @@ test('KTO on unpaired examples: desirable rewards pull away from undesirable one
   assert.ok(last.eval_kl! >= 0);
   policy.dispose();
   reference.dispose();
+});
+
+test('gradient accumulation: 2 micro-batches of 4 pairs give the update of one batch of 8 (sigmoid + sft)', async () => {
+  const cfg = { vocab_size: 32, n_positions: 32, n_embd: 16, n_layer: 1, n_head: 2 };
+  const { pairs } = preparePairs(toyPairs(16, 41), { maxLength: 32 });
+  const ref = await computeRefLogps(createGpt2(cfg, 6), pairs, { batchSize: 16, padId: PAD });
+  const run = async (bs: number, accum: number) => {
+    const m = createGpt2(cfg, 6);
+    await train({
+      params: m.params,
+      lossFn: dpoLossFn(m, { beta: 0.5, losses: ['sigmoid', 'sft'], weights: [1, 0.3] }, ref),
+      data: new PairBatches(pairs, bs, accum, PAD, 9),
+      gradAccum: accum,
+      maxSteps: 2,
+      schedule: { lr: 1e-2, kind: 'constant', warmupSteps: 0 },
+      maxGradNorm: null,
+    });
+    const w = m.params.get('transformer.h.0.mlp.c_fc.weight')!.dataSync().slice();
+    m.dispose();
+    return w;
+  };
+  const big = await run(8, 1);
+  const acc = await run(4, 2);
+  let maxDiff = 0;
+  let maxAbs = 0;
+  big.forEach((v, i) => {
+    maxDiff = Math.max(maxDiff, Math.abs(v - acc[i]!));
+    maxAbs = Math.max(maxAbs, Math.abs(v));
+  });
+  assert.ok(maxDiff < 1e-5 * Math.max(1, maxAbs), `max |Δw| ${maxDiff}`);
+  const one = await run(4, 1); // a different batch: the test would catch a mean-of-means
+  assert.ok(one.some((v, i) => Math.abs(v - big[i]!) > 1e-4));
+});
+
+test('DPO, KTO and reward-model steps leave no tensors behind', async () => {
+  const cfg = { vocab_size: 32, n_positions: 32, n_embd: 16, n_layer: 1, n_head: 2 };
+  const { pairs } = preparePairs(toyPairs(16, 51), { maxLength: 32 });
+  const policy = createGpt2(cfg, 8);
+  const ref = await computeRefLogps(policy, pairs, { batchSize: 8, padId: PAD });
+  const unp = prepareUnpaired(
+    pairs.flatMap((p) => [
+      { promptIds: p.promptIds, completionIds: p.chosenIds, desirable: true },
+      { promptIds: p.promptIds, completionIds: p.rejectedIds, desirable: false },
+    ]),
+    { maxLength: 32 },
+  ).pairs;
+  const kref = await computeRefLogps(policy, unp, { batchSize: 8, padId: PAD });
+  const rm = createRewardModel(createGpt2(cfg, 9), { padTokenId: PAD });
+  const steps = async (lossFn: (b: any) => any, params: Map<string, any>, data: PairBatches, n: number) =>
+    train({ params, lossFn, data, maxSteps: n, gradAccum: 2, schedule: { lr: 1e-3, kind: 'constant', warmupSteps: 0 } });
+  for (const [name, fn, params, prepared] of [
+    ['dpo', dpoLossFn(policy, { beta: 0.1, losses: ['sigmoid', 'ipo', 'sft'], weights: [1, 0.1, 0.1] }, ref), policy.params, pairs],
+    ['kto', ktoLossFn(policy, { beta: 0.1 }, kref), policy.params, unp],
+    ['rm', rewardLossFn(rm, { centerCoefficient: 0.01 }), rm.params, pairs],
+  ] as const) {
+    // per-step growth must be zero: compare a 1-step run with a 6-step run (any constant per
+    // train() call is the loop's own business, not the step's)
+    const grow = async (n: number) => {
+      const before = tf.memory().numTensors;
+      await steps(fn as never, params as never, new PairBatches(prepared, 4, 2, PAD, 1), n);
+      return tf.memory().numTensors - before;
+    };
+    const one = await grow(1);
+    const six = await grow(6);
+    assert.equal(six, one, `${name}: ${six - one} tensors leaked over 5 more steps`);
+  }
+  policy.dispose();
+  rm.dispose();
 });

@@ -62,8 +62,16 @@ export interface Recorded {
   checkpoints: CheckpointRef[];
 }
 
-export function stageContext(e: Env, kind: string, config: unknown, inputs: Record<string, ArtifactManifest>, name = kind): Recorded {
-  const rec: Recorded = { metrics: [], logs: [], checkpoints: [], ctx: undefined as never };
+export function stageContext(
+  e: Env,
+  kind: string,
+  config: unknown,
+  inputs: Record<string, ArtifactManifest>,
+  name = kind,
+  o: { abortAtStep?: number; checkpoints?: CheckpointRef[] } = {},
+): Recorded {
+  const rec: Recorded = { metrics: [], logs: [], checkpoints: o.checkpoints ?? [], ctx: undefined as never };
+  const ac = new AbortController();
   const workDir = fs.mkdtempSync(path.join(e.home, 'work-'));
   const log = (level: string) => (msg: string) => void rec.logs.push({ level, msg });
   rec.ctx = {
@@ -83,10 +91,12 @@ export function stageContext(e: Env, kind: string, config: unknown, inputs: Reco
       rec.checkpoints.push(ref);
       return ref;
     },
-    progress: () => undefined,
+    progress: (p) => {
+      if (o.abortAtStep !== undefined && p.step >= o.abortAtStep) ac.abort();
+    },
     metrics: (step, values) => void rec.metrics.push({ step, values }),
     log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
-    signal: new AbortController().signal,
+    signal: ac.signal,
   };
   return rec;
 }

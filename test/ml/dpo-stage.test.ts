@@ -27,7 +27,7 @@ test('dpo stage: learns, counts bad pairs, caches reference log-probs, second ru
   ];
   const train = await datasetArtifact(e, 'prefs', rows);
   const evalDs = await datasetArtifact(e, 'prefs-eval', textPairs(32, 2));
-  const config = { beta: 0.1, loss: 'sigmoid', max_length: 40, batch_size: 8, steps: 30, lr: 3e-3, lr_scheduler: 'constant', log_every: 5, checkpoint_every: 15 };
+  const config = { beta: 0.1, loss: 'sigmoid', max_length: 40, batch_size: 8, max_steps: 30, lr: 3e-3, schedule: 'constant', log_every: 5, checkpoint_every: 15 };
   const t0 = Date.now();
   const r1 = stageContext(e, 'dpo', config, { model, train, eval: evalDs });
   const out = await dpoStage.run(r1.ctx as never);
@@ -57,7 +57,7 @@ test('dpo stage: learns, counts bad pairs, caches reference log-probs, second ru
 
   // second run, same key (dataset, reference, tokenizer, max length, rule): reference log-probs are read
   // (no eval input this time: the eval split is carved out of train, reference values subsetted)
-  const r2 = stageContext(e, 'dpo', { ...config, steps: 2, beta: 0.2, eval_fraction: 0.25 }, { model, train }, 'dpo2');
+  const r2 = stageContext(e, 'dpo', { ...config, max_steps: 2, beta: 0.2, eval_fraction: 0.25 }, { model, train }, 'dpo2');
   const out2 = await dpoStage.run(r2.ctx as never);
   assert.equal(out2.status, 'done');
   if (out2.status !== 'done') return;
@@ -72,7 +72,7 @@ test('dpo stage: learns, counts bad pairs, caches reference log-probs, second ru
   assert.equal(s2.eval_start['eval_rewards/accuracies'], 0);
 
   // a reference-free loss needs no reference pass and makes no ref artifact
-  const r3 = stageContext(e, 'dpo', { ...config, loss: 'simpo', beta: 2, steps: 2 }, { model, train, eval: evalDs }, 'simpo');
+  const r3 = stageContext(e, 'dpo', { ...config, loss: 'simpo', beta: 2, max_steps: 2 }, { model, train, eval: evalDs }, 'simpo');
   const out3 = await dpoStage.run(r3.ctx as never);
   assert.ok(out3.status === 'done' && !out3.outputs.ref_logprobs);
 });
@@ -102,7 +102,7 @@ test('reward stage: eval accuracy > 0.9, saved as GPT2ForSequenceClassification,
   const train = await datasetArtifact(e, 'rm', [...textPairs(96, 4).map((p, i) => (i % 2 ? { ...p, margin: 0.5 } : p))]);
   const evalDs = await datasetArtifact(e, 'rm-eval', textPairs(32, 5));
   const t0 = Date.now();
-  const r = stageContext(e, 'reward', { batch_size: 8, steps: 40, lr: 3e-3, lr_scheduler: 'constant', center_rewards_coefficient: 0.01, log_every: 10 }, { model, train, eval: evalDs });
+  const r = stageContext(e, 'reward', { batch_size: 8, max_steps: 40, lr: 3e-3, schedule: 'constant', center_rewards_coefficient: 0.01, log_every: 10 }, { model, train, eval: evalDs });
   const out = await rewardStage.run(r.ctx as never);
   assert.equal(out.status, 'done');
   if (out.status !== 'done') return;
@@ -131,7 +131,7 @@ test('dpo stage with loss kto: unpaired dataset, cached reference (variant key),
     { prompt: p.prompt, completion: p.rejected, label: false },
   ]);
   const train = await datasetArtifact(e, 'unpaired', rows);
-  const r = stageContext(e, 'dpo', { loss: 'kto', beta: 0.1, max_length: 40, batch_size: 16, steps: 20, lr: 3e-3, lr_scheduler: 'constant', eval_fraction: 0.25, log_every: 5, undesirable_weight: 1.2 }, { model, train });
+  const r = stageContext(e, 'dpo', { loss: 'kto', beta: 0.1, max_length: 40, batch_size: 16, max_steps: 20, lr: 3e-3, schedule: 'constant', eval_fraction: 0.25, log_every: 5, undesirable_weight: 1.2 }, { model, train });
   const out = await dpoStage.run(r.ctx as never);
   assert.equal(out.status, 'done');
   if (out.status !== 'done') return;
@@ -149,4 +149,37 @@ test('dpo stage with loss kto: unpaired dataset, cached reference (variant key),
   await assert.rejects(dpoStage.run(bad.ctx as never), (err: any) => err.kind === 'config' && /cannot be combined/.test(err.message));
   const noRef = stageContext(e, 'dpo', { loss: 'kto', use_reference: false }, { model, train });
   await assert.rejects(dpoStage.run(noRef.ctx as never), (err: any) => err.kind === 'config' && /needs a reference/.test(err.message));
+});
+
+test('dpo stage: cancelled at a step and resumed from its checkpoint ends bit-identical to an uninterrupted run', async () => {
+  const e = env();
+  const model = await modelArtifact(e, 3);
+  const train = await datasetArtifact(e, 'resume', textPairs(40, 13));
+  const config = { loss: ['sigmoid', 'sft'], loss_weights: [1, 0.2], beta: 0.1, max_length: 40, batch_size: 4, grad_accum: 2, max_steps: 6, lr: 1e-3, checkpoint_every: 3, eval_fraction: 0.2 };
+  const whole = stageContext(e, 'dpo', config, { model, train }, 'whole');
+  const a = await dpoStage.run(whole.ctx as never);
+  const cut = stageContext(e, 'dpo', config, { model, train }, 'cut', { abortAtStep: 3 });
+  await assert.rejects(dpoStage.run(cut.ctx as never), (err: any) => err.kind === 'cancelled');
+  assert.deepEqual(cut.checkpoints.map((c) => c.step), [3]);
+  const resumed = stageContext(e, 'dpo', config, { model, train }, 'cut', { checkpoints: cut.checkpoints });
+  const b = await dpoStage.run(resumed.ctx as never);
+  assert.ok(resumed.logs.some((l) => /resuming from the checkpoint of step 3/.test(l.msg)));
+  assert.ok(a.status === 'done' && b.status === 'done');
+  if (a.status !== 'done' || b.status !== 'done') return;
+  const wa = await e.store.readFile(a.outputs.model!.id, 'model.safetensors');
+  const wb = await e.store.readFile(b.outputs.model!.id, 'model.safetensors');
+  assert.ok(Buffer.compare(wa, wb) === 0, 'final weights differ');
+  assert.equal(a.outputs.model!.id, b.outputs.model!.id);
+});
+
+test('dpo stage: a policy that never moves is reported (loss stays at ln 2)', async () => {
+  const e = env();
+  const model = await modelArtifact(e, 11);
+  const train = await datasetArtifact(e, 'still', textPairs(24, 17));
+  const r = stageContext(e, 'dpo', { max_length: 40, batch_size: 4, max_steps: 6, lr: 1e-12, log_every: 1, eval_fraction: 0 }, { model, train });
+  const out = await dpoStage.run(r.ctx as never);
+  assert.equal(out.status, 'done');
+  const warn = r.logs.filter((l) => l.level === 'warn' && /ln 2/.test(l.msg));
+  assert.equal(warn.length, 1, JSON.stringify(r.logs.filter((l) => l.level === 'warn')));
+  assert.equal(((out as any).summary.warnings as any[])[0].code, 'loss_at_ln2');
 });

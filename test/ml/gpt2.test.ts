@@ -6,8 +6,9 @@ import { initBackend } from '../../src/ml/backend.js';
 import { loadModelDir } from '../../src/ml/models/io.js';
 import { createGpt2, geluNew, gpt2ParamShapes } from '../../src/ml/models/gpt2.js';
 import { disposeCache, type KVCache } from '../../src/ml/models/types.js';
+import { GPT2_FIXTURES } from '../helpers/fixtures.js';
 
-const FX = '/work/shared/fixtures/gpt2-reference';
+const FX = GPT2_FIXTURES;
 
 before(async () => {
   await initBackend();

@@ -7,8 +7,9 @@ import { loadModelDir } from '../../src/ml/models/io.js';
 import { createGpt2 } from '../../src/ml/models/gpt2.js';
 import { collateScoring, completionLogps, sequenceLogpsTensors, tokenLogps, truncatePair } from '../../src/ml/logprobs.js';
 import { tokenizePair } from '../../src/ml/tokenizer/index.js';
+import { GPT2_FIXTURES } from '../helpers/fixtures.js';
 
-const FX = '/work/shared/fixtures/gpt2-reference';
+const FX = GPT2_FIXTURES;
 const readJsonl = (f: string) => fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
 before(async () => {

@@ -5,8 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { tmpDir } from '../helpers/tmp.js';
+import { GPT2_FIXTURES } from '../helpers/fixtures.js';
 
-const FX = '/work/shared/fixtures/gpt2-reference';
+const FX = GPT2_FIXTURES;
 const home = tmpDir();
 
 function cli(...args: string[]): { code: number; out: string; err: string } {

@@ -10,8 +10,9 @@ import { createGpt2 } from '../../src/ml/models/gpt2.js';
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../../src/ml/safetensors.js';
 import { bytesTokenizer } from '../../src/ml/tokenizer/index.js';
 import { AlignflowError } from '../../src/errors.js';
+import { GPT2_FIXTURES } from '../helpers/fixtures.js';
 
-const FX = '/work/shared/fixtures/gpt2-reference';
+const FX = GPT2_FIXTURES;
 const TINY = { vocab_size: 260, n_positions: 32, n_embd: 32, n_layer: 2, n_head: 4 };
 
 before(async () => {

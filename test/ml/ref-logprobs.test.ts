@@ -13,6 +13,7 @@ import { loadOrComputeRefLogps, refLogpsKey, refLogpsKeyHash, findRefLogpsInDb }
 import type { CausalLM } from '../../src/ml/models/types.js';
 import { toyPairs, PAD } from './dpo-toy-data.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { GPT2_FIXTURES } from '../helpers/fixtures.js';
 
 before(async () => {
   await initBackend();
@@ -84,4 +85,24 @@ test('ref log-probs: computed once, reused by key, recomputed when the key chang
   assert.notEqual(third.artifact.id, first.artifact.id);
   assert.equal(loads, 2);
   db.$client.close();
+});
+
+test('the batched [chosen; rejected] forward gives the independently computed log-probs of the GPT-2 fixtures', async (t) => {
+  const { loadModelDir } = await import('../../src/ml/models/io.js');
+  const fs = await import('node:fs');
+  const root = GPT2_FIXTURES;
+  const { model } = await loadModelDir(path.join(root, 'model-fp32'));
+  const rows = fs
+    .readFileSync(path.join(root, 'model-fp32.pairs.expected.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const prepared = rows.map((r, index) => ({ index, promptIds: r.prompt_ids, chosenIds: r.chosen_ids, rejectedIds: r.rejected_ids }));
+  // batches of 4 pairs: 8 rows of different lengths padded to the longest
+  const got = await computeRefLogps(model, prepared, { batchSize: 4, padId: 0 });
+  rows.forEach((r, i) => {
+    assert.ok(Math.abs(got.chosen[i]! - r.chosen_logps) < 2e-3, `pair ${i} chosen ${got.chosen[i]} vs ${r.chosen_logps}`);
+    assert.ok(Math.abs(got.rejected[i]! - r.rejected_logps) < 2e-3, `pair ${i} rejected ${got.rejected[i]} vs ${r.rejected_logps}`);
+  });
+  model.dispose();
 });

@@ -13,6 +13,7 @@ import {
   writeSafetensors,
 } from '../../src/ml/safetensors.js';
 import { AlignflowError } from '../../src/errors.js';
+import { GPT2_FIXTURES } from '../helpers/fixtures.js';
 
 function sample(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);
@@ -87,7 +88,7 @@ test('bf16 round trip: top 16 bits, round to nearest even', () => {
 });
 
 test('reads the bf16 fixture and agrees with the fp32 fixture to bf16 precision', () => {
-  const FX = '/work/shared/fixtures/gpt2-reference';
+  const FX = GPT2_FIXTURES;
   const a = readSafetensors(`${FX}/model-fp32/model.safetensors`);
   const b = readSafetensors(`${FX}/model-bf16/model.safetensors`);
   assert.equal(a.tensors.size, b.tensors.size);

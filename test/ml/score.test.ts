@@ -6,9 +6,10 @@ import { loadModelDir } from '../../src/ml/models/io.js';
 import { scoreRecords, type PairScore, type SequenceScore } from '../../src/ml/score.js';
 import type { PreferenceRecord, SftRecord } from '../../src/data/formats.js';
 import { backend } from './train-fixtures.js';
+import { GPT2_FIXTURES } from '../helpers/fixtures.js';
 
 await backend();
-const FIX = '/work/shared/fixtures/gpt2-reference';
+const FIX = GPT2_FIXTURES;
 const readJsonl = <T>(f: string): T[] => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
 const pairs = readJsonl<PreferenceRecord>(path.join(FIX, 'pairs.jsonl'));
 
@@ -45,3 +46,47 @@ for (const variant of ['fp32', 'bf16']) {
     model.dispose();
   });
 }
+
+test('record → text as TRL sees it: implicit prompts extracted, chat templates applied, EOS on standard formats', async () => {
+  const { preferenceRecordText, sftRecordText } = await import('../../src/ml/train/records.js');
+  const { loadTokenizerDir } = await import('../../src/ml/tokenizer/index.js');
+  const tok = loadTokenizerDir(path.join(FIX, 'model-fp32'));
+  const eos = tok.eosToken!;
+  assert.deepEqual(preferenceRecordText(tok, { chosen: 'The sky is blue.', rejected: 'The sky is red.' }), {
+    prompt: 'The sky is',
+    chosen: ' blue.' + eos,
+    rejected: ' red.' + eos,
+  });
+  assert.deepEqual(preferenceRecordText(tok, { prompt: 'Q:', chosen: ' a', rejected: ' b' }, { addEos: false }), { prompt: 'Q:', chosen: ' a', rejected: ' b' });
+  const conv = preferenceRecordText(tok, {
+    chosen: [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'hello!' },
+    ],
+    rejected: [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'go away' },
+    ],
+  });
+  assert.ok(conv.prompt.includes('hi') && !conv.prompt.includes('hello'), conv.prompt);
+  assert.ok(conv.chosen.includes('hello!') && conv.rejected.includes('go away'));
+  assert.deepEqual(sftRecordText(tok, { text: 'abc' }), { prompt: '', completion: 'abc' + eos });
+  assert.deepEqual(sftRecordText(tok, { prompt: 'x', completion: ' y' }, { addEos: false }), { prompt: 'x', completion: ' y' });
+});
+
+test('the SFT training loss equals minus the scored completion log-probs (same tokens, same masking)', async () => {
+  const { prepareSftExamples, collate } = await import('../../src/ml/train/data.js');
+  const { causalLmLoss } = await import('../../src/ml/train/lm-loss.js');
+  const { tokenizePair } = await import('../../src/ml/tokenizer/index.js');
+  const { model, tokenizer } = await loadModelDir(path.join(FIX, 'model-fp32'));
+  const want = readJsonl<PairScore>(path.join(FIX, 'model-fp32.pairs.expected.jsonl'));
+  const pairsTok = pairs.map((p) => tokenizePair(tokenizer!, p.prompt as string, p.chosen as string));
+  const { examples, kept } = prepareSftExamples(pairsTok, 1024);
+  const r = causalLmLoss(model, collate(examples, 0));
+  const loss = (await r.loss.data())[0]!;
+  r.loss.dispose();
+  const expected = -kept.reduce((a, i) => a + want[i]!.chosen_logps, 0);
+  assert.equal(r.weight, kept.reduce((a, i) => a + want[i]!.chosen_tokens, 0));
+  assert.ok(Math.abs(loss - expected) < 1e-2 + 1e-5 * Math.abs(expected), `${loss} vs ${expected}`);
+  model.dispose();
+});

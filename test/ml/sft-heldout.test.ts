@@ -35,7 +35,9 @@ test('SFT on bundled text: held-out loss falls clearly', async () => {
   console.log(JSON.stringify({ backend: name, initial_eval_loss: r.initialEvalLoss, final_eval_loss: r.finalEvalLoss, evals, train_loss: r.metrics.loss, seconds: secs, data: r.data }));
   assert.equal(r.step, 60);
   assert.ok(r.initialEvalLoss! > 5, `initial ${r.initialEvalLoss}`); // ≈ ln 384 = 5.95 for a fresh model
-  assert.ok(r.finalEvalLoss! < r.initialEvalLoss! - 2, `held-out loss ${r.initialEvalLoss} → ${r.finalEvalLoss}`);
+  // measured: 5.96 → 4.11 (step 30) → 3.69 (step 60); 120 steps reach 2.72
+  assert.ok(r.finalEvalLoss! < r.initialEvalLoss! - 1.5, `held-out loss ${r.initialEvalLoss} → ${r.finalEvalLoss}`);
+  assert.ok(r.finalEvalLoss! > 0 && r.metrics.loss! > 0, 'a cross-entropy cannot be negative');
   assert.equal(r.data.train.dropped, 0);
   model.dispose();
 });

@@ -102,6 +102,11 @@ test('an sft stage cancelled at step 3 and run again resumes from its checkpoint
   assert.equal(again.status, 'done');
   const got = await modelBytes((again as { outputs: Record<string, ArtifactManifest> }).outputs.model!);
   assert.ok(got.equals(want), 'resumed weights differ from the uninterrupted run');
+  // the loss before training survives the interruption (eval history travels in the checkpoint)
+  const s1 = (full as unknown as { summary: { initial_eval_loss: number; eval_loss: number } }).summary;
+  const s2 = (again as unknown as { summary: { initial_eval_loss: number; eval_loss: number } }).summary;
+  assert.equal(s2.initial_eval_loss, s1.initial_eval_loss);
+  assert.equal(s2.eval_loss, s1.eval_loss);
 });
 
 test('bad sft configs and inputs are refused with clear errors', async () => {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
 import {
+import { GPT2_FIXTURES } from '../helpers/fixtures.js';
   bytesTokenizer,
   chatPromptCompletion,
   DEFAULT_CHAT_TEMPLATE,
@@ -15,7 +16,7 @@ import {
   TextTokenizer,
 } from '../../src/ml/tokenizer/index.js';
 
-const FX = '/work/shared/fixtures/gpt2-reference';
+const FX = GPT2_FIXTURES;
 
 const CORPUS = [
   'The weather today is sunny and warm.',

@@ -29,6 +29,7 @@ async function waitReady(url: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined); // refused while starting: retried below
     try {
       await c.connect();
       await c.ping();

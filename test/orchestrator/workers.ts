@@ -45,3 +45,13 @@ export async function spawnWorker(home: string, url: string, args: string[] = []
   }
   return { proc, output: () => out, exited };
 }
+
+/** SIGTERM, then SIGKILL if the worker has not exited within `ms`. Returns the exit code. */
+export async function stopWorker(w: WorkerProc, ms = 15_000): Promise<number | null> {
+  if (w.proc.exitCode !== null) return w.proc.exitCode;
+  w.proc.kill('SIGTERM');
+  const t = setTimeout(() => w.proc.kill('SIGKILL'), ms);
+  const code = await w.exited;
+  clearTimeout(t);
+  return code;
+}

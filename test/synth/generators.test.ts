@@ -9,7 +9,7 @@ import { AlignflowError } from '../../src/errors.js';
 import { generateCount, generateMixed, generateSentiment, Prng, renderDataset, type SynthDataset } from '../../src/data/synth/index.js';
 
 // Small sizes keep this fast; the bundled-files test covers the defaults.
-const SMALL = { nTrain: 400, nSftEval: 50, nPrompts: 60, nEvalPrompts: 40, nPrefs: 80, nEvalPrefs: 40 };
+const SMALL = { nTrain: 400, nSftEval: 50, nPrompts: 30, nEvalPrompts: 30, nPrefs: 80, nEvalPrefs: 40 };
 const bytes = (ds: SynthDataset) => renderDataset(ds, 'cmd').map((f) => [f.name, f.content]);
 const recordsOf = (ds: SynthDataset, name: string) => ds.files.find((f) => f.name === name)!.records;
 
@@ -123,7 +123,8 @@ test('count: the corpus has the configured error rate; chosen comply, rejected d
 });
 
 test('count: asking for more distinct prompts than the split holds is a clear input error', () => {
-  assert.throws(() => generateCount({ ...SMALL, nEvalPrompts: 400 }), /distinct prompts could be drawn for --n-eval-prompts/);
+  assert.throws(() => generateCount({ ...SMALL, nEvalPrompts: 150 }), /distinct prompts could be drawn for --n-eval-prompts/);
+  assert.throws(() => generateCount({ ...SMALL, nEvalPrompts: 400 }), /--n-eval-prompts must be an integer from 1 to 192/);
 });
 
 test('mixed: exactly the records of both tasks with the same seed, shuffled together', () => {

@@ -82,7 +82,8 @@ test('count: instructions it cannot read, and non-string input, are refused', ()
   assert.equal(count.parseInstruction('list seven fruits:'), null, 'count out of range');
   assert.equal(count.parseInstruction('list three cars:'), null, 'unknown category');
   assert.equal(count.parseInstruction('sing three fruits:'), null, 'unknown verb');
-  assert.deepEqual(count.parseInstruction('Choose 6 Trees :'), { n: 6, category: 'trees' });
+  assert.deepEqual(count.parseInstruction('Choose 5 Tools :'), { n: 5, category: 'tools' });
+  assert.equal(count.parseInstruction('list six fruits:'), null, 'six is beyond MAX_COUNT');
   assert.throws(() => count.score('the movie was', ' good.'), /count-list judge: not a counting instruction/);
   assert.throws(() => count.score('list three fruits:', 42 as unknown as string), (e: Error) => e instanceof TypeError && /response must be a string, got number/.test(e.message));
   assert.throws(() => count.score(undefined as unknown as string, 'apple'), /prompt must be a string, got undefined/);
@@ -92,7 +93,7 @@ test('both judges load through the rule-judge loader with name and version', asy
   const root = path.resolve(import.meta.dirname, '../..');
   const sj = await loadRuleJudge('judges/sentiment.mjs', root);
   const cj = await loadRuleJudge('judges/count.mjs', root);
-  assert.deepEqual([sj.name, sj.version, cj.name, cj.version], ['sentiment-lexicon', '1', 'count-list', '1']);
+  assert.deepEqual([sj.name, sj.version, cj.name, cj.version], ['sentiment-lexicon', '1', 'count-list', '2']);
   assert.ok(sj.score!('the movie was', ' great.') > sj.score!('the movie was', ' awful.'));
-  assert.equal(cj.score!('pick 2 birds:', ' owl, crow.'), 1);
+  assert.equal(cj.score!('pick 2 tools:', ' saw, axe.'), 1);
 });

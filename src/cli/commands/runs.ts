@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { cliDb, printJson, printTable } from '../shared.js';
 import { alignflowHome } from '../../config/paths.js';
-import { loadSpecFile } from '../../config/spec.js';
+import { loadSpecFile, specKinds } from '../../config/spec.js';
 import { createLocalStore } from '../../store/artifacts.js';
 import { getStage, loadStages } from '../../stages/index.js';
 import { usageError } from '../../errors.js';
@@ -48,7 +48,7 @@ interface SubmitOpts {
 }
 
 async function createFromSpec(specFile: string, o: SubmitOpts): Promise<{ runId: string; executor: ExecutorName; url?: string }> {
-  await loadStages();
+  await loadStages(specKinds(specFile, o.set));
   const spec = loadSpecFile(specFile, { sets: o.set, lookup: getStage });
   const url = redisUrl(o.redis);
   const executor: ExecutorName = url ? 'bullmq' : 'inline';
@@ -252,7 +252,7 @@ export function register(program: Command): void {
     .option('--detach', 'return at once (inline: a detached driver process)')
     .option('--json', 'print the final run as JSON')
     .action(async (id: string, o: { redis?: string; detach?: boolean; json?: boolean }) => {
-      await loadStages();
+      await loadStages([]);
       const reset = resumeRun(cliDb(), id);
       if (!o.json) process.stdout.write(`resuming ${id}: ${reset.join(', ') || 'nothing to re-run'}\n`);
       await resumeLike(id, o);
@@ -266,7 +266,7 @@ export function register(program: Command): void {
     .option('--detach', 'return at once')
     .option('--json', 'print the final run as JSON')
     .action(async (id: string, o: { force: string[]; redis?: string; detach?: boolean; json?: boolean }) => {
-      await loadStages();
+      await loadStages([]);
       const url = redisUrl(o.redis);
       const newId = retryRun(cliDb(), id, { force: o.force, executor: url ? 'bullmq' : 'inline' });
       if (!o.json) process.stdout.write(`run ${newId} (retry of ${id})\n`);
@@ -277,7 +277,7 @@ export function register(program: Command): void {
     .command('drive <run>')
     .description('run an inline run in this process until it ends (what `submit` starts detached)')
     .action(async (id: string) => {
-      await loadStages();
+      await loadStages([]);
       const e = env();
       getRun(e.db, id);
       const stop = new AbortController();

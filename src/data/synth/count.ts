@@ -6,7 +6,7 @@ import { inputError } from '../../errors.js';
 import { Prng } from './prng.js';
 import { checkCount, distinctPrompts, promptIn, splitOf, type SynthDataset, type SynthFile } from './types.js';
 
-export const COUNT_GENERATOR_VERSION = '1';
+export const COUNT_GENERATOR_VERSION = '2';
 
 export interface CountOptions {
   seed: number;
@@ -22,10 +22,10 @@ export interface CountOptions {
 
 export const COUNT_DEFAULTS: CountOptions = {
   seed: 1,
-  nTrain: 3000,
+  nTrain: 4000,
   nSftEval: 300,
-  nPrompts: 100,
-  nEvalPrompts: 100,
+  nPrompts: 40,
+  nEvalPrompts: 40,
   nPrefs: 1000,
   nEvalPrefs: 200,
   errorRate: 0.2,

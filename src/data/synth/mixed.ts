@@ -2,12 +2,14 @@
 // and the demo trains one model that can do both, so that DPO on sentiment can be checked for
 // side effects on counting. The records are exactly those of the two task generators with the same
 // seed, shuffled together.
+import * as countJudge from '../../../judges/count.mjs';
+import * as sentimentJudge from '../../../judges/sentiment.mjs';
 import { generateCount } from './count.js';
 import { Prng } from './prng.js';
 import { generateSentiment } from './sentiment.js';
 import { checkCount, type SynthDataset } from './types.js';
 
-export const MIXED_GENERATOR_VERSION = '1';
+export const MIXED_GENERATOR_VERSION = '2';
 
 export interface MixedOptions {
   seed: number;
@@ -17,7 +19,7 @@ export interface MixedOptions {
   nCount: number;
 }
 
-export const MIXED_DEFAULTS: MixedOptions = { seed: 1, nSentiment: 8000, nCount: 3000 };
+export const MIXED_DEFAULTS: MixedOptions = { seed: 1, nSentiment: 8000, nCount: 4000 };
 
 export function generateMixed(options: Partial<MixedOptions> = {}): SynthDataset {
   const o = { ...MIXED_DEFAULTS, ...options };
@@ -36,7 +38,7 @@ export function generateMixed(options: Partial<MixedOptions> = {}): SynthDataset
     generatorVersion: MIXED_GENERATOR_VERSION,
     seed: o.seed,
     options: { ...o },
-    judge: { module: 'judges/sentiment.mjs + judges/count.mjs', name: 'sentiment-lexicon + count-list', version: '1 + 1' },
+    judge: { module: 'judges/sentiment.mjs + judges/count.mjs', name: `${sentimentJudge.name} + ${countJudge.name}`, version: `${sentimentJudge.version} + ${countJudge.version}` },
     files: [
       { name: 'sft.jsonl', kind: 'sft', description: `SFT corpus of both tasks, shuffled: ${o.nSentiment} sentiment + ${o.nCount} count records`, records: mix('sft.jsonl') },
       { name: 'sft_eval.jsonl', kind: 'sft', description: 'held-out SFT records of both tasks (eval prompts), shuffled', records: mix('sft_eval.jsonl') },

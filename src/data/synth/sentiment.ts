@@ -26,7 +26,10 @@ export interface SentimentOptions {
   nPrefs: number;
   /** Judge-labeled held-out preference pairs on eval prompts (eval_rewards/accuracies). */
   nEvalPrefs: number;
-  /** Least |raw score difference| of a labeled pair (1 = one mild word); closer pairs are redrawn. */
+  /**
+   * Least |raw score difference| of a labeled pair; closer pairs are drawn again. 2 = at least the gap
+   * between "good" and "bad" (or "great" and a neutral word): the pairs a labeler would call clear.
+   */
   minMargin: number;
 }
 
@@ -38,7 +41,7 @@ export const SENTIMENT_DEFAULTS: SentimentOptions = {
   nEvalPrompts: 400,
   nPrefs: 2000,
   nEvalPrefs: 400,
-  minMargin: 1,
+  minMargin: 2,
 };
 
 // Share of the prompt space (by hash) held out for evaluation and for pair collection.

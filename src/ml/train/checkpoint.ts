@@ -36,6 +36,8 @@ export interface TrainerState {
   /** eval_loss at this step, when an evaluation ran here. */
   evalLoss?: number;
   bestEvalLoss?: number;
+  /** Every evaluation so far (so a resumed run still knows the loss before training). */
+  evals?: { step: number; metrics: Record<string, number> }[];
   /** Free-form extras from the caller (e.g. SFT data statistics). */
   extra?: Record<string, unknown>;
 }
@@ -178,4 +180,47 @@ export function readCheckpointDir(dir: string): Promise<TrainerCheckpoint> {
     if (!fs.existsSync(p)) throw integrity(`${p}: missing checkpoint file`, p);
     return fs.readFileSync(p);
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints as directories (no orchestrator): root/step-000042/, pruned to the last `keep` plus
+// the best by eval loss — the same policy the orchestrator applies to checkpoint artifacts.
+
+const STEP_DIR = /^step-(\d+)$/;
+
+function stepDirs(root: string): { step: number; dir: string }[] {
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root)
+    .map((n) => ({ m: STEP_DIR.exec(n), n }))
+    .filter((x) => x.m && fs.existsSync(path.join(root, x.n, TRAINER_STATE_FILE)))
+    .map((x) => ({ step: Number(x.m![1]), dir: path.join(root, x.n) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+/** Writes `ckpt` under root/step-NNNNNN and prunes older ones (keeps the last `keep` and the best eval loss). */
+export function saveCheckpointDir(root: string, ckpt: TrainerCheckpoint, opts: { keep?: number; extra?: ArtifactFileInput[] } = {}): string {
+  const dir = path.join(root, `step-${String(ckpt.state.step).padStart(6, '0')}`);
+  writeCheckpointDir(dir, ckpt, opts.extra);
+  const keep = Math.max(1, opts.keep ?? 3);
+  const all = stepDirs(root);
+  const evalLoss = (d: string): number | undefined => {
+    const s = JSON.parse(fs.readFileSync(path.join(d, TRAINER_STATE_FILE), 'utf8')) as TrainerState;
+    return typeof s.evalLoss === 'number' && Number.isFinite(s.evalLoss) ? s.evalLoss : undefined;
+  };
+  let best: { dir: string; loss: number } | undefined;
+  for (const c of all) {
+    const l = evalLoss(c.dir);
+    if (l !== undefined && (!best || l < best.loss)) best = { dir: c.dir, loss: l };
+  }
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) {
+    if (best && c.dir === best.dir) continue;
+    fs.rmSync(c.dir, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** The newest complete checkpoint directory under `root`, if any. */
+export function latestCheckpointDir(root: string): string | undefined {
+  return stepDirs(root).at(-1)?.dir;
 }

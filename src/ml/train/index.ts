@@ -25,6 +25,8 @@ export {
   readCheckpoint,
   readCheckpointDir,
   writeCheckpointDir,
+  saveCheckpointDir,
+  latestCheckpointDir,
   type TrainerCheckpoint,
   type TrainerState,
 } from './checkpoint.js';

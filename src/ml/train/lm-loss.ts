@@ -26,7 +26,10 @@ export function tokenNll(logits: tf.Tensor3D, ids: tf.Tensor2D): tf.Tensor2D {
     const pred = tf.slice(logits, [0, 0, 0], [B, T - 1, V]);
     const targets = tf.slice(ids, [0, 1], [B, T - 1]);
     const lse = tf.logSumExp(pred, -1);
-    const picked = tf.sum(tf.mul(pred, tf.oneHot(targets, V, 1, 0, 'float32')), -1);
+    // oneHot's int32 default, then a cast: the wasm OneHot kernel ignores dtype 'float32' and writes
+    // int32 bit patterns (1 reads as 1.4e-45), which zeroed `picked` and let SFT drive every logit
+    // down (negative loss). test/demo/engine-guards.test.ts guards it.
+    const picked = tf.sum(tf.mul(pred, tf.cast(tf.oneHot(targets, V), 'float32')), -1);
     return tf.sub(lse, picked) as tf.Tensor2D;
   });
 }

@@ -150,6 +150,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       restoreTrainer({ ...o.resume, params: pick(o.resume.params) }, params, opt);
       step = s.step;
       bestEvalLoss = s.bestEvalLoss;
+      result.evals.push(...(s.evals ?? []));
     }
 
     let lastEvalLoss: number | undefined;
@@ -172,6 +173,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         data: o.data.state(),
         ...(lastEvalLoss !== undefined ? { evalLoss: lastEvalLoss } : {}),
         ...(bestEvalLoss !== undefined ? { bestEvalLoss } : {}),
+        evals: result.evals.map((e) => ({ step: e.step, metrics: { ...e.metrics } })),
         ...(o.checkpointExtra ? { extra: o.checkpointExtra } : {}),
       });
       await o.onCheckpoint(ckpt);

@@ -56,8 +56,8 @@ export class AdamW {
     this.params = params;
     const filter = config.decayFilter ?? defaultDecayFilter;
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zeros(p.shape, 'float32'), false, undefined, 'float32'));
-      this.v.set(name, tf.variable(tf.zeros(p.shape, 'float32'), false, undefined, 'float32'));
+      this.m.set(name, zeroMoment(p.shape));
+      this.v.set(name, zeroMoment(p.shape));
       this.decay.set(name, filter(name, p));
     }
   }
@@ -110,4 +110,9 @@ export class AdamW {
     this.m.clear();
     this.v.clear();
   }
+}
+
+/** A zero-filled moment variable; the zeros it is copied from are freed at once. */
+function zeroMoment(shape: number[]): tf.Variable {
+  return tf.tidy(() => tf.variable(tf.zeros(shape, 'float32'), false, undefined, 'float32'));
 }

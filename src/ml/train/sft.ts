@@ -63,6 +63,10 @@ export interface SftRunOptions {
 
 export interface SftRunResult extends TrainResult {
   totalSteps: number;
+  /** Seconds this call spent (including evaluation and checkpoints). */
+  trainRuntime: number;
+  /** Target (completion) tokens per second of this call, estimated from the mean tokens per row. */
+  trainTokensPerSecond: number;
   data: SftDataStats;
   /** eval_loss before the first update (fresh runs with an eval split). */
   initialEvalLoss?: number;
@@ -146,6 +150,8 @@ export async function runSft(o: SftRunOptions): Promise<SftRunResult> {
       }
     : undefined;
 
+  const t0 = performance.now();
+  const startStep = o.resume?.state.step ?? 0;
   const result = await train<Batch>({
     params: o.model.params,
     lossFn,
@@ -171,7 +177,16 @@ export async function runSft(o: SftRunOptions): Promise<SftRunResult> {
     onProgress: o.onProgress,
     signal: o.signal,
   });
-  const out: SftRunResult = { ...result, totalSteps, data };
+  const secs = (performance.now() - t0) / 1000;
+  const tokensPerStep = (data.train.targetTokens / rows.length) * h.batchSize * h.gradAccum;
+  const out: SftRunResult = {
+    ...result,
+    totalSteps,
+    data,
+    // this attempt only (a resumed run counts from its checkpoint); target tokens, as TRL's num_tokens counts
+    trainRuntime: secs,
+    trainTokensPerSecond: ((result.step - startStep) * tokensPerStep) / Math.max(secs, 1e-9),
+  };
   const first = result.evals.find((e) => e.step === 0);
   if (first) out.initialEvalLoss = first.metrics.eval_loss;
   const last = result.evals.at(-1);

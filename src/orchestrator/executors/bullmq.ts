@@ -202,10 +202,12 @@ export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOpti
 
   const lockDuration = Number(process.env.ALIGNFLOW_LOCK_MS ?? 30_000);
   const stalledInterval = Number(process.env.ALIGNFLOW_STALLED_MS ?? 30_000);
+  // BullMQ does not close connections it was given: keep them to close on shutdown.
+  const connections: Redis[] = [];
   const workers = opts.kinds.map(
     (kind) =>
       new Worker<StageJobData>(queueNameFor(kind), processor, {
-        connection: redisConnection(url),
+        connection: (connections.push(redisConnection(url)), connections[connections.length - 1]!),
         prefix: QUEUE_PREFIX,
         concurrency: opts.concurrency ?? 1,
         lockDuration,
@@ -246,19 +248,28 @@ export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOpti
       shutdown.abort();
       await Promise.all(workers.map((w) => w.close()));
       await dispatcher.close();
+      for (const c of connections) c.disconnect();
     },
   };
 }
 
 /** Streams job progress of the given kinds' queues (for `alignflow run --redis`'s live display). */
 export function watchProgress(url: string, kinds: string[], onProgress: (stageId: string, p: Progress) => void): { close(): Promise<void> } {
+  const conns: Redis[] = [];
   const events = kinds.map((k) => {
-    const qe = new QueueEvents(queueNameFor(k), { connection: redisConnection(url), prefix: QUEUE_PREFIX });
+    const connection = redisConnection(url);
+    conns.push(connection);
+    const qe = new QueueEvents(queueNameFor(k), { connection, prefix: QUEUE_PREFIX });
     qe.on('progress', ({ data }) => {
       const d = data as unknown as { stageId?: string } & Progress;
       if (d && typeof d === 'object' && d.stageId) onProgress(d.stageId, d);
     });
     return qe;
   });
-  return { close: async () => void (await Promise.all(events.map((e) => e.close()))) };
+  return {
+    close: async () => {
+      await Promise.all(events.map((e) => e.close()));
+      for (const c of conns) c.disconnect();
+    },
+  };
 }

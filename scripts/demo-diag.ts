@@ -1,0 +1,31 @@
+import fs from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '/work/main/src/ml/backend.js';
+import { trainBpeTokenizer } from '/work/main/src/ml/tokenizer/index.js';
+import { createGpt2 } from '/work/main/src/ml/models/gpt2.js';
+import { runSft } from '/work/main/src/ml/train/sft.js';
+import { prepareSftExamples, sequentialBatches } from '/work/main/src/ml/train/data.js';
+import { batchTensors, tokenNll } from '/work/main/src/ml/train/lm-loss.js';
+import { tokenizePair } from '/work/main/src/ml/tokenizer/pairs.js';
+const steps = Number(process.argv[2] ?? 80);
+await initBackend();
+const read = (f: string) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const train = read('/work/main/datasets/mixed/sft.jsonl');
+const tok = trainBpeTokenizer(train.map((r: any) => r.prompt + r.completion), { vocabSize: 512, modelMaxLength: 64 });
+const model = createGpt2({ vocab_size: 512, n_positions: 64, n_embd: 64, n_layer: 2, n_head: 4, bos_token_id: tok.eosTokenId!, eos_token_id: tok.eosTokenId! }, 1);
+await runSft({ model, tokenizer: tok, train, hyper: { maxSteps: steps, batchSize: 32, gradAccum: 1, lr: 3e-3, schedule: 'constant', warmupSteps: 20, minLrRatio: 0.1, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, maxLength: 48, packing: false, addEos: true, logEvery: 20, seed: 1 }, onMetrics: (s, m) => console.log(s, m.loss) });
+const ex = prepareSftExamples(train.slice(0, 8).map((r: any) => { const p = tokenizePair(tok, r.prompt, r.completion + '<|endoftext|>'); return { promptIds: p.promptIds, completionIds: p.completionIds }; }), 48).examples;
+const b = sequentialBatches(ex, 8, 0)[0]!;
+const { ids, attentionMask } = batchTensors(b);
+const { logits } = model.forward(ids, { attentionMask });
+const L = logits.arraySync() as number[][][];
+const nll = (tokenNll(logits as tf.Tensor3D, ids).arraySync() as number[][]);
+const idsA = ids.arraySync() as number[][];
+let maxAbs = 0, worst = 0;
+for (let i = 0; i < 8; i++) for (let t = 0; t < b.seqLen - 1; t++) {
+  const row = L[i]![t]!; const m = Math.max(...row); const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
+  const js = lse - row[idsA[i]![t + 1]!]!;
+  maxAbs = Math.max(maxAbs, Math.abs(m)); worst = Math.max(worst, Math.abs(js - nll[i]![t]!));
+  if (i === 0 && t < 5) console.log(t, js, nll[i]![t], m);
+}
+console.log({ maxAbs, worst, seqLen: b.seqLen, nan: L.flat(2).some((x) => !Number.isFinite(x)) });
