@@ -1,5 +1,5 @@
 // Learnability figures for the synthetic tasks (not a test): corpus size, vocabulary, tokens per
-// text under a 512-token byte-level BPE, the ground-truth judge's score distribution, and how
+// text under a 512- and a 1024-token byte-level BPE, the ground-truth judge's score distribution, and how
 // clearly it separates best-of-k samples from random ones. Run:
 //   npx tsx scripts/synth-stats.ts [--seed N] [--trials N]
 import * as sentimentJudge from '../judges/sentiment.mjs';
@@ -39,22 +39,33 @@ for (const [task, sft] of [['sentiment', sSft], ['count', cSft]] as const) {
   print(`${task}.sft.words_per_text.mean`, round(mean(sft.map((r) => sentimentJudge.tokenize(text(r)).length)), 1));
 }
 
-// Tokens under a 512-token byte-level BPE trained on both SFT corpora (as the demo would).
-const t0 = Date.now();
-const tok = trainBpeTokenizer([...sSft, ...cSft].map(text), { vocabSize: 512 });
-print('bpe512.train_seconds', round((Date.now() - t0) / 1000, 1));
-for (const [task, sft] of [['sentiment', sSft], ['count', cSft]] as const) {
-  const p = sft.map((r) => tok.encode(r.prompt!).length);
-  const c = sft.map((r) => tok.encode(r.completion!).length);
-  const full = sft.map((r, i) => p[i]! + c[i]! + 1); // + EOS
-  print(`${task}.bpe512.prompt_tokens.mean`, round(mean(p), 1));
-  print(`${task}.bpe512.completion_tokens.[mean,p95,max]`, [round(mean(c), 1), ...quantiles(c, [0.95, 1])]);
-  print(`${task}.bpe512.text_tokens_with_eos.[mean,p50,p95,max]`, [round(mean(full), 1), ...quantiles(full, [0.5, 0.95, 1])]);
-  const prefs = file(task === 'sentiment' ? sent : count, 'prefs.jsonl');
-  const pairTokens = prefs.map((r) => 2 * tok.encode(r.prompt!).length + tok.encode(r.chosen!).length + tok.encode(r.rejected!).length + 2);
-  print(`${task}.bpe512.tokens_per_pair_(both_sequences).mean`, round(mean(pairTokens), 1));
-  const unk = sft.reduce((n, r) => n + tok.encode(text(r)).filter((id) => tok.idToToken(id)!.length === 1).length, 0);
-  print(`${task}.bpe512.single_byte_token_share_(spaces,punctuation,unmerged_letters)`, round(unk / sft.reduce((n, r) => n + tok.encode(text(r)).length, 0)));
+// Tokens under a byte-level BPE trained on both SFT corpora (as the demo would), at 512 and 1024
+// tokens: with 1024 every word of both tasks is one token, so a tiny model learns words, not spellings.
+for (const vocabSize of [512, 1024]) {
+  const t0 = Date.now();
+  const tok = trainBpeTokenizer([...sSft, ...cSft].map(text), { vocabSize });
+  const b = `bpe${vocabSize}`;
+  print(`${b}.train_seconds`, round((Date.now() - t0) / 1000, 1));
+  let words = 0;
+  let single = 0;
+  for (const r of [...sSft, ...cSft]) {
+    for (const m of text(r).matchAll(/ ?[a-z]+/g)) {
+      words++;
+      if (tok.encode(m[0]).length === 1) single++;
+    }
+  }
+  print(`${b}.share_of_words_that_are_one_token`, round(single / words));
+  for (const [task, sft] of [['sentiment', sSft], ['count', cSft]] as const) {
+    const p = sft.map((r) => tok.encode(r.prompt!).length);
+    const c = sft.map((r) => tok.encode(r.completion!).length);
+    const full = sft.map((r, i) => p[i]! + c[i]! + 1); // + EOS
+    print(`${task}.${b}.prompt_tokens.mean`, round(mean(p), 1));
+    print(`${task}.${b}.completion_tokens.[mean,p95,max]`, [round(mean(c), 1), ...quantiles(c, [0.95, 1])]);
+    print(`${task}.${b}.text_tokens_with_eos.[mean,p50,p95,max]`, [round(mean(full), 1), ...quantiles(full, [0.5, 0.95, 1])]);
+    const prefs = file(task === 'sentiment' ? sent : count, 'prefs.jsonl');
+    const pairTokens = prefs.map((r) => 2 * tok.encode(r.prompt!).length + tok.encode(r.chosen!).length + tok.encode(r.rejected!).length + 2);
+    print(`${task}.${b}.tokens_per_pair_(both_sequences).mean`, round(mean(pairTokens), 1));
+  }
 }
 
 // The ground-truth judge on the SFT corpus: should be spread, about half positive, half negative.

@@ -26,6 +26,15 @@ interface Frame {
 }
 const M = { l: 52, r: 12, t: 22, b: 34 };
 
+/** Tick labels with as many decimals as the tick step needs (0.0005 steps are not all "0.00"). */
+function tickLabels(ticks: number[]): string[] {
+  const step = ticks.length > 1 ? Math.abs(ticks[1]! - ticks[0]!) : Math.abs(ticks[0] ?? 1) || 1;
+  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  const big = Math.max(...ticks.map(Math.abs));
+  if (decimals > 4 || big >= 1e5) return ticks.map((t) => (t === 0 ? '0' : t.toExponential(1)));
+  return ticks.map((t) => t.toFixed(decimals));
+}
+
 function niceTicks(lo: number, hi: number, n = 5): number[] {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / n;
@@ -55,11 +64,15 @@ function axes(f: Frame, title: string, xLabel: string, yLabel: string): string {
   const sy = (y: number) => f.h - M.b - ((y - f.y0) / (f.y1 - f.y0)) * (f.h - M.t - M.b);
   let s = `<text x="${f.w / 2}" y="14" text-anchor="middle" class="ct">${esc(title)}</text>`;
   s += `<line x1="${M.l}" y1="${f.h - M.b}" x2="${f.w - M.r}" y2="${f.h - M.b}" class="ax"/><line x1="${M.l}" y1="${M.t}" x2="${M.l}" y2="${f.h - M.b}" class="ax"/>`;
-  for (const t of niceTicks(f.x0, f.x1)) s += `<text x="${sx(t).toFixed(1)}" y="${f.h - M.b + 13}" text-anchor="middle" class="tk">${fmt(t, 2)}</text>`;
-  for (const t of niceTicks(f.y0, f.y1)) {
+  const xt = niceTicks(f.x0, f.x1);
+  const xl = tickLabels(xt);
+  xt.forEach((t, i) => (s += `<text x="${sx(t).toFixed(1)}" y="${f.h - M.b + 13}" text-anchor="middle" class="tk">${xl[i]}</text>`));
+  const yt = niceTicks(f.y0, f.y1);
+  const yl = tickLabels(yt);
+  yt.forEach((t, i) => {
     s += `<line x1="${M.l}" y1="${sy(t).toFixed(1)}" x2="${f.w - M.r}" y2="${sy(t).toFixed(1)}" class="gr"/>`;
-    s += `<text x="${M.l - 4}" y="${(sy(t) + 3).toFixed(1)}" text-anchor="end" class="tk">${fmt(t, 2)}</text>`;
-  }
+    s += `<text x="${M.l - 4}" y="${(sy(t) + 3).toFixed(1)}" text-anchor="end" class="tk">${yl[i]}</text>`;
+  });
   s += `<text x="${f.w / 2}" y="${f.h - 4}" text-anchor="middle" class="tk">${esc(xLabel)}</text>`;
   s += `<text x="10" y="${f.h / 2}" text-anchor="middle" class="tk" transform="rotate(-90 10 ${f.h / 2})">${esc(yLabel)}</text>`;
   return s;

@@ -2,6 +2,7 @@
 // the engine's collateScoring + tokenLogps, read back row by row over the scored positions.
 import * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../ml/models/types.js';
+import { AlignflowError } from '../errors.js';
 import { collateScoring, tokenLogps, type PromptCompletion } from '../ml/logprobs.js';
 
 export async function completionTokenLogps(model: CausalLM, items: PromptCompletion[], opts: { batchSize?: number; padId?: number; signal?: AbortSignal } = {}): Promise<Float64Array[]> {
@@ -9,7 +10,7 @@ export async function completionTokenLogps(model: CausalLM, items: PromptComplet
   const maxLength = model.config.n_positions;
   const out: Float64Array[] = [];
   for (let i = 0; i < items.length; i += bs) {
-    if (opts.signal?.aborted) throw new Error('cancelled');
+    if (opts.signal?.aborted) throw new AlignflowError('cancelled', 'cancelled while scoring log-probs');
     const batch = collateScoring(items.slice(i, i + bs), { maxLength, padId: opts.padId });
     const { batchSize: B, seqLen: T } = batch;
     if (T < 2) {

@@ -13,6 +13,7 @@ import { moveStage } from './state.js';
 import { progressOf } from './scheduler.js';
 import { runHandler, type PlainOutcome } from './handler-run.js';
 import { runHandlerInThread } from './thread.js';
+import { trackLocal } from './local-aborts.js';
 
 export interface ExecDeps {
   db: Db;
@@ -97,6 +98,7 @@ export async function runStageAttempt(deps: ExecDeps, stageId: string, opts: Att
   const c = claim(db, stageId, opts.workerId);
   if (!c.ok) return c.result;
   const abort = new AbortController();
+  const untrack = trackLocal(stageId, abort);
   let lostOwnership = false;
   const onShutdown = () => abort.abort(new Error('worker shutting down'));
   if (opts.shutdown?.aborted) onShutdown();
@@ -125,6 +127,7 @@ export async function runStageAttempt(deps: ExecDeps, stageId: string, opts: Att
     }
   } finally {
     clearInterval(beat);
+    untrack();
     opts.shutdown?.removeEventListener('abort', onShutdown);
   }
   return record(db, stageId, c, opts, outcome, { lostOwnership, shutdown: !!opts.shutdown?.aborted });

@@ -13,6 +13,7 @@ import { stageDeps, type PipelineSpec, type StageSpec } from '../config/spec.js'
 import { newRunId, stageIdFor } from './ids.js';
 import { moveStage, setRunStatus, type RunStatus } from './state.js';
 import { advanceRun } from './scheduler.js';
+import { abortLocal } from './local-aborts.js';
 
 /** The spec as stored with a run: every dataset and the base model are artifact ids. */
 export interface StoredSpec {
@@ -47,6 +48,16 @@ export function datasetImporter(db: Db) {
   };
 }
 
+/**
+ * Default model import: validates a Hugging Face model directory and stores it as a 'model'
+ * artifact. The engine is loaded only here, since importing TensorFlow.js costs seconds.
+ */
+async function importModelDirectory(store: ArtifactStore, dir: string): Promise<string> {
+  const [{ initBackend }, { importModelDir }] = await Promise.all([import('../ml/backend.js'), import('../ml/models/store.js')]);
+  await initBackend();
+  return (await importModelDir(store, dir)).id;
+}
+
 export async function resolveRunInputs(db: Db, store: ArtifactStore, spec: PipelineSpec, opts: CreateRunOptions): Promise<StoredSpec> {
   const datasets: StoredSpec['datasets'] = {};
   for (const [name, d] of Object.entries(spec.datasets)) {
@@ -64,8 +75,7 @@ export async function resolveRunInputs(db: Db, store: ArtifactStore, spec: Pipel
     await store.get(spec.model.id);
     model = { artifact: spec.model.id };
   } else if (spec.model?.type === 'path') {
-    if (!opts.importModel) throw new AlignflowError('config', `importing the model directory ${spec.model.path} needs the model importer, which this build lacks; import it with \`alignflow models import\` and use its artifact id`);
-    model = { artifact: await opts.importModel(store, spec.model.path) };
+    model = { artifact: await (opts.importModel ?? importModelDirectory)(store, spec.model.path) };
   }
   const force = opts.force ?? [];
   for (const f of force) {
@@ -137,12 +147,16 @@ export function runLogs(db: Db, runId: string, afterId = 0) {
 export function cancelRun(db: Db, runId: string, stageName?: string): number {
   getRun(db, runId);
   let n = 0;
+  const hit: string[] = [];
   immediate(db, (tx) => {
     const rows = tx.select().from(stages).where(eq(stages.runId, runId)).all();
     const targets = stageName ? rows.filter((s) => s.name === stageName) : rows;
     if (stageName && targets.length === 0) throw notFound(`run ${runId} has no stage named "${stageName}"`);
     for (const s of targets) {
-      if (moveStage(tx, s.id, ['pending', 'queued', 'running', 'waiting'], 'cancelled', { finishedAt: Date.now(), error: 'cancelled by user', errorKind: 'cancelled' })) n++;
+      if (moveStage(tx, s.id, ['pending', 'queued', 'running', 'waiting'], 'cancelled', { finishedAt: Date.now(), error: 'cancelled by user', errorKind: 'cancelled' })) {
+        n++;
+        hit.push(s.id);
+      }
     }
     tx.insert(runEvents).values({ runId, level: 'warn', message: stageName ? `stage ${stageName} cancelled` : 'run cancelled', createdAt: Date.now() }).run();
     if (!stageName) {
@@ -151,6 +165,8 @@ export function cancelRun(db: Db, runId: string, stageName?: string): number {
       setRunStatus(tx, runId, 'cancelled');
     }
   });
+  // Running here: abort now. Running in another process: its heartbeat sees the row and aborts.
+  abortLocal(hit);
   if (stageName) advanceRun(db, runId);
   return n;
 }

@@ -14,8 +14,8 @@ const modules: string[] = [];
 
 // Built-in handlers, loaded on first use: they pull in TensorFlow.js (seconds to import), which
 // a worker thread running one stage, or a test using only test stages, should not pay for.
-// Wired as each handler landed and typechecked: sft, reward, dpo, eval. (collect, label and
-// model_init join here when their modules exist.)
+// Wired as each handler landed and typechecked: sft, reward, dpo, eval, then model_init,
+// collect and label.
 const builtins: Record<string, () => Promise<AnyHandler>> = {
   sft: async () => (await import('./sft.js')).sftStage,
   reward: async () => (await import('./reward.js')).rewardStage,

@@ -119,7 +119,7 @@ test('two models, rule judges, eval pairs, held-out loss, contamination, judge e
   const flaky = r.comparisons.find((c) => c.judge === 'flaky')!;
   assert.equal(flaky.winRate.errors, 4);
   assert.equal(flaky.winRate.n, (evalPrompts.length - 2) * 2);
-  assert.ok(flaky.errorExamples.some((e) => /threw: boom/.test(e.message)));
+  assert.ok(flaky.errorExamples.some((e) => /failed: boom/.test(e.message)));
   assert.ok(flaky.errorExamples.some((e) => /"maybe"/.test(e.message)));
   assert.ok(flaky.orderConsistency && flaky.orderConsistency.n === evalPrompts.length - 2);
   assert.ok(r.warnings.some((w) => w.code === 'judge_errors'));
@@ -150,4 +150,27 @@ test('bad configuration fails clearly', async () => {
   await assert.rejects(evalStage.run(ctxFor({ prompts }, {}).ctx), /needs a "model" input/);
   const { ctx } = ctxFor({ model: candidate, prompts }, { judges: [{ type: 'rule', module: path.join(home, 'missing.mjs') }] });
   await assert.rejects(evalStage.run(ctx), /does not exist/);
+});
+
+test('per-token log-probs (used by KL) sum to the engine\'s completion log-probs', async () => {
+  const { completionTokenLogps } = await import('../../src/eval/token-logps.js');
+  const { completionLogps } = await import('../../src/ml/logprobs.js');
+  const { createGpt2: mk } = await import('../../src/ml/models/gpt2.js');
+  const m = mk({ vocab_size: 260, n_positions: 64, n_embd: 16, n_layer: 1, n_head: 2 }, 11);
+  try {
+    const items = [
+      { promptIds: tok.encode('the movie'), completionIds: tok.encode(' was great') },
+      { promptIds: [], completionIds: tok.encode('abc') }, // empty prompt: first token unscored
+      { promptIds: tok.encode('a longer prompt here'), completionIds: tok.encode('!') },
+    ];
+    const per = await completionTokenLogps(m, items, { batchSize: 2 });
+    const sums = await completionLogps(m, items, { batchSize: 2 });
+    per.forEach((p, i) => {
+      assert.equal(p.length, sums[i]!.tokens);
+      assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - sums[i]!.sum) < 1e-4, `item ${i}`);
+      for (const x of p) assert.ok(x < 0);
+    });
+  } finally {
+    m.dispose();
+  }
 });

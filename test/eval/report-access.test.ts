@@ -93,6 +93,12 @@ test('compare: deltas against the first run and per-prompt regressions', async (
   assert.equal(reg.prompts.length, expected);
   assert.equal(reg.shared, reportA.samples.length);
   assert.equal((await app.inject({ method: 'GET', url: '/api/compare?runs=r-old', headers: auth(viewer) })).statusCode, 400);
+  const page = await app.inject({ method: 'GET', url: '/api/compare.html?runs=r-old,r-new', headers: auth(viewer) });
+  assert.equal(page.statusCode, 200);
+  assert.match(page.headers['content-type'] as string, /text\/html/);
+  assert.equal((page.body.match(/<tr class="regression">/g) ?? []).length, c.regressions.reduce((n, g) => n + g.prompts.length, 0));
+  assert.ok(page.body.includes(`data-key="${wr.key}" data-run="1" data-value="${b}"`));
+  assert.doesNotMatch(page.body, /https?:\/\/|<script/i, 'no URL, no script (the fixture text has both)');
 });
 
 test('the served HTML works under its own CSP in Chromium (inline script allowed by hash, nothing fetched)', { timeout: 120_000 }, async (t) => {
@@ -138,6 +144,10 @@ test('CLI: report (table, --json, --out) and compare', { timeout: 180_000 }, () 
   r = cli('compare', 'r-old', 'r-new', '--json');
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual((JSON.parse(r.stdout) as Comparison).runs, ['r-old', 'r-new']);
+  const cmp = path.join(home, 'out', 'compare.html');
+  r = cli('compare', 'r-old', 'r-new', '--out', cmp);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(fs.readFileSync(cmp, 'utf8').includes('<table id="compare">'));
   r = cli('compare', 'r-old');
   assert.equal(r.status, 2);
   r = cli('report', 'r-missing');

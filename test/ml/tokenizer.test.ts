@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
 import {
-import { GPT2_FIXTURES } from '../helpers/fixtures.js';
   bytesTokenizer,
   chatPromptCompletion,
   DEFAULT_CHAT_TEMPLATE,
@@ -15,6 +14,7 @@ import { GPT2_FIXTURES } from '../helpers/fixtures.js';
   trainBpeTokenizer,
   TextTokenizer,
 } from '../../src/ml/tokenizer/index.js';
+import { GPT2_FIXTURES } from '../helpers/fixtures.js';
 
 const FX = GPT2_FIXTURES;
 

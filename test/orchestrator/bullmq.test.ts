@@ -9,9 +9,8 @@ import { startRedis } from './redis.js';
 import { spawnWorker, stopWorker } from './workers.js';
 import { driveRun } from '../../src/orchestrator/executors/inline.js';
 import { Dispatcher, startWorkers } from '../../src/orchestrator/executors/bullmq.js';
-import { getRun, runStages } from '../../src/orchestrator/runs.js';
+import { cancelRun, getRun, runStages } from '../../src/orchestrator/runs.js';
 import { stageOutputs } from '../../src/store/schema.js';
-import { timing } from '../../src/orchestrator/execute.js';
 
 const redis = await startRedis();
 
@@ -245,4 +244,26 @@ test('SIGTERM: the worker stops the active step, the stage is re-queued with its
   assert.equal(starts.length, 2);
   const second = t.filter((x) => x.event === 'step' && x.t >= starts[1]!.t).map((x) => x.step!);
   assert.ok(second[0]! > 1, 'continued from its checkpoint');
+});
+
+test('cancel from another process: the worker notices at its next heartbeat and stops the stage', { timeout: 120_000 }, async () => {
+  const env = await setup();
+  writeFile(env.dir, 'data.jsonl', '{"text":"cancel"}\n');
+  const trace = path.join(env.dir, 'trace.jsonl');
+  const runId = await submit(env, chain(env.dir, 30, 100), { executor: 'bullmq' });
+  const w = await spawnWorker(env.home, redis.url, ['--stages', 'count,count_light,join']);
+  try {
+    await dispatch(env, runId);
+    await waitFor(() => readTrace(trace).filter((t) => t.event === 'step').length >= 2, 60_000, 'two steps');
+    const t0 = Date.now();
+    cancelRun(env.db, runId);
+    assert.equal(await waitRun(env, runId), 'cancelled');
+    await new Promise((r) => setTimeout(r, 600));
+    const last = Math.max(...readTrace(trace).map((t) => t.t));
+    assert.ok(last - t0 < 1000, `last step ${last - t0} ms after cancel (heartbeat 250 ms + one 100 ms step)`);
+    assert.ok(readTrace(trace).filter((t) => t.event === 'step').length < 30);
+    assert.equal(runStages(env.db, runId).find((s) => s.name === 'a')!.state, 'cancelled');
+  } finally {
+    await stopWorker(w);
+  }
 });

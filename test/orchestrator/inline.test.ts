@@ -83,7 +83,8 @@ stages:
   assert.equal(await driving, 'cancelled');
   const lines = () => fs.readFileSync(trace, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const lastStepAt = Math.max(...lines().map((l) => l.t));
-  assert.ok(lastStepAt - t0 < 1500, `stopped ${lastStepAt - t0} ms after cancel`);
+  // same process: aborted at once (other processes notice at their next heartbeat, ≤ 1 s)
+  assert.ok(lastStepAt - t0 < 800, `stopped ${lastStepAt - t0} ms after cancel`);
   const st = runStages(env.db, id);
   assert.deepEqual(st.map((s) => s.state), ['cancelled', 'cancelled']);
   const kept = env.db.select().from(checkpoints).where(eq(checkpoints.stageId, st[0]!.id)).all();

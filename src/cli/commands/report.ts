@@ -10,6 +10,7 @@ import { cliStore } from './artifacts.js';
 import { latestRunReport, listSignoffs } from '../../eval/report-store.js';
 import { renderReportHtml } from '../../eval/report-html.js';
 import { compareReports, type Comparison } from '../../eval/compare.js';
+import { renderCompareHtml } from '../../eval/compare-html.js';
 import { fmt } from '../../eval/svg.js';
 import type { EvalReport } from '../../eval/report-types.js';
 import { usageError } from '../../errors.js';
@@ -97,8 +98,10 @@ export function register(program: Command): void {
     .description('put several runs\' eval reports side by side: figures with deltas against the first run, and per-prompt regressions')
     .argument('<runs...>', 'two or more run ids (oldest first)')
     .option('--json', 'print the comparison as JSON')
-    .action(async (refs: string[], opts: { json?: boolean }) => {
+    .option('--out <file>', 'write the comparison as a self-contained HTML page')
+    .action(async (refs: string[], opts: { json?: boolean; out?: string }) => {
       if (refs.length < 2) throw usageError('compare needs at least two runs');
+      if (opts.json && opts.out) throw usageError('--json cannot be combined with --out');
       const db = cliDb();
       const store = cliStore();
       const items = [];
@@ -107,7 +110,12 @@ export function register(program: Command): void {
         items.push({ runId: r.runId, report: r.report });
       }
       const c = compareReports(items);
-      if (opts.json) printJson(c);
+      if (opts.out) {
+        const file = path.resolve(opts.out);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, renderCompareHtml(c));
+        process.stdout.write(`${file}\n`);
+      } else if (opts.json) printJson(c);
       else process.stdout.write(comparisonText(c));
     });
 }

@@ -10,6 +10,7 @@ import { createLocalStore } from '../../store/artifacts.js';
 import { addSignoff, latestRunReport, listSignoffs } from '../../eval/report-store.js';
 import { renderReportHtml, REPORT_CSP } from '../../eval/report-html.js';
 import { compareReports } from '../../eval/compare.js';
+import { renderCompareHtml } from '../../eval/compare-html.js';
 import { AlignflowError } from '../../errors.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' } as const;
@@ -51,8 +52,28 @@ export default async function reportRoutes(app: FastifyInstance, opts: RouteCont
       tags: ['reports'],
       querystring: { type: 'object', required: ['runs'], additionalProperties: false, properties: { runs: { type: 'string', minLength: 3, maxLength: 2000, description: 'comma-separated run ids, oldest first' } } },
     },
-  }, async (req) => {
-    const ids = (req.query as { runs: string }).runs.split(',').map((s) => s.trim()).filter(Boolean);
+  }, async (req) => compareRuns((req.query as { runs: string }).runs));
+
+  app.get('/api/compare.html', {
+    config: { roles: readers },
+    schema: {
+      summary: 'The same comparison as one self-contained HTML page',
+      tags: ['reports'],
+      querystring: { type: 'object', required: ['runs'], additionalProperties: false, properties: { runs: { type: 'string', minLength: 3, maxLength: 2000 } } },
+    },
+    onSend: async (_req, reply, payload) => {
+      // No script at all on this page; inline styles only.
+      if (reply.statusCode === 200) reply.header('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'");
+      return payload;
+    },
+  }, async (req, reply) => {
+    const c = await compareRuns((req.query as { runs: string }).runs);
+    reply.type('text/html; charset=utf-8');
+    return renderCompareHtml(c);
+  });
+
+  async function compareRuns(list: string) {
+    const ids = list.split(',').map((s) => s.trim()).filter(Boolean);
     if (ids.length < 2 || ids.length > 20) throw new AlignflowError('input', 'compare needs 2 to 20 run ids (runs=a,b,...)');
     const items = [];
     for (const runId of ids) {
@@ -60,7 +81,7 @@ export default async function reportRoutes(app: FastifyInstance, opts: RouteCont
       items.push({ runId: r.runId, report: r.report });
     }
     return compareReports(items);
-  });
+  }
 
   app.get('/api/runs/:runId/report/signoffs', {
     config: { roles: readers },
