@@ -24,6 +24,8 @@ const info = await initBackend();
 const train = read('datasets/mixed/sft.jsonl');
 const evalSft = read('datasets/mixed/sft_eval.jsonl').slice(0, 200);
 const tok = trainBpeTokenizer(train.map((r) => r.prompt! + r.completion!), { vocabSize: o.vocab!, modelMaxLength: 64 });
+const lens = train.slice(0, 2000).map((r) => tok.encode(r.prompt! + r.completion!).length);
+console.log('mean tokens/text', lens.reduce((a, b) => a + b, 0) / lens.length, 'max', Math.max(...lens));
 const model = createGpt2({ vocab_size: o.vocab!, n_positions: 64, n_embd: o.n_embd!, n_layer: o.n_layer!, n_head: o.n_head!, bos_token_id: tok.eosTokenId!, eos_token_id: tok.eosTokenId! }, 1);
 let n = 0;
 for (const v of model.params.values()) n += v.size;
@@ -55,7 +57,8 @@ const cp = read('datasets/count/eval_prompts.jsonl').map((r) => r.prompt!);
 const cOut: string[] = [];
 for (let i = 0; i < cp.length; i += 32) cOut.push(...(await sample(cp.slice(i, i + 32), 1000 + i)));
 const comp = cOut.map((r, i) => count.score(cp[i]!, r));
-const unk = sOut.filter((r) => sentiment.tokenize(r).some((w) => /^[a-z]+$/.test(w) && !sentiment.lexiconWords().includes(w))).length;
+const corpusWords = new Set(train.flatMap((r) => (r.prompt! + ' ' + r.completion!).toLowerCase().match(/[a-z]+/g) ?? []));
+const unk = sOut.filter((r) => (r.toLowerCase().match(/[a-z]+/g) ?? []).some((w) => !corpusWords.has(w))).length;
 console.log(JSON.stringify({
   genCpu: +(cpu() - t2).toFixed(1),
   sentiment: { pos: scores.filter((s) => s > 0).length / scores.length, neg: scores.filter((s) => s < 0).length / scores.length, mean: scores.reduce((a, b) => a + b, 0) / scores.length },

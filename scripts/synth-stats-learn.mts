@@ -10,6 +10,7 @@ import { runSft } from '../src/ml/train/sft.js';
 import { generate } from '../src/ml/generate.js';
 import * as sj from '../judges/sentiment.mjs';
 import * as cj from '../judges/count.mjs';
+import type { SftRecord } from '../src/data/formats.js';
 
 const steps = Number(process.argv[2] ?? 300);
 const vocabSize = Number(process.argv[3] ?? 1024);
@@ -25,8 +26,8 @@ const t0 = Date.now();
 const res = await runSft({
   model,
   tokenizer: tok,
-  train,
-  eval: heldOut,
+  train: train as SftRecord[],
+  eval: heldOut as SftRecord[],
   hyper: { maxSteps: steps, batchSize: 16, gradAccum: 1, lr: 1e-3, schedule: 'cosine', warmupSteps: 20, minLrRatio: 0.1, weightDecay: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, maxGradNorm: 1, maxLength: 64, packing: false, addEos: true, logEvery: 50, evalEvery: steps, seed: 1 },
   onMetrics: (s, m) => console.log('step', s, JSON.stringify(m), `${((Date.now() - t0) / 1000).toFixed(1)}s`),
 });
