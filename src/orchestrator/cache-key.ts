@@ -1,15 +1,44 @@
-import { canonicalHash } from '../store/canonical-json.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { canonicalHash, sha256Hex } from '../store/canonical-json.js';
 import { ENGINE_VERSION } from '../version.js';
 
 /**
  * A stage's cache key: sha256 over (kind, resolved config, input artifact ids by role, the
- * stage's seed, engine version), in canonical JSON so key order and whitespace never matter. Two
- * stages with the same key compute the same thing, so one's outputs can stand in for the
- * other's. The seed is part of the resolved configuration: it is what ctx.seed hands the handler
- * (initial weights, shuffling, sampling), so runs with different seeds never share results.
+ * stage's seed, engine version, and the contents of files the config names), in canonical JSON
+ * so key order and whitespace never matter. Two stages with the same key compute the same
+ * thing, so one's outputs can stand in for the other's. The seed is part of the resolved
+ * configuration: it is what ctx.seed hands the handler (initial weights, shuffling, sampling), so
+ * runs with different seeds never share results.
  */
 export function stageCacheKey(kind: string, config: unknown, inputs: Record<string, string>, seed: number, engineVersion = ENGINE_VERSION): string {
-  return 'k-' + canonicalHash({ v: 2, kind, config, inputs, seed, engine: engineVersion });
+  const files = configFileDigests(config);
+  return 'k-' + canonicalHash({ v: 2, kind, config, inputs, seed, engine: engineVersion, ...(Object.keys(files).length ? { files } : {}) });
+}
+
+/** Config fields whose value is a file that decides what the stage computes (judge modules, label files). */
+const FILE_FIELDS = new Set(['judge', 'module', 'file', 'gold_file']);
+
+/**
+ * sha256 of every file a config names in FILE_FIELDS (at any depth), keyed by its path: editing a
+ * judge module must not let the stage be served from cache. A path that does not exist hashes as
+ * "missing"; the handler reports it when it runs.
+ */
+export function configFileDigests(config: unknown, baseDir = process.cwd()): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (FILE_FIELDS.has(k) && typeof x === 'string') {
+          const p = path.resolve(baseDir, x);
+          out[x] = fs.existsSync(p) && fs.statSync(p).isFile() ? sha256Hex(fs.readFileSync(p)) : 'missing';
+        } else walk(x);
+      }
+    }
+  };
+  walk(config);
+  return out;
 }
 
 /** Derived from the run seed and the stage name: repeatable, distinct per stage. */
