@@ -150,11 +150,16 @@ export const sftStage: StageHandler<SftConfig> = {
         train_tokens_per_second: result.trainTokensPerSecond,
         data: result.data,
       };
+      // The artifact id hashes the metadata, and equal ids must mean equal weights (the cache,
+      // resume and executor-equivalence checks rely on it): wall-clock figures, and the last
+      // logging interval's mean loss (its window is cut short by a resume), stay in the stage
+      // summary only.
+      const { train_runtime: _runtime, train_tokens_per_second: _speed, train_loss: _loss, ...reproducible } = summary;
       const manifest = await ctx.store.put({
         kind: 'model',
         name: `${ctx.stageName}`,
         files,
-        metadata: { source: 'sft', model_type: model.config.model_type, ...summary },
+        metadata: { source: 'sft', model_type: model.config.model_type, ...reproducible },
         inputs, // lineage; the orchestrator records the stage output (stage_outputs) itself
       });
       return { status: 'done', outputs: { model: manifest }, summary };

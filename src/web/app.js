@@ -1,5 +1,7 @@
-// alignflow web UI: sign in with a token, label pairs (keyboard first), watch batches (admins).
-// Model text only ever reaches the page through renderMarkdown (escapes first) or textContent.
+// alignflow web UI: sign in with a token, label pairs (keyboard first), watch batches (admins),
+// follow runs, read eval reports, sign them off and compare runs (admins and viewers).
+// Model text only ever reaches the page through renderMarkdown (escapes first) or textContent;
+// report and compare HTML only inside sandboxed frames served under their own CSP.
 import { renderMarkdown } from './markdown.js';
 
 const $ = (id) => document.getElementById(id);
@@ -18,7 +20,21 @@ const state = {
   busy: false,
   pollTimer: null,
   progressStamp: 0,
+  reportRun: null,
+  stageCache: new Map(),
 };
+
+const SECTIONS = ['labeler', 'admin', 'runs-view', 'report-view', 'compare-view'];
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Shows one main section and records the view the poller refreshes. */
+function showSection(id, view) {
+  for (const s of SECTIONS) $(s).hidden = s !== id;
+  state.view = view;
+  for (const [nav, v] of [['nav-label', 'label'], ['nav-admin', 'admin'], ['nav-runs', 'runs'], ['nav-compare', 'compare']]) {
+    $(nav).setAttribute('aria-current', String(v === view || (v === 'runs' && view === 'report')));
+  }
+}
 
 // ------------------------------------------------------------------ API
 
@@ -69,7 +85,9 @@ async function login(token) {
   $('login').hidden = true;
   $('logout').hidden = false;
   $('who').textContent = `${state.me.name} (${state.me.role})`;
-  $('nav').hidden = state.me.role !== 'admin';
+  // Labelers get no navigation (and the API refuses them runs and reports); viewers read, admins do all.
+  $('nav').hidden = state.me.role === 'labeler';
+  $('nav-label').hidden = state.me.role !== 'admin';
   if (document.activeElement) document.activeElement.blur();
   if (state.me.role === 'labeler') showLabeler();
   else showAdmin();
@@ -79,7 +97,14 @@ function logout(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   clearInterval(state.pollTimer);
   state.me = null;
-  for (const id of ['labeler', 'admin', 'nav', 'logout']) $(id).hidden = true;
+  for (const id of [...SECTIONS, 'nav', 'logout']) $(id).hidden = true;
+  for (const id of ['report-frame', 'compare-frame']) {
+    $(id).removeAttribute('src');
+    $(id).hidden = true;
+  }
+  state.view = null;
+  state.reportRun = null;
+  state.stageCache.clear();
   $('who').textContent = '';
   $('login').hidden = false;
   $('login-error').textContent = message || '';
@@ -90,9 +115,7 @@ function logout(message) {
 // ------------------------------------------------------------------ labeler view
 
 async function showLabeler() {
-  state.view = 'label';
-  $('admin').hidden = true;
-  $('labeler').hidden = false;
+  showSection('labeler', 'label');
   await loadQueue();
   await fetchNext();
   startPolling();
@@ -317,9 +340,7 @@ function onKey(e) {
 // ------------------------------------------------------------------ admin view
 
 async function showAdmin() {
-  state.view = 'admin';
-  $('labeler').hidden = true;
-  $('admin').hidden = false;
+  showSection('admin', 'admin');
   await loadAdmin();
   startPolling();
 }
@@ -423,6 +444,190 @@ async function loadStats(batchId, batch) {
   );
 }
 
+// ------------------------------------------------------------------ runs, reports, compare
+
+const when = (ms) => (ms ? new Date(ms).toLocaleString() : '—');
+
+function button(text, onClick, cls) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  if (cls) b.className = cls;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+/** Runs, newest first, each with its stages (cached once the run has finished). */
+async function runsWithStages(limit) {
+  const r = await api('GET', `/api/runs?limit=${limit}`);
+  const stagesOf = await Promise.all(
+    r.runs.map(async (run) => {
+      const cached = state.stageCache.get(run.id);
+      if (cached && cached.status === run.status) return cached.stages;
+      const d = await api('GET', `/api/runs/${encodeURIComponent(run.id)}`).catch(() => null);
+      const st = d ? d.stages : [];
+      if (TERMINAL.has(run.status) && d) state.stageCache.set(run.id, { status: run.status, stages: st });
+      return st;
+    }),
+  );
+  return r.runs.map((run, i) => ({ ...run, stages: stagesOf[i] }));
+}
+
+async function showRuns() {
+  showSection('runs-view', 'runs');
+  await loadRunsPage();
+  startPolling();
+}
+
+async function loadRunsPage() {
+  const list = await runsWithStages(30);
+  $('runs-error').textContent = '';
+  fill(
+    'runs-table',
+    list.map((run) => {
+      const tr = row([
+        `${run.name} (${run.id})`,
+        run.status + (run.error ? `: ${run.error}` : ''),
+        run.stages.map((s) => `${s.name}: ${s.state}`).join(', '),
+        when(run.createdAt),
+        when(run.finishedAt),
+        button('Report', () => showReport(run.id, run.name)),
+      ]);
+      tr.dataset.run = run.id;
+      return tr;
+    }),
+  );
+}
+
+async function showReport(runId, name) {
+  showSection('report-view', 'report');
+  state.reportRun = runId;
+  $('report-title').textContent = `Eval report — ${name || runId}`;
+  $('report-run-status').textContent = '';
+  $('report-error').textContent = '';
+  $('signoff-msg').textContent = '';
+  $('signoff-comment').value = '';
+  for (const r of document.querySelectorAll('input[name="decision"]')) r.checked = false;
+  $('report-frame').hidden = true;
+  $('report-frame').removeAttribute('src');
+  $('signoff-panel').hidden = true;
+  startPolling();
+  try {
+    await Promise.all([loadReportFrame(runId), loadSignoffs(runId), refreshReportRun(runId)]);
+    if (state.reportRun === runId) $('signoff-panel').hidden = false;
+  } catch (e) {
+    if (state.reportRun !== runId) return;
+    $('report-error').textContent = e.status === 404 ? `No eval report for this run yet. ${e.message}` : e.message;
+  }
+}
+
+/** Asks for a one-time URL and points the sandboxed frame at it (the report keeps its own CSP). */
+async function loadReportFrame(runId) {
+  const v = await api('POST', `/api/runs/${encodeURIComponent(runId)}/report/view`);
+  if (state.reportRun !== runId) return;
+  $('report-frame').src = v.url;
+  $('report-frame').hidden = false;
+}
+
+async function refreshReportRun(runId) {
+  const d = await api('GET', `/api/runs/${encodeURIComponent(runId)}`);
+  if (state.reportRun !== runId) return;
+  $('report-run-status').textContent = d.run.status;
+  $('report-title').textContent = `Eval report — ${d.run.name} (${d.run.id})`;
+}
+
+async function loadSignoffs(runId) {
+  const r = await api('GET', `/api/runs/${encodeURIComponent(runId)}/report/signoffs`);
+  if (state.reportRun !== runId) return;
+  fill(
+    'signoffs',
+    r.signoffs.map((so) => {
+      const tr = row([so.user, so.decision, so.comment, when(so.createdAt)]);
+      tr.children[1].className = so.decision === 'approve' ? 'approve' : 'reject';
+      return tr;
+    }),
+  );
+}
+
+async function submitSignoff() {
+  const runId = state.reportRun;
+  const picked = document.querySelector('input[name="decision"]:checked');
+  const msg = $('signoff-msg');
+  msg.className = 'error';
+  if (!runId) return;
+  if (!picked) {
+    msg.textContent = 'Choose approve or reject first.';
+    return;
+  }
+  const comment = $('signoff-comment').value.trim();
+  if (picked.value === 'reject' && !comment) {
+    msg.textContent = 'A rejection needs a comment saying why.';
+    return;
+  }
+  $('signoff-submit').disabled = true;
+  try {
+    await api('POST', `/api/runs/${encodeURIComponent(runId)}/report/signoff`, { decision: picked.value, comment });
+    msg.className = '';
+    msg.textContent = picked.value === 'approve' ? 'Approval recorded.' : 'Rejection recorded.';
+    $('signoff-comment').value = '';
+    picked.checked = false;
+    // The report shows its sign-offs too: reload it with a fresh ticket.
+    await Promise.all([loadSignoffs(runId), loadReportFrame(runId)]);
+  } catch (e) {
+    msg.textContent = e.message;
+  } finally {
+    $('signoff-submit').disabled = false;
+  }
+}
+
+async function showCompare() {
+  showSection('compare-view', 'compare');
+  $('compare-error').textContent = '';
+  const list = await runsWithStages(50);
+  const keep = new Set([...document.querySelectorAll('#compare-pick input:checked')].map((c) => c.value));
+  fill(
+    'compare-pick',
+    list.map((run) => {
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.value = run.id;
+      box.dataset.created = String(run.createdAt);
+      box.checked = keep.has(run.id);
+      box.setAttribute('aria-label', `compare ${run.id}`);
+      box.addEventListener('change', updateCompareButton);
+      const hasEval = run.stages.some((s) => s.kind === 'eval' && s.state === 'succeeded');
+      return row([box, `${run.name} (${run.id})`, run.status + (hasEval ? ' · has eval' : ''), when(run.createdAt)]);
+    }),
+  );
+  updateCompareButton();
+  startPolling();
+}
+
+function pickedRuns() {
+  return [...document.querySelectorAll('#compare-pick input:checked')]
+    .sort((a, b) => Number(a.dataset.created) - Number(b.dataset.created) || a.value.localeCompare(b.value))
+    .map((c) => c.value);
+}
+
+function updateCompareButton() {
+  const n = pickedRuns().length;
+  $('compare-go').disabled = n < 2 || n > 20;
+  $('compare-count').textContent = n ? `${n} selected` : '';
+}
+
+async function runCompare() {
+  const runs = pickedRuns();
+  $('compare-error').textContent = '';
+  try {
+    const v = await api('POST', '/api/compare/view', { runs: runs.join(',') });
+    $('compare-frame').src = v.url;
+    $('compare-frame').hidden = false;
+  } catch (e) {
+    $('compare-frame').hidden = true;
+    $('compare-error').textContent = e.message;
+  }
+}
+
 // ------------------------------------------------------------------ live status
 
 function startPolling() {
@@ -430,6 +635,12 @@ function startPolling() {
   state.pollTimer = setInterval(async () => {
     try {
       if (state.view === 'admin') await loadAdmin();
+      else if (state.view === 'runs') await loadRunsPage();
+      else if (state.view === 'report' && state.reportRun) {
+        // Status and sign-offs only: reloading the frame would lose the reader's place.
+        await refreshReportRun(state.reportRun);
+        await loadSignoffs(state.reportRun);
+      }
       else if (state.view === 'label' && !state.busy) {
         const had = state.batchId;
         await loadQueue();
@@ -453,6 +664,14 @@ document.addEventListener('DOMContentLoaded', () => {
   $('logout').addEventListener('click', () => logout());
   $('nav-label').addEventListener('click', () => showLabeler());
   $('nav-admin').addEventListener('click', () => showAdmin());
+  $('nav-runs').addEventListener('click', () => showRuns().catch((e) => ($('runs-error').textContent = e.message)));
+  $('nav-compare').addEventListener('click', () => showCompare().catch((e) => ($('compare-error').textContent = e.message)));
+  $('report-back').addEventListener('click', () => showRuns().catch(() => {}));
+  $('signoff-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    submitSignoff();
+  });
+  $('compare-go').addEventListener('click', () => runCompare());
   $('batch').addEventListener('change', async (e) => {
     state.batchId = e.target.value;
     renderProgress();

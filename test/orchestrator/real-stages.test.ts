@@ -18,11 +18,14 @@ import { driveRun } from '../../src/orchestrator/executors/inline.js';
 import { Dispatcher, startWorkers } from '../../src/orchestrator/executors/bullmq.js';
 import { getRun, runLogs, runStages } from '../../src/orchestrator/runs.js';
 import { checkpoints, metrics, stageOutputs } from '../../src/store/schema.js';
+import { loadStages } from '../../src/stages/index.js';
 
+// The built-in handlers are loaded on first use; validating the spec needs their config schemas.
+await loadStages(['model_init', 'sft', 'dpo']);
 const redis = await startRedis();
 const samples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../datasets/samples');
 
-const SFT_STEPS = 40;
+const SFT_STEPS = 60;
 const CKPT_EVERY = 4;
 // Small enough to stay within a few CPU-seconds per run, long enough (a few seconds of SFT) that
 // the test can kill the worker between the first checkpoint and the end of the stage.
@@ -87,7 +90,8 @@ function inlineReference(): Promise<Record<string, string>> {
     const runId = await submit(env, spec);
     const t0 = Date.now();
     assert.equal(await driveRun(env, runId), 'succeeded', failure(env, runId));
-    console.log(`# inline run: ${((Date.now() - t0) / 1000).toFixed(1)} s wall`);
+    const took = runStages(env.db, runId).map((st) => `${st.name} ${(((st.finishedAt ?? 0) - (st.startedAt ?? 0)) / 1000).toFixed(1)} s`);
+    console.log(`# inline run: ${((Date.now() - t0) / 1000).toFixed(1)} s wall (${took.join(', ')})`);
     return outputsOf(env, runId);
   })();
   return reference;
@@ -137,8 +141,9 @@ test('real stages: kill -9 of a worker mid-SFT; a second worker resumes from the
   const d = new Dispatcher(redis.url);
   await d.dispatchRun(env.db, runId);
   await d.close();
-  // Kill as soon as the SFT stage has recorded a checkpoint (polled often: the window is seconds).
-  await waitFor(() => (ckptSteps().length > 0 ? true : undefined), 300_000, 'the first SFT checkpoint', 20);
+  // Kill once the SFT stage has recorded a checkpoint and trained two steps past it (those are
+  // lost and redone), well before its end (polled often: the window is a few seconds).
+  await waitFor(() => (ckptSteps().length > 0 && Math.max(...lossSteps()) >= CKPT_EVERY + 2 ? true : undefined), 300_000, 'an SFT checkpoint and two steps past it', 20);
   w1.proc.kill('SIGKILL');
   await w1.exited;
   const killedAt = Date.now();

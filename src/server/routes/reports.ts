@@ -11,10 +11,15 @@ import { addSignoff, latestRunReport, listSignoffs } from '../../eval/report-sto
 import { renderReportHtml, REPORT_CSP } from '../../eval/report-html.js';
 import { compareReports } from '../../eval/compare.js';
 import { renderCompareHtml } from '../../eval/compare-html.js';
-import { AlignflowError } from '../../errors.js';
+import { AlignflowError, notFound } from '../../errors.js';
+import { ViewTickets, type ViewTarget } from '../view-tickets.js';
+import { users } from '../../store/schema.js';
+import { eq } from 'drizzle-orm';
 
 const id = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' } as const;
 const readers = ['admin', 'viewer'] as const;
+/** The compare page has no script at all; inline styles only. */
+export const COMPARE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 const runParams = { type: 'object', required: ['runId'], additionalProperties: false, properties: { runId: id } } as const;
 
 export default async function reportRoutes(app: FastifyInstance, opts: RouteContext): Promise<void> {
@@ -62,8 +67,7 @@ export default async function reportRoutes(app: FastifyInstance, opts: RouteCont
       querystring: { type: 'object', required: ['runs'], additionalProperties: false, properties: { runs: { type: 'string', minLength: 3, maxLength: 2000 } } },
     },
     onSend: async (_req, reply, payload) => {
-      // No script at all on this page; inline styles only.
-      if (reply.statusCode === 200) reply.header('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'");
+      if (reply.statusCode === 200) reply.header('Content-Security-Policy', COMPARE_CSP);
       return payload;
     },
   }, async (req, reply) => {
@@ -82,6 +86,70 @@ export default async function reportRoutes(app: FastifyInstance, opts: RouteCont
     }
     return compareReports(items);
   }
+
+  // ------------------------------------------------------------------ frames for the web UI
+  // See ../view-tickets.ts for why the UI's frames load from a one-time ticket URL.
+  const tickets = new ViewTickets();
+  const frameCsp = new WeakMap<object, string>();
+
+  app.post('/api/runs/:runId/report/view', {
+    config: { roles: readers },
+    schema: { summary: "A one-time URL (valid 60 s) that serves the run's report HTML without a token, for the UI's sandboxed frame", tags: ['reports'], params: runParams },
+  }, async (req, reply) => {
+    const { runId } = req.params as { runId: string };
+    const r = await latestRunReport(db, store, runId); // 404 here, as JSON, rather than inside the frame
+    const t = tickets.issue(userOf(req).id, { kind: 'report', runId: r.runId });
+    reply.code(201);
+    return { url: `/api/view/${t.ticket}`, expiresAt: t.expiresAt, reportId: r.reportId };
+  });
+
+  app.post('/api/compare/view', {
+    config: { roles: readers },
+    schema: {
+      summary: 'A one-time URL (valid 60 s) that serves the compare HTML without a token, for the UI\'s sandboxed frame',
+      tags: ['reports'],
+      body: { type: 'object', required: ['runs'], additionalProperties: false, properties: { runs: { type: 'string', minLength: 3, maxLength: 2000, description: 'comma-separated run ids, oldest first' } } },
+    },
+  }, async (req, reply) => {
+    const { runs } = req.body as { runs: string };
+    await compareRuns(runs); // validate now: errors belong to the API call, not the frame
+    const t = tickets.issue(userOf(req).id, { kind: 'compare', runs });
+    reply.code(201);
+    return { url: `/api/view/${t.ticket}`, expiresAt: t.expiresAt };
+  });
+
+  app.get('/api/view/:ticket', {
+    // The ticket is the credential; it is checked below.
+    config: { roles: 'public' },
+    schema: {
+      summary: 'Serve a report or comparison for a one-time view ticket (from .../report/view or /api/compare/view)',
+      tags: ['reports'],
+      params: { type: 'object', required: ['ticket'], additionalProperties: false, properties: { ticket: { type: 'string', minLength: 20, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' } } },
+    },
+    onSend: async (req, reply, payload) => {
+      const csp = frameCsp.get(req);
+      if (reply.statusCode === 200 && csp) reply.header('Content-Security-Policy', csp);
+      return payload;
+    },
+  }, async (req, reply) => {
+    const t = tickets.redeem((req.params as { ticket: string }).ticket);
+    const holder = t && db.select({ role: users.role, disabled: users.disabled }).from(users).where(eq(users.id, t.userId)).get();
+    if (!t || !holder || holder.disabled || !(readers as readonly string[]).includes(holder.role)) {
+      throw notFound('unknown, used or expired view ticket (tickets work once, for 60 s)');
+    }
+    const target: ViewTarget = t.target;
+    let html: string;
+    if (target.kind === 'report') {
+      const r = await latestRunReport(db, store, target.runId);
+      html = renderReportHtml(r.report, { signoffs: listSignoffs(db, r.reportId) });
+      frameCsp.set(req, REPORT_CSP);
+    } else {
+      html = renderCompareHtml(await compareRuns(target.runs));
+      frameCsp.set(req, COMPARE_CSP);
+    }
+    reply.type('text/html; charset=utf-8');
+    return html;
+  });
 
   app.get('/api/runs/:runId/report/signoffs', {
     config: { roles: readers },
