@@ -19,7 +19,7 @@ import { preparePairs, prepareUnpaired, PairBatches, sequentialPairBatches, type
 import { dpoLossFn, ktoLossFn, ktoMetrics, type RefLogps } from '../ml/dpo.js';
 import { loadOrComputeRefLogps, refLogpsKey, tokenizerFingerprint } from '../ml/ref-logprobs.js';
 import { detectPreferenceWarnings, lossesNeedReference, preferenceLossNames, withPrefix, type MetricPoint, type PreferenceLossName } from '../ml/losses/index.js';
-import { dirFiles, loadModelInput, parseStageConfig, splitPositions, subset, tokenizePreferenceDataset, tokenizeUnpairedDataset } from './preference-inputs.js';
+import { dirFiles, loadModelInput, pairTrainingFields, parseStageConfig, splitPositions, subset, tokenizePreferenceDataset, tokenizeUnpairedDataset } from './preference-inputs.js';
 
 const lossName = z.enum([...preferenceLossNames, 'kto']);
 
@@ -42,27 +42,7 @@ export const dpoConfigSchema = z
     undesirable_weight: z.number().positive().default(1),
     /** false: no reference model even if one is given (only reference-free losses then). */
     use_reference: z.boolean().default(true),
-    max_length: z.number().int().min(2).default(128),
-    max_prompt_length: z.number().int().min(1).optional(),
-    add_eos: z.boolean().default(true),
-    batch_size: z.number().int().positive().default(8),
-    grad_accum: z.number().int().positive().default(1),
-    eval_batch_size: z.number().int().positive().optional(),
-    lr: z.number().positive().default(5e-4),
-    schedule: z.enum(['cosine', 'constant', 'linear']).default('linear'),
-    /** Warm-up steps; default round(warmup_ratio · max_steps). */
-    warmup_steps: z.number().int().nonnegative().optional(),
-    warmup_ratio: z.number().min(0).max(1).default(0),
-    min_lr_ratio: z.number().min(0).max(1).default(0),
-    weight_decay: z.number().nonnegative().default(0),
-    max_grad_norm: z.number().nonnegative().default(1),
-    /** Optimizer steps (max_steps); when absent, ⌈epochs · train pairs / (batch_size·grad_accum)⌉. */
-    max_steps: z.number().int().positive().optional(),
-    epochs: z.number().positive().default(1),
-    eval_fraction: z.number().min(0).max(0.9).default(0.1),
-    eval_every: z.number().int().positive().optional(),
-    log_every: z.number().int().positive().default(10),
-    checkpoint_every: z.number().int().positive().default(50),
+    ...pairTrainingFields({ lr: 5e-4 }),
     /** Batch size of the one-off reference pass. */
     ref_batch_size: z.number().int().positive().default(16),
     seed: z.number().int().optional(),

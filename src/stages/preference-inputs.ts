@@ -3,7 +3,7 @@
 // write a model directory as an artifact.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ZodType } from 'zod';
+import { z, type ZodType } from 'zod';
 import { AlignflowError } from '../errors.js';
 import type { ArtifactFileInput, ArtifactManifest, ArtifactStore } from '../store/types.js';
 import type { StageContext } from './contract.js';
@@ -15,6 +15,36 @@ import { preferenceRecordText, unpairedRecordText } from '../ml/train/records.js
 import { Rng } from '../ml/train/rng.js';
 import type { PreparedPair, TokenPair, UnpairedExample } from '../ml/preference-data.js';
 import { datasetMetadata } from '../data/datasets.js';
+
+/**
+ * Config fields the reward and DPO stages share: sequence lengths, batching, the optimizer and its
+ * schedule, and how long and how often to train, evaluate, log and checkpoint.
+ */
+export function pairTrainingFields(defaults: { lr: number }) {
+  return {
+    max_length: z.number().int().min(2).default(128),
+    max_prompt_length: z.number().int().min(1).optional(),
+    add_eos: z.boolean().default(true),
+    batch_size: z.number().int().positive().default(8),
+    grad_accum: z.number().int().positive().default(1),
+    eval_batch_size: z.number().int().positive().optional(),
+    lr: z.number().positive().default(defaults.lr),
+    schedule: z.enum(['cosine', 'constant', 'linear']).default('linear'),
+    /** Warm-up steps; default round(warmup_ratio · max_steps). */
+    warmup_steps: z.number().int().nonnegative().optional(),
+    warmup_ratio: z.number().min(0).max(1).default(0),
+    min_lr_ratio: z.number().min(0).max(1).default(0),
+    weight_decay: z.number().nonnegative().default(0),
+    max_grad_norm: z.number().nonnegative().default(1),
+    /** Optimizer steps; when absent, ⌈epochs · train pairs / (batch_size·grad_accum)⌉. */
+    max_steps: z.number().int().positive().optional(),
+    epochs: z.number().positive().default(1),
+    eval_fraction: z.number().min(0).max(0.9).default(0.1),
+    eval_every: z.number().int().positive().optional(),
+    log_every: z.number().int().positive().default(10),
+    checkpoint_every: z.number().int().positive().default(50),
+  };
+}
 
 /** Materialises a model artifact into the work dir and loads it (tokenizer required). */
 export async function loadModelInput(ctx: StageContext<unknown>, role: string): Promise<LoadedModel & { artifact: ArtifactManifest }> {

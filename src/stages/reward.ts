@@ -17,7 +17,7 @@ import { checkpointArtifact, readCheckpoint } from '../ml/train/checkpoint.js';
 import { preparePairs, PairBatches, sequentialPairBatches, type PreparedPair, type TruncationRule } from '../ml/preference-data.js';
 import { createRewardModel, rewardLossFn, saveRewardModelDir } from '../ml/reward.js';
 import { withPrefix } from '../ml/losses/index.js';
-import { dirFiles, loadModelInput, parseStageConfig, splitPositions, subset, tokenizePreferenceDataset } from './preference-inputs.js';
+import { dirFiles, loadModelInput, pairTrainingFields, parseStageConfig, splitPositions, subset, tokenizePreferenceDataset } from './preference-inputs.js';
 
 export const rewardConfigSchema = z
   .object({
@@ -25,26 +25,7 @@ export const rewardConfigSchema = z
     center_rewards_coefficient: z.number().nonnegative().optional(),
     /** Use the dataset's per-pair `margin` when present (TRL does whenever the column exists). */
     use_margin: z.boolean().default(true),
-    max_length: z.number().int().min(2).default(128),
-    max_prompt_length: z.number().int().min(1).optional(),
-    add_eos: z.boolean().default(true),
-    batch_size: z.number().int().positive().default(8),
-    grad_accum: z.number().int().positive().default(1),
-    eval_batch_size: z.number().int().positive().optional(),
-    lr: z.number().positive().default(1e-3),
-    schedule: z.enum(['cosine', 'constant', 'linear']).default('linear'),
-    /** Warm-up steps; default round(warmup_ratio · max_steps). */
-    warmup_steps: z.number().int().nonnegative().optional(),
-    warmup_ratio: z.number().min(0).max(1).default(0),
-    min_lr_ratio: z.number().min(0).max(1).default(0),
-    weight_decay: z.number().nonnegative().default(0),
-    max_grad_norm: z.number().nonnegative().default(1),
-    max_steps: z.number().int().positive().optional(),
-    epochs: z.number().positive().default(1),
-    eval_fraction: z.number().min(0).max(0.9).default(0.1),
-    eval_every: z.number().int().positive().optional(),
-    log_every: z.number().int().positive().default(10),
-    checkpoint_every: z.number().int().positive().default(50),
+    ...pairTrainingFields({ lr: 1e-3 }),
     seed: z.number().int().optional(),
   })
   .strict();

@@ -2,17 +2,7 @@
 // and never on another module's RNG changing. Algorithm: sfc32 (Chris Doty-Humphrey's "small fast
 // counting" generator from PractRand), seeded through splitmix32 so nearby seeds give unrelated
 // streams. Not cryptographic.
-
-function splitmix32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x9e3779b9) >>> 0;
-    let z = a;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
+import { splitmix32 } from '../../util/splitmix32.js';
 
 /** FNV-1a over the text's UTF-16 code units, mixed with a seed: a stable 32-bit hash. */
 export function hash32(seed: number, text: string): number {

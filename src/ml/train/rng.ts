@@ -2,22 +2,11 @@
 // and restored exactly. Algorithm: xoshiro128** 1.1 (Blackman & Vigna, "Scrambled linear
 // pseudorandom number generators", 2021), seeded through splitmix32 so that nearby seeds give
 // unrelated streams. Not cryptographic; used for shuffling, sampling and initialisation.
+import { splitmix32 } from '../../util/splitmix32.js';
 
 /** Serializable RNG state: four uint32 words (never all zero). */
 export interface RngState {
   s: [number, number, number, number];
-}
-
-/** splitmix32: expands a 32-bit seed into well-mixed words (used only for seeding). */
-function splitmix32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x9e3779b9) >>> 0;
-    let z = a;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
 }
 
 const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
