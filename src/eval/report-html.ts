@@ -151,7 +151,7 @@ function samplesSection(r: EvalReport): string {
 function provenanceSection(r: EvalReport): string {
   const models = r.models.map((m) => `<tr><td>${esc(m.label)}</td><td>${esc(m.role)}</td><td>${esc(m.name)}</td><td><code>${esc(m.artifactId)}</code></td></tr>`).join('');
   const data = r.datasets.map((d) => `<tr><td>${esc(d.role)}</td><td>${esc(d.name)}</td><td class="num">${d.records}</td><td><code>${esc(d.artifactId)}</code></td></tr>`).join('');
-  const judges = r.judges.map((j) => `<tr><td>${esc(j.name)}</td><td>${esc(j.kind)}${j.pairwise ? ' (pairwise, both orders)' : ' (scores each answer)'}</td><td>${esc(j.version)}</td><td><code>${esc(j.artifactId ?? j.source ?? '')}</code></td></tr>`).join('');
+  const judges = r.judges.map((j) => `<tr><td>${esc(j.name)}</td><td>${esc(j.kind)}${j.kind === 'human' ? ' (labelers compare the two answers, shown in random order)' : j.pairwise ? ' (pairwise, both orders)' : ' (scores each answer)'}</td><td>${esc(j.version)}</td><td><code>${esc(j.artifactId ?? j.source ?? '')}</code></td></tr>`).join('');
   const p = r.provenance;
   return `<table><thead><tr><th>Model</th><th>Role</th><th>Name</th><th>Artifact</th></tr></thead><tbody>${models}${r.reference ? `<tr><td>reference</td><td>KL / implicit reward reference</td><td>${esc(r.reference.name)}</td><td><code>${esc(r.reference.artifactId)}</code></td></tr>` : ''}</tbody></table>
 <h3>Datasets</h3><table><thead><tr><th>Role</th><th>Name</th><th>Records</th><th>Artifact</th></tr></thead><tbody>${data}</tbody></table>

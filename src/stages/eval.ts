@@ -10,11 +10,16 @@
 //   heldout          an SFT dataset: held-out loss / perplexity of every model
 //   train[_X]        training datasets (any kind): contamination check against the eval prompts
 //   reward_model[_X] reward models, used as pointwise judges
-// Rule judges come from config.judges (modules exporting score() and/or judge()).
+// Rule judges come from config.judges (modules exporting score() and/or judge()); a `human` judge
+// there sends (prompt, candidate answer, baseline answer) pairs to the labeling service and the
+// stage answers 'waiting' until they are labeled (src/eval/human.ts). While it waits, the samples
+// and every machine-computed figure are kept in a checkpoint of the stage (eval-state.json), so a
+// re-invocation never samples again: it only looks at the batch.
 //
 // Training curves: the handler has no SQL. The orchestrator may add `history()` to the context
 // (EvalStageContext below); without it the report has no curves and `alignflow report` / the
 // server fill them in from the metrics table when the report is viewed.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -37,12 +42,25 @@ import { loadRuleJudge, safeJudge, safeScore, JudgeError, type RuleJudge } from 
 import { contamination } from '../eval/contamination.js';
 import { buildReport, type RawEval } from '../eval/build.js';
 import { renderReportHtml } from '../eval/report-html.js';
-import type { CandidateVerdict, DatasetRef, JudgeRef, Judgment, ModelRef } from '../eval/report-types.js';
+import type { CandidateVerdict, DatasetRef, JudgeRef, Judgment, ModelRef, SamplingSettings } from '../eval/report-types.js';
 import type { Curve, ReportWarning } from '../eval/warnings.js';
 import type { KlSample } from '../eval/kl.js';
 import type { PairLogps } from '../eval/preference.js';
+import { humanJudgments, planHumanPairs } from '../eval/human.js';
+import { humanState } from '../labeling/labelers/human.js';
+import { createLabelingPort, requireLabeling } from '../labeling/port.js';
+import { registerLabelingPort } from './index.js';
+import type { Db } from '../store/db.js';
 
-const judgeSchema = z.object({
+// The human judge needs StageContext.labeling. This handler runs in a worker thread (heavy) that
+// loads only its own module, so it plugs the labeling services in itself, as the label stage does.
+try {
+  registerLabelingPort((d) => createLabelingPort(d.db as Db));
+} catch {
+  // the registry was not initialised yet (see src/stages/label.ts); the orchestrator must register it
+}
+
+const ruleJudgeSchema = z.object({
   type: z.literal('rule'),
   /** Path of the judge module, relative to the working directory of the run (or absolute). */
   module: z.string().min(1),
@@ -52,8 +70,27 @@ const judgeSchema = z.object({
   mode: z.enum(['score', 'pairwise', 'both']).optional(),
 }).strict();
 
+export const DEFAULT_HUMAN_GUIDELINES = 'Two answers to the same prompt, from two different models, in random order. Pick the better answer; "tie" if they are equally good, "both bad" if neither is acceptable.';
+
+/** Human labels through the labeling service (one batch per eval stage). */
+const humanJudgeSchema = z.object({
+  type: z.literal('human'),
+  /** The judge's name in the report. */
+  name: z.string().min(1).max(100).default('human'),
+  /** Labels wanted per comparison; several labels of a prompt average into its score. */
+  quota: z.number().int().min(1).max(100).default(1),
+  guidelines: z.string().max(20_000).default(DEFAULT_HUMAN_GUIDELINES),
+  lease_seconds: z.number().int().min(1).max(86_400).default(600),
+  /** How often the orchestrator asks the waiting stage again. */
+  poll_ms: z.number().int().min(100).max(3_600_000).default(5_000),
+}).strict();
+
+const judgeSchema = z.discriminatedUnion('type', [ruleJudgeSchema, humanJudgeSchema]);
+export type HumanJudgeConfig = z.infer<typeof humanJudgeSchema>;
+type RuleJudgeConfig = z.infer<typeof ruleJudgeSchema>;
+
 export const evalConfigSchema = z.object({
-  judges: z.array(judgeSchema).default([]),
+  judges: z.array(judgeSchema).refine((js) => js.filter((j) => j.type === 'human').length <= 1, 'at most one human judge per eval stage (it owns the stage\'s label batch)').default([]),
   sampling: z.object({
     temperature: z.number().min(0).default(1),
     top_k: z.number().int().min(0).default(0),
@@ -138,6 +175,299 @@ async function loadPolicy(ctx: StageContext, m: ArtifactManifest, role: string):
   return { model: l.model, tok: l.tokenizer };
 }
 
+/**
+ * Everything the stage computes with the models: the samples, machine judges' verdicts and scores,
+ * KL, held-out loss, implicit rewards. Plain JSON, so a stage that waits for human labels keeps it
+ * in a checkpoint and builds the report from it later without loading a model again.
+ */
+export interface EvalState extends Omit<RawEval, 'provenance' | 'createdAt' | 'curves' | 'errorExamples'> {
+  schema: typeof EVAL_STATE_SCHEMA;
+  /** sha256 of the stage's inputs, config and seed: a saved state is only reused for the same. */
+  fingerprint: string;
+  sampling: SamplingSettings;
+  backend: string;
+}
+export const EVAL_STATE_SCHEMA = 'alignflow.eval-state/1';
+const EVAL_STATE_FILE = 'eval-state.json';
+
+function stateFingerprint(ctx: StageContext, cfg: EvalConfig): string {
+  const inputs = Object.fromEntries(Object.entries(ctx.inputs).map(([r, m]): [string, string] => [r, m.id]).sort((x, y) => (x[0] < y[0] ? -1 : 1)));
+  return crypto.createHash('sha256').update(JSON.stringify({ inputs, config: cfg, seed: ctx.seed })).digest('hex');
+}
+
+async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState> {
+  const backend = await initBackend();
+  const inputs = ctx.inputs;
+  const candidateM = inputs.model;
+  if (!candidateM) throw new AlignflowError('config', 'eval stage needs a "model" input (the candidate policy)');
+  if (!inputs.prompts) throw new AlignflowError('config', 'eval stage needs a "prompts" input (a prompt dataset)');
+  const baselineRoles = Object.keys(inputs).filter((r) => r === 'baseline' || r.startsWith('baseline_')).sort();
+  const rmRoles = Object.keys(inputs).filter((r) => r === 'reward_model' || r.startsWith('reward_model_')).sort();
+  const trainRoles = Object.keys(inputs).filter((r) => r === 'train' || r.startsWith('train_')).sort();
+  const models: ModelRef[] = [
+    { label: 'candidate', role: 'candidate', artifactId: candidateM.id, name: candidateM.name },
+    ...baselineRoles.map((r) => ({ label: r === 'baseline' ? 'baseline' : r.slice('baseline_'.length), role: 'baseline' as const, artifactId: inputs[r]!.id, name: inputs[r]!.name })),
+  ];
+  const manifestOf = (label: string) => (label === 'candidate' ? candidateM : inputs[label === 'baseline' ? 'baseline' : `baseline_${label}`]!);
+  const referenceM = inputs.reference ?? (baselineRoles[0] ? inputs[baselineRoles[0]] : undefined);
+  const warnings: ReportWarning[] = [];
+  if (!referenceM) warnings.push({ code: 'other', severity: 'info', message: 'No reference or baseline model: KL and implicit rewards are not computed.' });
+
+  // ---- data
+  const prompts = await readPrompts(ctx, inputs.prompts.id, cfg.max_prompts);
+  const datasets: DatasetRef[] = [];
+  const addDs = async (role: string, m: ArtifactManifest) => {
+    const md = await datasetMetadata(ctx.store, m.id).catch(() => undefined);
+    datasets.push({ role, artifactId: m.id, name: m.name, records: md?.records ?? 0 });
+  };
+  for (const role of ['prompts', 'pairs', 'heldout', ...trainRoles]) if (inputs[role]) await addDs(role, inputs[role]!);
+  const evalPairs: { prompt: string; chosen: string; rejected: string }[] = [];
+  if (inputs.pairs) {
+    for await (const r of readDatasetRecords(ctx.store, inputs.pairs.id, { kind: 'preference' })) {
+      evalPairs.push({ prompt: r.prompt === undefined ? '' : messagesText(r.prompt), chosen: messagesText(r.chosen), rejected: messagesText(r.rejected) });
+      if (cfg.max_pairs && evalPairs.length >= cfg.max_pairs) break;
+    }
+  }
+  const heldout: { prompt: string; completion: string }[] = [];
+  if (inputs.heldout) {
+    for await (const r of readDatasetRecords(ctx.store, inputs.heldout.id, { kind: 'sft' })) {
+      const rec = r as Record<string, unknown>;
+      if (typeof rec.text === 'string') heldout.push({ prompt: '', completion: rec.text });
+      else if ('prompt' in rec && 'completion' in rec) heldout.push({ prompt: messagesText(rec.prompt as Content), completion: messagesText(rec.completion as Content) });
+      else if (Array.isArray(rec.messages)) heldout.push({ prompt: '', completion: messagesText(rec.messages as Content) });
+      if (cfg.max_heldout && heldout.length >= cfg.max_heldout) break;
+    }
+  }
+  let contam = null;
+  if (trainRoles.length) {
+    const trainPrompts: string[] = [];
+    for (const r of trainRoles) trainPrompts.push(...(await datasetPrompts(ctx, inputs[r]!.id)));
+    contam = contamination(prompts, trainPrompts);
+  }
+
+  // ---- judges
+  const ruleJudges: (RuleJudge & { mode: 'score' | 'pairwise' | 'both' })[] = [];
+  for (const j of cfg.judges.filter((x): x is RuleJudgeConfig => x.type === 'rule')) {
+    const rj = await loadRuleJudge(j.module, cfg.judges_dir ?? process.cwd());
+    const mode = j.mode ?? (rj.score ? 'score' : 'pairwise');
+    if ((mode !== 'pairwise' && !rj.score) || (mode !== 'score' && !rj.judge)) {
+      throw new AlignflowError('config', `judge module ${j.module}: mode "${mode}" needs ${mode === 'score' ? 'score()' : 'judge()'}`);
+    }
+    ruleJudges.push({ ...rj, name: j.name ?? rj.name, mode });
+  }
+  const judgeRefs: JudgeRef[] = [];
+  for (const j of ruleJudges) {
+    if (j.mode !== 'pairwise') judgeRefs.push({ name: j.name, kind: 'rule', version: j.version, pairwise: false, source: `${path.basename(j.source)} sha256:${j.sha256}` });
+    if (j.mode !== 'score') judgeRefs.push({ name: j.mode === 'both' ? `${j.name}/pairwise` : j.name, kind: 'rule', version: j.version, pairwise: true, source: `${path.basename(j.source)} sha256:${j.sha256}` });
+  }
+  const rmName = (role: string) => (role === 'reward_model' ? 'reward_model' : role);
+  for (const r of rmRoles) judgeRefs.push({ name: rmName(r), kind: 'reward_model', version: inputs[r]!.id, pairwise: false, artifactId: inputs[r]!.id });
+  if (judgeRefs.length === 0 && !cfg.judges.some((j) => j.type === 'human')) warnings.push({ code: 'other', severity: 'warn', message: 'No judge configured (no rule judge in config.judges, no reward_model input): no win rates.' });
+
+  // ---- sample and score every model, one at a time (memory: only the reference stays loaded)
+  const total = models.length + 2;
+  let step = 0;
+  const progress = (message: string) => ctx.progress({ step: ++step, total, message });
+  const sampling: SamplingSettings = { temperature: cfg.sampling.temperature, top_k: cfg.sampling.top_k || null, top_p: cfg.sampling.top_p < 1 ? cfg.sampling.top_p : null, max_new_tokens: cfg.sampling.max_new_tokens, seed: deriveSeed(ctx.seed, 'eval-sampling') };
+  const responses: RawEval['responses'] = {};
+  const kl: Record<string, KlSample[]> = {};
+  const heldOut: Record<string, { logp: number; tokens: number }[]> = {};
+  const implicit: Record<string, { pairs: PairLogps[]; beta: number }> = {};
+
+  let reference: Loaded | undefined;
+  try {
+    if (referenceM) reference = await loadPolicy(ctx, referenceM, 'reference');
+    // Reference log-probs of the eval pairs, computed once.
+    let refPairs: { chosen: number[]; rejected: number[] } | undefined;
+    const pairItems = (tok: TextTokenizer) => {
+      const c = evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.chosen) }));
+      const r = evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.rejected) }));
+      return { c, r };
+    };
+    if (reference && evalPairs.length) {
+      const { c, r } = pairItems(reference.tok);
+      refPairs = {
+        chosen: (await completionLogps(reference.model, c, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId })).map((x) => x.sum),
+        rejected: (await completionLogps(reference.model, r, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId })).map((x) => x.sum),
+      };
+    }
+    for (const m of models) {
+      if (ctx.signal.aborted) throw new AlignflowError('cancelled', 'eval cancelled');
+      const man = manifestOf(m.label);
+      const same = reference && referenceM && man.id === referenceM.id;
+      const pol = same ? reference! : await loadPolicy(ctx, man, m.label);
+      try {
+        const promptIds = prompts.map((p) => pol.tok.encode(p));
+        const gen = await generate(pol.model, promptIds, {
+          maxNewTokens: cfg.sampling.max_new_tokens,
+          temperature: cfg.sampling.temperature,
+          topK: cfg.sampling.top_k || undefined,
+          topP: cfg.sampling.top_p,
+          seed: sampling.seed, // same seed for every model: differences come from the models, not the dice
+          eosTokenId: pol.tok.eosTokenId ?? pol.model.config.eos_token_id ?? null,
+          padTokenId: pol.tok.padTokenId,
+          signal: ctx.signal,
+        });
+        if (gen.truncatedPrompts) warnings.push({ code: 'other', severity: 'info', message: `${gen.truncatedPrompts} prompt(s) were cut to fit ${m.label}'s context.` });
+        const eos = pol.tok.eosTokenId;
+        responses[m.label] = gen.tokens.map((t) => {
+          const body = eos !== undefined && t[t.length - 1] === eos ? t.slice(0, -1) : t;
+          return { text: pol.tok.decode(body, { skipSpecialTokens: true }), tokens: t.length };
+        });
+        // KL(model ‖ reference) on the model's own samples (the sampled ids, EOS included).
+        if (reference) {
+          const items = gen.tokens.map((t, i) => ({ promptIds: promptIds[i]!, completionIds: t }));
+          const own = await completionTokenLogps(pol.model, items, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId, signal: ctx.signal });
+          const ref = same ? own : await completionTokenLogps(reference.model, items, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId, signal: ctx.signal });
+          kl[m.label] = own.map((o, i) => ({ policy: o, reference: ref[i]! }));
+          if (refPairs) {
+            const { c, r } = pairItems(pol.tok);
+            const pc = (await completionLogps(pol.model, c, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => x.sum);
+            const pr = (await completionLogps(pol.model, r, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => x.sum);
+            implicit[m.label] = { beta: cfg.beta, pairs: pc.map((x, i) => ({ policyChosen: x, policyRejected: pr[i]!, referenceChosen: refPairs!.chosen[i]!, referenceRejected: refPairs!.rejected[i]! })) };
+          }
+        }
+        if (heldout.length) {
+          const items = heldout.map((h) => ({ promptIds: pol.tok.encode(h.prompt), completionIds: pol.tok.encode(h.completion) }));
+          heldOut[m.label] = (await completionLogps(pol.model, items, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => ({ logp: x.sum, tokens: x.tokens }));
+        }
+      } finally {
+        if (!same) pol.model.dispose();
+      }
+      progress(`sampled and scored ${m.label}`);
+    }
+  } finally {
+    reference?.model.dispose();
+  }
+
+  // ---- judging
+  const scores: RawEval['scores'] = {};
+  const judgments: Judgment[] = [];
+  const rmPairs: Record<string, { chosen: number; rejected: number }[]> = {};
+  const baselines = models.filter((m) => m.role === 'baseline');
+  const pointwise = (judge: string, s: Record<string, (number | null)[]>, errs: Record<string, (string | null)[]>) => {
+    for (const b of baselines) {
+      prompts.forEach((_, i) => {
+        const a = s.candidate![i];
+        const c = s[b.label]![i];
+        const err = errs.candidate?.[i] ?? errs[b.label]?.[i];
+        if (a === null || a === undefined || c === null || c === undefined) {
+          judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: 'error', error: err ?? 'no score' });
+          return;
+        }
+        const d = a - c;
+        judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: Math.abs(d) <= cfg.tie_epsilon ? 'tie' : d > 0 ? 'win' : 'loss', scores: { candidate: a, baseline: c } });
+      });
+    }
+  };
+  for (const j of ruleJudges) {
+    if (j.mode !== 'pairwise') {
+      const s: Record<string, (number | null)[]> = {};
+      const errs: Record<string, (string | null)[]> = {};
+      for (const m of models) {
+        s[m.label] = [];
+        errs[m.label] = [];
+        for (let i = 0; i < prompts.length; i++) {
+          try {
+            s[m.label]!.push(await safeScore(j as { name: string; score: (p: string, r: string) => unknown }, prompts[i]!, responses[m.label]![i]!.text));
+            errs[m.label]!.push(null);
+          } catch (e) {
+            if (!(e instanceof JudgeError)) throw e;
+            s[m.label]!.push(null);
+            errs[m.label]!.push(e.message);
+          }
+        }
+      }
+      scores[j.name] = s;
+      pointwise(j.name, s, errs);
+    }
+    if (j.mode !== 'score') {
+      const name = j.mode === 'both' ? `${j.name}/pairwise` : j.name;
+      for (const b of baselines) {
+        for (let i = 0; i < prompts.length; i++) {
+          const cand = responses.candidate![i]!.text;
+          const base = responses[b.label]![i]!.text;
+          for (const order of ['forward', 'backward'] as const) {
+            try {
+              const v = order === 'forward' ? await safeJudge(j as { name: string; judge: (p: string, a: string, b: string) => unknown }, prompts[i]!, cand, base) : await safeJudge(j as { name: string; judge: (p: string, a: string, b: string) => unknown }, prompts[i]!, base, cand);
+              const candSide = order === 'forward' ? 'a' : 'b';
+              const verdict: CandidateVerdict = v === 'tie' ? 'tie' : v === candSide ? 'win' : 'loss';
+              judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict });
+            } catch (e) {
+              if (!(e instanceof JudgeError)) throw e;
+              judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict: 'error', error: e.message });
+            }
+          }
+        }
+      }
+    }
+  }
+  for (const role of rmRoles) {
+    const dir = path.join(ctx.workDir, `rm-${role}`);
+    fs.mkdirSync(dir, { recursive: true });
+    await ctx.store.materialize(inputs[role]!.id, dir);
+    const { model: rm, tokenizer } = await loadRewardModelDir(dir);
+    try {
+      const tok = tokenizer;
+      if (!tok) throw new AlignflowError('config', `reward model ${inputs[role]!.id} has no tokenizer.json`);
+      const s: Record<string, (number | null)[]> = {};
+      for (const m of models) {
+        const items = prompts.map((p, i) => ({ promptIds: tok.encode(p), completionIds: tok.encode(responses[m.label]![i]!.text) }));
+        s[m.label] = (await scoreWithRewardModel(rm as RewardModel, items, { batchSize: cfg.batch_size })).map((x) => x.reward);
+      }
+      scores[rmName(role)] = s;
+      pointwise(rmName(role), s, {});
+      if (evalPairs.length) {
+        const c = await scoreWithRewardModel(rm, evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.chosen) })), { batchSize: cfg.batch_size });
+        const r = await scoreWithRewardModel(rm, evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.rejected) })), { batchSize: cfg.batch_size });
+        rmPairs[rmName(role)] = c.map((x, i) => ({ chosen: x.reward, rejected: r[i]!.reward }));
+      }
+    } finally {
+      rm.dispose();
+    }
+  }
+  progress('judged');
+  ctx.log.info(`eval: sampled and judged ${prompts.length} prompt(s) with ${models.length} model(s)`);
+
+  return {
+    schema: EVAL_STATE_SCHEMA,
+    fingerprint: stateFingerprint(ctx, cfg),
+    sampling,
+    backend: ctx.backendName ?? backend.name,
+    models,
+    reference: referenceM ? { artifactId: referenceM.id, name: referenceM.name } : null,
+    datasets,
+    judges: judgeRefs,
+    prompts,
+    responses,
+    judgments,
+    scores,
+    kl: reference ? kl : undefined,
+    heldOut: heldout.length ? heldOut : undefined,
+    implicit: Object.keys(implicit).length ? implicit : undefined,
+    rewardModelPairs: Object.keys(rmPairs).length ? rmPairs : undefined,
+    contamination: contam,
+    warnings,
+  };
+}
+
+/** The saved state of an earlier invocation of this stage, checked against this one's inputs. */
+async function loadState(ctx: StageContext, m: ArtifactManifest, fingerprint: string): Promise<EvalState> {
+  let st: EvalState;
+  try {
+    st = JSON.parse((await ctx.store.readFile(m.id, EVAL_STATE_FILE)).toString('utf8')) as EvalState;
+  } catch (e) {
+    throw new AlignflowError('integrity', `eval stage ${ctx.stageName}: its saved samples (checkpoint ${m.id}) cannot be read: ${(e as Error).message}`);
+  }
+  if (st.schema !== EVAL_STATE_SCHEMA || st.fingerprint !== fingerprint) {
+    throw new AlignflowError('integrity', `eval stage ${ctx.stageName}: checkpoint ${m.id} was saved for other inputs or another config; its label batch belongs to those samples (run the stage again with --force)`);
+  }
+  return st;
+}
+
+// JSON has no NaN/Infinity: they are stored as null (read back as "no value").
+const stateJson = (st: EvalState) => JSON.stringify(st, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v));
+
 export const evalStage: StageHandler<EvalConfig> = {
   kind: 'eval',
   configSchema: evalConfigSchema as unknown as z.ZodType<EvalConfig>,
@@ -145,305 +475,143 @@ export const evalStage: StageHandler<EvalConfig> = {
   async run(rawCtx): Promise<StageOutcome> {
     const ctx = rawCtx as EvalStageContext;
     const cfg = evalConfigSchema.parse(ctx.config ?? {});
-    const backend = await initBackend();
-    const inputs = ctx.inputs;
-    const candidateM = inputs.model;
-    if (!candidateM) throw new AlignflowError('config', 'eval stage needs a "model" input (the candidate policy)');
-    if (!inputs.prompts) throw new AlignflowError('config', 'eval stage needs a "prompts" input (a prompt dataset)');
-    const baselineRoles = Object.keys(inputs).filter((r) => r === 'baseline' || r.startsWith('baseline_')).sort();
-    const rmRoles = Object.keys(inputs).filter((r) => r === 'reward_model' || r.startsWith('reward_model_')).sort();
-    const trainRoles = Object.keys(inputs).filter((r) => r === 'train' || r.startsWith('train_')).sort();
-    const models: ModelRef[] = [
-      { label: 'candidate', role: 'candidate', artifactId: candidateM.id, name: candidateM.name },
-      ...baselineRoles.map((r) => ({ label: r === 'baseline' ? 'baseline' : r.slice('baseline_'.length), role: 'baseline' as const, artifactId: inputs[r]!.id, name: inputs[r]!.name })),
-    ];
-    const manifestOf = (label: string) => (label === 'candidate' ? candidateM : inputs[label === 'baseline' ? 'baseline' : `baseline_${label}`]!);
-    const referenceM = inputs.reference ?? (baselineRoles[0] ? inputs[baselineRoles[0]] : undefined);
-    const warnings: ReportWarning[] = [];
-    if (!referenceM) warnings.push({ code: 'other', severity: 'info', message: 'No reference or baseline model: KL and implicit rewards are not computed.' });
+    const human = cfg.judges.find((j): j is HumanJudgeConfig => j.type === 'human');
+    if (!human) return finish(ctx, cfg, await gather(ctx, cfg), []);
 
-    // ---- data
-    const prompts = await readPrompts(ctx, inputs.prompts.id, cfg.max_prompts);
-    const datasets: DatasetRef[] = [];
-    const addDs = async (role: string, m: ArtifactManifest) => {
-      const md = await datasetMetadata(ctx.store, m.id).catch(() => undefined);
-      datasets.push({ role, artifactId: m.id, name: m.name, records: md?.records ?? 0 });
-    };
-    for (const role of ['prompts', 'pairs', 'heldout', ...trainRoles]) if (inputs[role]) await addDs(role, inputs[role]!);
-    const evalPairs: { prompt: string; chosen: string; rejected: string }[] = [];
-    if (inputs.pairs) {
-      for await (const r of readDatasetRecords(ctx.store, inputs.pairs.id, { kind: 'preference' })) {
-        evalPairs.push({ prompt: r.prompt === undefined ? '' : messagesText(r.prompt), chosen: messagesText(r.chosen), rejected: messagesText(r.rejected) });
-        if (cfg.max_pairs && evalPairs.length >= cfg.max_pairs) break;
-      }
+    // ---- human judge: sample once, then wait for the labels
+    const port = requireLabeling(ctx.labeling);
+    const fingerprint = stateFingerprint(ctx, cfg);
+    const saved = await ctx.latestCheckpoint();
+    let st: EvalState;
+    if (saved) {
+      st = await loadState(ctx, saved.artifact, fingerprint);
+    } else {
+      st = await gather(ctx, cfg);
+      // Saved before the batch is filled: a crash in between re-plans the same pairs (same ids).
+      await ctx.saveCheckpoint(0, {
+        kind: 'checkpoint',
+        name: `${ctx.stageName} samples`,
+        files: [{ path: EVAL_STATE_FILE, data: Buffer.from(stateJson(st)) }],
+        metadata: { evalState: EVAL_STATE_SCHEMA, fingerprint },
+        inputs: st.models.map((m) => ({ artifactId: m.artifactId, role: m.role === 'candidate' ? 'model' : `baseline_${m.label}` })),
+      });
     }
-    const heldout: { prompt: string; completion: string }[] = [];
-    if (inputs.heldout) {
-      for await (const r of readDatasetRecords(ctx.store, inputs.heldout.id, { kind: 'sft' })) {
-        const rec = r as Record<string, unknown>;
-        if (typeof rec.text === 'string') heldout.push({ prompt: '', completion: rec.text });
-        else if ('prompt' in rec && 'completion' in rec) heldout.push({ prompt: messagesText(rec.prompt as Content), completion: messagesText(rec.completion as Content) });
-        else if (Array.isArray(rec.messages)) heldout.push({ prompt: '', completion: messagesText(rec.messages as Content) });
-        if (cfg.max_heldout && heldout.length >= cfg.max_heldout) break;
-      }
-    }
-    let contam = null;
-    if (trainRoles.length) {
-      const trainPrompts: string[] = [];
-      for (const r of trainRoles) trainPrompts.push(...(await datasetPrompts(ctx, inputs[r]!.id)));
-      contam = contamination(prompts, trainPrompts);
-    }
-
-    // ---- judges
-    const ruleJudges: (RuleJudge & { mode: 'score' | 'pairwise' | 'both' })[] = [];
-    for (const j of cfg.judges) {
-      const rj = await loadRuleJudge(j.module, cfg.judges_dir ?? process.cwd());
-      const mode = j.mode ?? (rj.score ? 'score' : 'pairwise');
-      if ((mode !== 'pairwise' && !rj.score) || (mode !== 'score' && !rj.judge)) {
-        throw new AlignflowError('config', `judge module ${j.module}: mode "${mode}" needs ${mode === 'score' ? 'score()' : 'judge()'}`);
-      }
-      ruleJudges.push({ ...rj, name: j.name ?? rj.name, mode });
-    }
-    const judgeRefs: JudgeRef[] = [];
-    for (const j of ruleJudges) {
-      if (j.mode !== 'pairwise') judgeRefs.push({ name: j.name, kind: 'rule', version: j.version, pairwise: false, source: `${path.basename(j.source)} sha256:${j.sha256}` });
-      if (j.mode !== 'score') judgeRefs.push({ name: j.mode === 'both' ? `${j.name}/pairwise` : j.name, kind: 'rule', version: j.version, pairwise: true, source: `${path.basename(j.source)} sha256:${j.sha256}` });
-    }
-    const rmName = (role: string) => (role === 'reward_model' ? 'reward_model' : role);
-    for (const r of rmRoles) judgeRefs.push({ name: rmName(r), kind: 'reward_model', version: inputs[r]!.id, pairwise: false, artifactId: inputs[r]!.id });
-    if (judgeRefs.length === 0) warnings.push({ code: 'other', severity: 'warn', message: 'No judge configured (no rule judge in config.judges, no reward_model input): no win rates.' });
-
-    // ---- sample and score every model, one at a time (memory: only the reference stays loaded)
-    const total = models.length + 2;
-    let step = 0;
-    const progress = (message: string) => ctx.progress({ step: ++step, total, message });
-    const sampling = { temperature: cfg.sampling.temperature, top_k: cfg.sampling.top_k || null, top_p: cfg.sampling.top_p < 1 ? cfg.sampling.top_p : null, max_new_tokens: cfg.sampling.max_new_tokens, seed: deriveSeed(ctx.seed, 'eval-sampling') };
-    const responses: RawEval['responses'] = {};
-    const kl: Record<string, KlSample[]> = {};
-    const heldOut: Record<string, { logp: number; tokens: number }[]> = {};
-    const implicit: Record<string, { pairs: PairLogps[]; beta: number }> = {};
-
-    let reference: Loaded | undefined;
-    try {
-      if (referenceM) reference = await loadPolicy(ctx, referenceM, 'reference');
-      // Reference log-probs of the eval pairs, computed once.
-      let refPairs: { chosen: number[]; rejected: number[] } | undefined;
-      const pairItems = (tok: TextTokenizer) => {
-        const c = evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.chosen) }));
-        const r = evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.rejected) }));
-        return { c, r };
-      };
-      if (reference && evalPairs.length) {
-        const { c, r } = pairItems(reference.tok);
-        refPairs = {
-          chosen: (await completionLogps(reference.model, c, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId })).map((x) => x.sum),
-          rejected: (await completionLogps(reference.model, r, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId })).map((x) => x.sum),
-        };
-      }
-      for (const m of models) {
-        if (ctx.signal.aborted) throw new AlignflowError('cancelled', 'eval cancelled');
-        const man = manifestOf(m.label);
-        const same = reference && referenceM && man.id === referenceM.id;
-        const pol = same ? reference! : await loadPolicy(ctx, man, m.label);
-        try {
-          const promptIds = prompts.map((p) => pol.tok.encode(p));
-          const gen = await generate(pol.model, promptIds, {
-            maxNewTokens: cfg.sampling.max_new_tokens,
-            temperature: cfg.sampling.temperature,
-            topK: cfg.sampling.top_k || undefined,
-            topP: cfg.sampling.top_p,
-            seed: sampling.seed, // same seed for every model: differences come from the models, not the dice
-            eosTokenId: pol.tok.eosTokenId ?? pol.model.config.eos_token_id ?? null,
-            padTokenId: pol.tok.padTokenId,
-            signal: ctx.signal,
-          });
-          if (gen.truncatedPrompts) warnings.push({ code: 'other', severity: 'info', message: `${gen.truncatedPrompts} prompt(s) were cut to fit ${m.label}'s context.` });
-          const eos = pol.tok.eosTokenId;
-          responses[m.label] = gen.tokens.map((t) => {
-            const body = eos !== undefined && t[t.length - 1] === eos ? t.slice(0, -1) : t;
-            return { text: pol.tok.decode(body, { skipSpecialTokens: true }), tokens: t.length };
-          });
-          // KL(model ‖ reference) on the model's own samples (the sampled ids, EOS included).
-          if (reference) {
-            const items = gen.tokens.map((t, i) => ({ promptIds: promptIds[i]!, completionIds: t }));
-            const own = await completionTokenLogps(pol.model, items, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId, signal: ctx.signal });
-            const ref = same ? own : await completionTokenLogps(reference.model, items, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId, signal: ctx.signal });
-            kl[m.label] = own.map((o, i) => ({ policy: o, reference: ref[i]! }));
-            if (refPairs) {
-              const { c, r } = pairItems(pol.tok);
-              const pc = (await completionLogps(pol.model, c, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => x.sum);
-              const pr = (await completionLogps(pol.model, r, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => x.sum);
-              implicit[m.label] = { beta: cfg.beta, pairs: pc.map((x, i) => ({ policyChosen: x, policyRejected: pr[i]!, referenceChosen: refPairs!.chosen[i]!, referenceRejected: refPairs!.rejected[i]! })) };
-            }
-          }
-          if (heldout.length) {
-            const items = heldout.map((h) => ({ promptIds: pol.tok.encode(h.prompt), completionIds: pol.tok.encode(h.completion) }));
-            heldOut[m.label] = (await completionLogps(pol.model, items, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => ({ logp: x.sum, tokens: x.tokens }));
-          }
-        } finally {
-          if (!same) pol.model.dispose();
-        }
-        progress(`sampled and scored ${m.label}`);
-      }
-    } finally {
-      reference?.model.dispose();
-    }
-
-    // ---- judging
-    const scores: RawEval['scores'] = {};
-    const judgments: Judgment[] = [];
-    const rmPairs: Record<string, { chosen: number; rejected: number }[]> = {};
-    const baselines = models.filter((m) => m.role === 'baseline');
-    const pointwise = (judge: string, s: Record<string, (number | null)[]>, errs: Record<string, (string | null)[]>) => {
-      for (const b of baselines) {
-        prompts.forEach((_, i) => {
-          const a = s.candidate![i];
-          const c = s[b.label]![i];
-          const err = errs.candidate?.[i] ?? errs[b.label]?.[i];
-          if (a === null || a === undefined || c === null || c === undefined) {
-            judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: 'error', error: err ?? 'no score' });
-            return;
-          }
-          const d = a - c;
-          judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: Math.abs(d) <= cfg.tie_epsilon ? 'tie' : d > 0 ? 'win' : 'loss', scores: { candidate: a, baseline: c } });
-        });
-      }
-    };
-    for (const j of ruleJudges) {
-      if (j.mode !== 'pairwise') {
-        const s: Record<string, (number | null)[]> = {};
-        const errs: Record<string, (string | null)[]> = {};
-        for (const m of models) {
-          s[m.label] = [];
-          errs[m.label] = [];
-          for (let i = 0; i < prompts.length; i++) {
-            try {
-              s[m.label]!.push(await safeScore(j as { name: string; score: (p: string, r: string) => unknown }, prompts[i]!, responses[m.label]![i]!.text));
-              errs[m.label]!.push(null);
-            } catch (e) {
-              if (!(e instanceof JudgeError)) throw e;
-              s[m.label]!.push(null);
-              errs[m.label]!.push(e.message);
-            }
-          }
-        }
-        scores[j.name] = s;
-        pointwise(j.name, s, errs);
-      }
-      if (j.mode !== 'score') {
-        const name = j.mode === 'both' ? `${j.name}/pairwise` : j.name;
-        for (const b of baselines) {
-          for (let i = 0; i < prompts.length; i++) {
-            const cand = responses.candidate![i]!.text;
-            const base = responses[b.label]![i]!.text;
-            for (const order of ['forward', 'backward'] as const) {
-              try {
-                const v = order === 'forward' ? await safeJudge(j as { name: string; judge: (p: string, a: string, b: string) => unknown }, prompts[i]!, cand, base) : await safeJudge(j as { name: string; judge: (p: string, a: string, b: string) => unknown }, prompts[i]!, base, cand);
-                const candSide = order === 'forward' ? 'a' : 'b';
-                const verdict: CandidateVerdict = v === 'tie' ? 'tie' : v === candSide ? 'win' : 'loss';
-                judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict });
-              } catch (e) {
-                if (!(e instanceof JudgeError)) throw e;
-                judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict: 'error', error: e.message });
-              }
-            }
-          }
-        }
-      }
-    }
-    for (const role of rmRoles) {
-      const dir = path.join(ctx.workDir, `rm-${role}`);
-      fs.mkdirSync(dir, { recursive: true });
-      await ctx.store.materialize(inputs[role]!.id, dir);
-      const { model: rm, tokenizer } = await loadRewardModelDir(dir);
-      try {
-        const tok = tokenizer;
-        if (!tok) throw new AlignflowError('config', `reward model ${inputs[role]!.id} has no tokenizer.json`);
-        const s: Record<string, (number | null)[]> = {};
-        for (const m of models) {
-          const items = prompts.map((p, i) => ({ promptIds: tok.encode(p), completionIds: tok.encode(responses[m.label]![i]!.text) }));
-          s[m.label] = (await scoreWithRewardModel(rm as RewardModel, items, { batchSize: cfg.batch_size })).map((x) => x.reward);
-        }
-        scores[rmName(role)] = s;
-        pointwise(rmName(role), s, {});
-        if (evalPairs.length) {
-          const c = await scoreWithRewardModel(rm, evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.chosen) })), { batchSize: cfg.batch_size });
-          const r = await scoreWithRewardModel(rm, evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.rejected) })), { batchSize: cfg.batch_size });
-          rmPairs[rmName(role)] = c.map((x, i) => ({ chosen: x.reward, rejected: r[i]!.reward }));
-        }
-      } finally {
-        rm.dispose();
-      }
-    }
-    progress('judged');
-
-    // ---- history from the orchestrator (optional)
-    let history: EvalHistory = { curves: [] };
-    if (typeof ctx.history === 'function') {
-      try {
-        history = await ctx.history();
-      } catch (e) {
-        warnings.push({ code: 'missing_curves', severity: 'warn', message: `Training curves could not be read: ${(e as Error).message}` });
-      }
-    }
-    for (const w of history.warnings ?? []) warnings.push({ code: 'other', severity: 'warn', stage: w.stage, message: w.message });
-
-    const report = buildReport({
-      provenance: {
-        alignflowVersion: ALIGNFLOW_VERSION,
-        engineVersion: ENGINE_VERSION,
-        runId: ctx.runId,
-        stageId: ctx.stageId,
-        stageName: ctx.stageName,
-        seed: ctx.seed,
-        config: cfg,
-        stageConfigs: { ...(history.stageConfigs ?? {}), ...cfg.stage_configs },
-        sampling,
-        bootstrap: { resamples: cfg.bootstrap_resamples, seed: deriveSeed(ctx.seed, 'eval-bootstrap'), level: 0.95 },
-        backend: ctx.backendName ?? backend.name,
-      },
-      models,
-      reference: referenceM ? { artifactId: referenceM.id, name: referenceM.name } : null,
-      datasets,
-      judges: judgeRefs,
-      prompts,
-      responses,
-      judgments,
-      scores,
-      kl: reference ? kl : undefined,
-      heldOut: heldout.length ? heldOut : undefined,
-      implicit: Object.keys(implicit).length ? implicit : undefined,
-      rewardModelPairs: Object.keys(rmPairs).length ? rmPairs : undefined,
-      contamination: contam,
-      curves: history.curves,
-      warnings,
+    const candidate = st.models.find((m) => m.role === 'candidate')!;
+    const { plan, pairs } = planHumanPairs({
+      stageId: ctx.stageId,
+      seed: deriveSeed(ctx.seed, 'eval-human-sides'),
+      prompts: st.prompts,
+      responses: st.responses,
+      candidate,
+      baselines: st.models.filter((m) => m.role === 'baseline'),
+      sampling: { temperature: st.sampling.temperature, top_k: st.sampling.top_k, top_p: st.sampling.top_p, max_new_tokens: st.sampling.max_new_tokens },
+      samplingSeed: st.sampling.seed,
     });
-    const json = JSON.stringify(report, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
-    const html = renderReportHtml(report);
-    for (const w of report.warnings) (w.severity === 'info' ? ctx.log.info : ctx.log.warn)(w.message);
-
-    const headline: Record<string, number> = {};
-    for (const r of report.summary) if (r.value !== null && Number.isFinite(r.value) && !r.display) headline[`eval/${r.key}`] = r.value;
-    ctx.metrics(0, headline);
-    const manifest = await ctx.store.put({
-      kind: 'eval-report',
-      name: `${ctx.stageName} report`,
-      files: [
-        { path: 'report.json', data: Buffer.from(json) },
-        { path: 'report.html', data: Buffer.from(html) },
-      ],
-      metadata: { schema: report.schema, summary: compactSummary(report.summary), warnings: report.warnings.length },
-      inputs: [
-        ...models.map((m) => ({ artifactId: m.artifactId, role: m.role === 'candidate' ? 'model' : `baseline_${m.label}` })),
-        ...datasets.map((d) => ({ artifactId: d.artifactId, role: d.role })),
-        ...(inputs.reference ? [{ artifactId: inputs.reference.id, role: 'reference' }] : []),
-        ...rmRoles.map((r) => ({ artifactId: inputs[r]!.id, role: r })),
-      ].filter((x, i, a) => a.findIndex((y) => y.artifactId === x.artifactId && y.role === x.role) === i),
+    const batch = port.ensureBatch({
+      runId: ctx.runId,
+      stageId: ctx.stageId,
+      name: `${ctx.stageName} (${ctx.runId})`,
+      guidelines: human.guidelines,
+      quota: human.quota,
+      goldRate: 0,
+      leaseSeconds: human.lease_seconds,
     });
-    progress('report written');
-    return { status: 'done', outputs: { report: manifest }, summary: compactSummary(report.summary) };
+    if (batch.status === 'open') {
+      const fill = port.fillBatch(batch.id, pairs, { seed: deriveSeed(ctx.seed, 'eval-human-queue') });
+      if (!fill.alreadyFilled && fill.added) ctx.log.info(`eval: label batch ${batch.id} holds ${fill.added} comparisons (${plan.identical.length} identical answer pair(s) are ties without asking)`);
+    }
+    const p = port.progress(batch.id);
+    const hs = humanState(p);
+    if (!hs.finished) {
+      ctx.progress({ step: p.done, total: p.total, message: hs.message });
+      return { status: 'waiting', message: hs.message, done: p.done, total: p.total, retryAfterMs: human.poll_ms };
+    }
+    // Quota reached: close, so a late label is refused rather than silently left out of the report.
+    if (hs.reason === 'quota') port.closeBatch(batch.id);
+    const raw = port.rawLabels(batch.id);
+    const hj = humanJudgments(human.name, plan, raw);
+    ctx.log.info(`eval: ${hj.labels} human label(s) in (batch ${hs.reason === 'closed' ? 'closed by an admin' : 'complete'}); building the report from the samples saved in checkpoint ${saved?.artifact.id ?? '(this invocation)'}`);
+    const annotators = new Set(raw.filter((l) => !l.is_gold).map((l) => l.annotator));
+    const extra: ReportWarning[] = [];
+    if (hj.unlabeled > 0) extra.push({ code: 'other', severity: 'warn', message: `The human label batch was closed with ${hj.unlabeled} of ${plan.entries.length} comparison(s) unlabeled; they are left out of the "${human.name}" win rate.` });
+    if (plan.identical.length > 0) extra.push({ code: 'other', severity: 'info', message: `${plan.identical.length} comparison(s) where the candidate and the baseline gave the same answer counted as ties for "${human.name}" without asking labelers.` });
+    st.judges.push({ name: human.name, kind: 'human', version: `batch:${batch.id}`, pairwise: false, source: `label batch ${batch.id}: ${hj.labels} label(s) by ${annotators.size} annotator(s), quota ${p.quota}, ${hs.reason === 'closed' ? 'closed by an admin' : 'quota reached'}` });
+    st.judgments.push(...hj.judgments);
+    return finish(ctx, cfg, st, extra, { batchId: batch.id, labels: hj.labels, unlabeled: hj.unlabeled });
   },
 };
+
+async function finish(ctx: EvalStageContext, cfg: EvalConfig, st: EvalState, extraWarnings: ReportWarning[], humanSummary?: Record<string, unknown>): Promise<StageOutcome> {
+  const inputs = ctx.inputs;
+  const rmRoles = Object.keys(inputs).filter((r) => r === 'reward_model' || r.startsWith('reward_model_')).sort();
+  const warnings = [...st.warnings, ...extraWarnings];
+  // ---- history from the orchestrator (optional)
+  let history: EvalHistory = { curves: [] };
+  if (typeof ctx.history === 'function') {
+    try {
+      history = await ctx.history();
+    } catch (e) {
+      warnings.push({ code: 'missing_curves', severity: 'warn', message: `Training curves could not be read: ${(e as Error).message}` });
+    }
+  }
+  for (const w of history.warnings ?? []) warnings.push({ code: 'other', severity: 'warn', stage: w.stage, message: w.message });
+
+  const report = buildReport({
+    provenance: {
+      alignflowVersion: ALIGNFLOW_VERSION,
+      engineVersion: ENGINE_VERSION,
+      runId: ctx.runId,
+      stageId: ctx.stageId,
+      stageName: ctx.stageName,
+      seed: ctx.seed,
+      config: cfg,
+      stageConfigs: { ...(history.stageConfigs ?? {}), ...cfg.stage_configs },
+      sampling: st.sampling,
+      bootstrap: { resamples: cfg.bootstrap_resamples, seed: deriveSeed(ctx.seed, 'eval-bootstrap'), level: 0.95 },
+      backend: st.backend,
+    },
+    models: st.models,
+    reference: st.reference,
+    datasets: st.datasets,
+    judges: st.judges,
+    prompts: st.prompts,
+    responses: st.responses,
+    judgments: st.judgments,
+    scores: st.scores,
+    kl: st.kl,
+    heldOut: st.heldOut,
+    implicit: st.implicit,
+    rewardModelPairs: st.rewardModelPairs,
+    contamination: st.contamination,
+    curves: history.curves,
+    warnings,
+  });
+  const json = JSON.stringify(report, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
+  const html = renderReportHtml(report);
+  for (const w of report.warnings) (w.severity === 'info' ? ctx.log.info : ctx.log.warn)(w.message);
+
+  const headline: Record<string, number> = {};
+  for (const r of report.summary) if (r.value !== null && Number.isFinite(r.value) && !r.display) headline[`eval/${r.key}`] = r.value;
+  ctx.metrics(0, headline);
+  const manifest = await ctx.store.put({
+    kind: 'eval-report',
+    name: `${ctx.stageName} report`,
+    files: [
+      { path: 'report.json', data: Buffer.from(json) },
+      { path: 'report.html', data: Buffer.from(html) },
+    ],
+    metadata: { schema: report.schema, summary: compactSummary(report.summary), warnings: report.warnings.length },
+    inputs: [
+      ...st.models.map((m) => ({ artifactId: m.artifactId, role: m.role === 'candidate' ? 'model' : `baseline_${m.label}` })),
+      ...st.datasets.map((d) => ({ artifactId: d.artifactId, role: d.role })),
+      ...(inputs.reference ? [{ artifactId: inputs.reference.id, role: 'reference' }] : []),
+      ...rmRoles.map((r) => ({ artifactId: inputs[r]!.id, role: r })),
+    ].filter((x, i, a) => a.findIndex((y) => y.artifactId === x.artifactId && y.role === x.role) === i),
+  });
+  ctx.progress({ step: st.models.length + 2, total: st.models.length + 2, message: 'report written' });
+  const summary = compactSummary(report.summary);
+  return { status: 'done', outputs: { report: manifest }, summary: humanSummary ? { ...summary, human: humanSummary } : summary };
+}
 
 /** The headline figures as a flat object (artifact metadata, the reports table, the CLI). */
 export function compactSummary(rows: { key: string; value: number | null; lo: number | null; hi: number | null; flag: string }[]): Record<string, unknown> {
