@@ -2,18 +2,16 @@
 // and sees progress move; an admin sees the agreement figures; a <script> in a response is text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { testServer } from '../server/helpers.js';
 import { addPairs, createBatch } from '../../src/labeling/batches.js';
 import { nextAssignment, submitLabel } from '../../src/labeling/queue.js';
 import { addUser } from '../../src/labeling/users.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium); browser test skipped`;
+const skip = chromiumSkip;
 
 test('label with the keyboard, undo, progress, admin figures, no script from model text', { skip, timeout: 120_000 }, async () => {
-  const { chromium } = await import('playwright-core');
   const s = await testServer();
   await s.app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
@@ -36,10 +34,7 @@ test('label with the keyboard, undo, progress, admin figures, no script from mod
     }
   }
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -4,19 +4,17 @@
 // of it. The reports are built from synthetic data with the eval module's pure functions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { testServer } from '../server/helpers.js';
 import { runs, stages } from '../../src/store/schema.js';
 import { compareReports } from '../../src/eval/compare.js';
 import { seedReportRun } from '../server/report-seed.js';
 import { fixtureReport } from '../eval/fixture.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium); browser test skipped`;
+const skip = chromiumSkip;
 
 test('viewer reads a report, signs it off and compares runs; a labeler gets none of it', { skip, timeout: 120_000 }, async () => {
-  const { chromium } = await import('playwright-core');
   const s = await testServer();
   const now = Date.now();
   const old = await seedReportRun(s.db, s.home, 'r-old', now - 60_000, fixtureReport({ seed: 1, n: 24 }));
@@ -27,10 +25,7 @@ test('viewer reads a report, signs it off and compares runs; a labeler gets none
   await s.app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -27,7 +27,7 @@ test('the demo spec is found from the package root and validates with every over
     const byName = new Map(spec.stages.map((s) => [s.name, s.config as Record<string, unknown>]));
     // judges are absolute, so the demo runs from any directory
     assert.ok(path.isAbsolute(byName.get('label')!.judge as string));
-    assert.ok(fs.existsSync(byName.get('collect')!.judge as string));
+    assert.ok(fs.existsSync(byName.get('label')!.judge as string));
     assert.equal(byName.get('eval')!.judges_dir, root);
     assert.equal(byName.get('label')!.labeler, 'human' in o ? 'human' : 'rule');
     if ('seed' in o) assert.equal(spec.seed, 7);

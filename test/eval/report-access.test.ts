@@ -15,6 +15,7 @@ import type { EvalReport } from '../../src/eval/report-types.js';
 import type { Comparison } from '../../src/eval/compare.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { fixtureReport } from './fixture.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
 const home = tmpDir();
 const db = openDb(path.join(home, 'alignflow.db'));
@@ -101,14 +102,9 @@ test('compare: deltas against the first run and per-prompt regressions', async (
   assert.doesNotMatch(page.body, /https?:\/\/|<script/i, 'no URL, no script (the fixture text has both)');
 });
 
-test('the served HTML works under its own CSP in Chromium (inline script allowed by hash, nothing fetched)', { timeout: 120_000 }, async (t) => {
-  if (!fs.existsSync('/usr/bin/chromium')) {
-    t.skip('/usr/bin/chromium not installed');
-    return;
-  }
+test('the served HTML works under its own CSP in Chromium (inline script allowed by hash, nothing fetched)', { skip: chromiumSkip, timeout: 120_000 }, async () => {
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.setExtraHTTPHeaders(auth(viewer));

@@ -6,8 +6,8 @@ import { renderReportHtml } from '../../src/eval/report-html.js';
 import { fmt } from '../../src/eval/svg.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { fixtureReport } from './fixture.js';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 test('report figures: contamination, judge errors and order consistency are counted', () => {
   const r = fixtureReport();
@@ -41,20 +41,12 @@ test('the HTML report has no external URL and escapes model text', () => {
   assert.ok(html.includes('&lt;script&gt;document.title'));
 });
 
-test('the HTML report renders in Chromium and its numbers equal the JSON', { timeout: 120_000 }, async (t) => {
-  if (!fs.existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not installed: cannot render the report in a browser`);
-    return;
-  }
-  const { chromium } = await import('playwright-core');
+test('the HTML report renders in Chromium and its numbers equal the JSON', { skip: chromiumSkip, timeout: 120_000 }, async () => {
   const dir = tmpDir();
   const report = fixtureReport();
   const file = path.join(dir, 'report.html');
   fs.writeFileSync(file, renderReportHtml(report));
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const requests: string[] = [];
