@@ -35,13 +35,15 @@ test('the demo spec is found from the package root and validates with every over
     if ('quick' in o) assert.ok((byName.get('sft')!.max_steps as number) < 600 && (byName.get('collect')!.max_prompts as number) < 512);
   }
   const dpo = loadSpecFile(demoSpecPath(), { lookup: getStage }).stages.find((s) => s.name === 'dpo')!.config as { beta: number; loss: string };
-  assert.deepEqual([dpo.beta, dpo.loss], [0.1, 'sigmoid']); // the defaults the issue asks for
+  const ev = loadSpecFile(demoSpecPath(), { lookup: getStage }).stages.find((s) => s.name === 'eval')!.config as { beta: number };
+  assert.equal(dpo.loss, 'sigmoid');
+  assert.equal(ev.beta, dpo.beta); // implicit rewards in the report use the DPO stage's β
 });
 
 test('summaryTable prints every figure and the targets', () => {
   const s: DemoSummary = {
     runId: 'r-x', status: 'succeeded', wallSeconds: 300, backend: 'wasm', pairs: 480,
-    winRate: { value: 0.85, lo: 0.81, hi: 0.88 }, rewardModelWinRate: { value: 0.9, lo: 0.87, hi: 0.93 },
+    winRate: { value: 0.85, lo: 0.81, hi: 0.88 }, lcWinRate: { value: 0.8, lo: 0.75, hi: 0.85 }, rewardModelWinRate: { value: 0.9, lo: 0.87, hi: 0.93 },
     meanScore: { dpo: 0.5, sft: 0 }, evalRewardsAccuracy: { value: 0.95, lo: 0.93, hi: 0.97 }, rewardModelAccuracy: { value: 0.9, lo: 0.87, hi: 0.93 },
     kl: 3.2, klK3: 2.1, heldoutLoss: { dpo: 1.1, sft: 0.9 }, countCompliance: { dpo: { value: 0.3, lo: 0.2, hi: 0.4 }, sft: 0.3 },
     meanLength: { dpo: 40, sft: 35 }, report: '/x.html', countReport: null,
@@ -77,7 +79,9 @@ test('alignflow demo --quick runs end to end from another directory and improves
   assert.ok(s.countCompliance.dpo && typeof s.countCompliance.sft === 'number');
   assert.ok((s.pairs ?? 0) > 20, `only ${s.pairs} labeled pairs`);
   // and alignment moved the right way
-  assert.ok(s.winRate.value > 0.5 || s.evalRewardsAccuracy.value > 0.5, `no improvement: win rate ${s.winRate.value}, eval_rewards/accuracies ${s.evalRewardsAccuracy.value}`);
+  // (measured at this size: win rate 0.68 [0.60, 0.76], eval_rewards/accuracies 0.82)
+  assert.ok(s.winRate.value > 0.5, `the DPO model does not beat the SFT model: win rate ${JSON.stringify(s.winRate)}`);
+  assert.ok(s.evalRewardsAccuracy.value > 0.5, `implicit-reward accuracy ${JSON.stringify(s.evalRewardsAccuracy)} is not above chance`);
   // no files were written to the working directory
   assert.deepEqual(fs.readdirSync(cwd), []);
 });

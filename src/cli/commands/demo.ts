@@ -51,8 +51,8 @@ interface RawStage {
   config?: Record<string, unknown>;
 }
 
-/** The `--quick` sizes: ~1/4 of the training and ~1/4 of the prompts (docs/demo.md). */
-export const QUICK = { stepsScale: 0.3, collectPrompts: 160, evalPrompts: 120, evalPairs: 120, heldout: 50, countPrompts: 40 };
+/** The `--quick` sizes: 30% of the SFT steps, a fifth of the collection prompts (so about a fifth of the reward/DPO steps), fewer eval prompts. */
+export const QUICK = { sftScale: 0.3, collectPrompts: 200, evalPrompts: 120, evalPairs: 120, heldout: 50, countPrompts: 40 };
 
 /**
  * The overrides that turn pipelines/demo.yaml into the requested demo: absolute judge paths (so
@@ -69,16 +69,17 @@ export function demoOverrides(specText: string, root: string, o: DemoOptions): s
     if (kind === 'eval') sets.push(`stages.${name}.judges_dir=${q(root)}`);
   }
   if (o.seed !== undefined) sets.push(`seed=${o.seed}`);
-  const scale = (o.stepsScale ?? 1) * (o.quick ? QUICK.stepsScale : 1);
-  if (scale !== 1) {
+  const scale = o.stepsScale ?? 1;
+  const sftScale = scale * (o.quick ? QUICK.sftScale : 1);
+  if (scale !== 1 || sftScale !== 1) {
     for (const [name, s] of Object.entries(doc.stages)) {
       const kind = s.kind ?? name;
       const c = s.config ?? {};
-      if (kind === 'sft') {
+      if (kind === 'sft' && sftScale !== 1) {
         for (const k of ['max_steps', 'eval_every', 'checkpoint_every', 'warmup_steps'] as const) {
-          if (typeof c[k] === 'number') sets.push(`stages.${name}.${k}=${Math.max(k === 'warmup_steps' ? 0 : 1, Math.round((c[k] as number) * scale))}`);
+          if (typeof c[k] === 'number') sets.push(`stages.${name}.${k}=${Math.max(k === 'warmup_steps' ? 0 : 1, Math.round((c[k] as number) * sftScale))}`);
         }
-      } else if (kind === 'reward' || kind === 'dpo') {
+      } else if ((kind === 'reward' || kind === 'dpo') && scale !== 1) {
         if (typeof c.steps === 'number') sets.push(`stages.${name}.steps=${Math.max(1, Math.round(c.steps * scale))}`);
         else sets.push(`stages.${name}.epochs=${+(((c.epochs as number | undefined) ?? 1) * scale).toFixed(4)}`);
       }
@@ -98,8 +99,8 @@ export function demoOverrides(specText: string, root: string, o: DemoOptions): s
   if (o.human) {
     for (const [name, s] of Object.entries(doc.stages)) {
       const kind = s.kind ?? name;
-      // A person labels 64 pairs, not 512; the judge still picks the two most different answers.
-      if (kind === 'collect') sets.push(`stages.${name}.max_prompts=64`);
+      // A person labels a few dozen pairs, not thousands: one pair from each of 32 prompts.
+      if (kind === 'collect') sets.push(`stages.${name}.max_prompts=32`, `stages.${name}.max_pairs_per_prompt=1`);
       if (kind === 'label') sets.push(`stages.${name}.labeler=human`, `stages.${name}.guidelines=${q('Pick the more **positive** review continuation. Both bad or unreadable: choose "both bad".')}`);
     }
   }
@@ -114,6 +115,8 @@ export interface DemoSummary {
   wallSeconds: number;
   backend: string | null;
   winRate: Interval | null;
+  /** The same win rate with the answers' length difference regressed out (AlpacaEval 2 method). */
+  lcWinRate: Interval | null;
   rewardModelWinRate: Interval | null;
   meanScore: { dpo: number | null; sft: number | null };
   evalRewardsAccuracy: Interval | null;
@@ -152,6 +155,7 @@ export function summarize(report: EvalReport | undefined, countReport: EvalRepor
   return {
     backend: report?.provenance.backend ?? null,
     winRate: rule ? iv(row(`win_rate/${base}/${rule}`)) : null,
+    lcWinRate: rule ? iv(row(`lc_win_rate/${base}/${rule}`)) : null,
     rewardModelWinRate: rm ? iv(row(`win_rate/${base}/${rm}`)) : null,
     meanScore: { dpo: score?.value ?? null, sft: score?.baselineValue ?? null },
     evalRewardsAccuracy: iv(row('eval_rewards/accuracies')),
@@ -170,6 +174,7 @@ const ci = (i: Interval | null, d = 3) => (i ? `${f(i.value, d)}  [${f(i.lo, d)}
 export function summaryTable(s: DemoSummary): string {
   const rows: [string, string, string][] = [
     ['win rate DPO vs SFT, ground-truth judge (95% CI)', ci(s.winRate), s.winRate?.lo != null ? (s.winRate.lo > 0.7 ? 'target > 0.7: met' : 'target > 0.7: not met') : ''],
+    ['  length-controlled (95% CI)', ci(s.lcWinRate), ''],
     ['win rate DPO vs SFT, reward model (95% CI)', ci(s.rewardModelWinRate), ''],
     ['mean sentiment score, DPO / SFT', `${f(s.meanScore.dpo)} / ${f(s.meanScore.sft)}`, 'judge score in (−1, 1)'],
     ['eval_rewards/accuracies, held-out pairs (95% CI)', ci(s.evalRewardsAccuracy), s.evalRewardsAccuracy ? (s.evalRewardsAccuracy.value > 0.9 ? 'target > 0.9: met' : 'target > 0.9: not met') : ''],
