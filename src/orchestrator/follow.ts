@@ -18,7 +18,7 @@ type StageRow = ReturnType<typeof runStages>[number];
 export function stageLine(s: StageRow, now = Date.now()): string {
   const p = progressOf(s);
   const parts = [s.name.padEnd(12), s.state.padEnd(9)];
-  if (s.state === 'waiting') parts.push(`${p.message ?? 'waiting'} (${p.done ?? p.step ?? 0}/${p.total ?? '?'})`);
+  if (s.state === 'waiting') parts.push(waitingText(p.message, p.done ?? p.step, p.total));
   else if (s.state === 'cached') parts.push(`from ${s.cachedFromStageId}`);
   else if (s.state === 'pending' && p.message) parts.push(p.message);
   else if ((s.state === 'running' || s.state === 'succeeded') && p.total) {
@@ -37,7 +37,7 @@ export function runLine(db: Db, runId: string): string {
   const st = runStages(db, runId);
   const done = st.filter((s) => s.state === 'succeeded' || s.state === 'cached').length;
   const waiting = st.find((s) => s.state === 'waiting');
-  const w = waiting ? `: ${progressOf(waiting).message ?? 'waiting'} (${progressOf(waiting).done ?? 0}/${progressOf(waiting).total ?? '?'})` : '';
+  const w = waiting ? `: ${waitingText(progressOf(waiting).message, progressOf(waiting).done, progressOf(waiting).total)}` : '';
   return `run ${run.id} (${run.name}) ${run.status}${w}, ${done}/${st.length} stages done`;
 }
 
@@ -66,4 +66,10 @@ export function runSnapshot(db: Db, runId: string) {
     };
   });
   return { id: run.id, name: run.name, status: run.status, executor: run.executor, specPath: run.specPath, error: run.error, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: run.finishedAt, stages: st };
+}
+
+/** "waiting for labels (37/200)": handlers' messages usually carry the count already; add it only when not. */
+export function waitingText(message: string | undefined, done: number | undefined, total: number | undefined): string {
+  const msg = message ?? 'waiting';
+  return /\(\d+\/\d+\)\s*$/.test(msg) ? msg : `${msg} (${done ?? 0}/${total ?? '?'})`;
 }
