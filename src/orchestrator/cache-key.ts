@@ -26,18 +26,21 @@ const FILE_FIELDS = new Set(['judge', 'module', 'file', 'gold_file']);
  */
 export function configFileDigests(config: unknown, baseDir = process.cwd()): Record<string, string> {
   const out: Record<string, string> = {};
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) v.forEach(walk);
+  const walk = (v: unknown, base: string): void => {
+    if (Array.isArray(v)) v.forEach((x) => walk(x, base));
     else if (v && typeof v === 'object') {
+      // the eval stage resolves its judge modules against `judges_dir`
+      const dir = (v as { judges_dir?: unknown }).judges_dir;
+      const here = typeof dir === 'string' ? path.resolve(base, dir) : base;
       for (const [k, x] of Object.entries(v)) {
         if (FILE_FIELDS.has(k) && typeof x === 'string') {
-          const p = path.resolve(baseDir, x);
+          const p = path.resolve(here, x);
           out[x] = fs.existsSync(p) && fs.statSync(p).isFile() ? sha256Hex(fs.readFileSync(p)) : 'missing';
-        } else walk(x);
+        } else walk(x, here);
       }
     }
   };
-  walk(config);
+  walk(config, baseDir);
   return out;
 }
 

@@ -21,3 +21,11 @@ test('a config that names no file keeps its key, and a missing file hashes as mi
   assert.deepEqual(configFileDigests({ beta: 0.1, loss: ['sigmoid'] }), {});
   assert.deepEqual(configFileDigests({ file: '/nonexistent/labels.jsonl' }), { '/nonexistent/labels.jsonl': 'missing' });
 });
+
+test('judge modules named relative to judges_dir are found there', () => {
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'j.mjs'), 'export const score = () => 1;\n');
+  const digests = configFileDigests({ judges_dir: dir, judges: [{ type: 'rule', module: 'j.mjs' }] }, '/');
+  assert.notEqual(digests['j.mjs'], 'missing');
+  assert.match(digests['j.mjs']!, /^[0-9a-f]{64}$/);
+});
