@@ -19,7 +19,7 @@ import { preparePairs, prepareUnpaired, PairBatches, sequentialPairBatches, type
 import { dpoLossFn, ktoLossFn, ktoMetrics, type RefLogps } from '../ml/dpo.js';
 import { loadOrComputeRefLogps, refLogpsKey, tokenizerFingerprint } from '../ml/ref-logprobs.js';
 import { detectPreferenceWarnings, lossesNeedReference, preferenceLossNames, withPrefix, type MetricPoint, type PreferenceLossName } from '../ml/losses/index.js';
-import { dirFiles, loadModelInput, pairTrainingFields, parseStageConfig, splitPositions, subset, tokenizePreferenceDataset, tokenizeUnpairedDataset } from './preference-inputs.js';
+import { dirFiles, loadModelInput, pairTrainOptions, pairTrainingFields, parseStageConfig, splitPositions, subset, tokenizePreferenceDataset, tokenizeUnpairedDataset } from './preference-inputs.js';
 
 const lossName = z.enum([...preferenceLossNames, 'kto']);
 
@@ -217,13 +217,7 @@ export const dpoStage: StageHandler<DpoConfig> = {
         params: policy.model.params,
         lossFn: lossFnFor(trainRefSub),
         data: new PairBatches(trainPairs, cfg.batch_size, cfg.grad_accum, padId, seed),
-        maxSteps: steps,
-        gradAccum: cfg.grad_accum,
-        optimizer: { weightDecay: cfg.weight_decay },
-        schedule: { lr: cfg.lr, kind: cfg.schedule, warmupSteps: cfg.warmup_steps ?? Math.round(cfg.warmup_ratio * steps), minLrRatio: cfg.min_lr_ratio },
-        maxGradNorm: cfg.max_grad_norm,
-        seed,
-        logEvery: cfg.log_every,
+        ...pairTrainOptions(cfg, steps, seed),
         evalEvery,
         evalAtStart: true,
         ...(evalFn ? { evalFn } : {}),

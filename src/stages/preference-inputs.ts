@@ -46,6 +46,21 @@ export function pairTrainingFields(defaults: { lr: number }) {
   };
 }
 
+/** The training-loop options that the fields of pairTrainingFields() decide. */
+export function pairTrainOptions(cfg: PairTrainingConfig, steps: number, seed: number) {
+  return {
+    maxSteps: steps,
+    gradAccum: cfg.grad_accum,
+    optimizer: { weightDecay: cfg.weight_decay },
+    schedule: { lr: cfg.lr, kind: cfg.schedule, warmupSteps: cfg.warmup_steps ?? Math.round(cfg.warmup_ratio * steps), minLrRatio: cfg.min_lr_ratio },
+    maxGradNorm: cfg.max_grad_norm,
+    seed,
+    logEvery: cfg.log_every,
+  };
+}
+
+type PairTrainingConfig = z.infer<z.ZodObject<ReturnType<typeof pairTrainingFields>>>;
+
 /** Materialises a model artifact into the work dir and loads it (tokenizer required). */
 export async function loadModelInput(ctx: StageContext<unknown>, role: string): Promise<LoadedModel & { artifact: ArtifactManifest }> {
   const artifact = ctx.inputs[role];

@@ -17,7 +17,7 @@ import { checkpointArtifact, readCheckpoint } from '../ml/train/checkpoint.js';
 import { preparePairs, PairBatches, sequentialPairBatches, type PreparedPair, type TruncationRule } from '../ml/preference-data.js';
 import { createRewardModel, rewardLossFn, saveRewardModelDir } from '../ml/reward.js';
 import { withPrefix } from '../ml/losses/index.js';
-import { dirFiles, loadModelInput, pairTrainingFields, parseStageConfig, splitPositions, subset, tokenizePreferenceDataset } from './preference-inputs.js';
+import { dirFiles, loadModelInput, pairTrainOptions, pairTrainingFields, parseStageConfig, splitPositions, subset, tokenizePreferenceDataset } from './preference-inputs.js';
 
 export const rewardConfigSchema = z
   .object({
@@ -96,13 +96,7 @@ export const rewardStage: StageHandler<RewardConfig> = {
         params: rm.params,
         lossFn: rewardLossFn(rm, lossOpts),
         data: new PairBatches(trainPairs, cfg.batch_size, cfg.grad_accum, padId, seed),
-        maxSteps: steps,
-        gradAccum: cfg.grad_accum,
-        optimizer: { weightDecay: cfg.weight_decay },
-        schedule: { lr: cfg.lr, kind: cfg.schedule, warmupSteps: cfg.warmup_steps ?? Math.round(cfg.warmup_ratio * steps), minLrRatio: cfg.min_lr_ratio },
-        maxGradNorm: cfg.max_grad_norm,
-        seed,
-        logEvery: cfg.log_every,
+        ...pairTrainOptions(cfg, steps, seed),
         evalEvery: cfg.eval_every ?? Math.max(1, Math.ceil(steps / 4)),
         evalAtStart: true,
         ...(evalFn ? { evalFn } : {}),
