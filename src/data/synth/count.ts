@@ -4,18 +4,11 @@
 import * as judge from '../../../judges/count.mjs';
 import { inputError } from '../../errors.js';
 import { Prng } from './prng.js';
-import { checkCount, distinctPrompts, promptIn, splitOf, type SynthDataset, type SynthFile } from './types.js';
+import { checkCount, distinctPrompts, promptIn, splitOf, type SynthDataset, type SynthFile, type TaskSizes } from './types.js';
 
 export const COUNT_GENERATOR_VERSION = '2';
 
-export interface CountOptions {
-  seed: number;
-  nTrain: number;
-  nSftEval: number;
-  nPrompts: number;
-  nEvalPrompts: number;
-  nPrefs: number;
-  nEvalPrefs: number;
+export interface CountOptions extends TaskSizes {
   /** Share of SFT completions that break the instruction (so the SFT model is imperfect, as real ones are). */
   errorRate: number;
 }

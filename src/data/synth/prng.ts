@@ -3,6 +3,7 @@
 // counting" generator from PractRand), seeded through splitmix32 so nearby seeds give unrelated
 // streams. Not cryptographic.
 import { splitmix32 } from '../../util/splitmix32.js';
+import { fisherYates } from '../../util/shuffle.js';
 
 /** FNV-1a over the text's UTF-16 code units, mixed with a seed: a stable 32-bit hash. */
 export function hash32(seed: number, text: string): number {
@@ -77,12 +78,6 @@ export class Prng {
 
   /** Fisher–Yates, in place. */
   shuffle<T>(arr: T[]): T[] {
-    for (let i = arr.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      const tmp = arr[i]!;
-      arr[i] = arr[j]!;
-      arr[j] = tmp;
-    }
-    return arr;
+    return fisherYates(arr, (n) => this.int(n));
   }
 }

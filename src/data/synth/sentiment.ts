@@ -7,25 +7,12 @@
 import * as judge from '../../../judges/sentiment.mjs';
 import { inputError } from '../../errors.js';
 import { Prng } from './prng.js';
-import { checkCount, distinctPrompts, promptIn, splitOf, type SynthDataset, type SynthFile } from './types.js';
+import { checkCount, distinctPrompts, promptIn, splitOf, type SynthDataset, type SynthFile, type TaskSizes } from './types.js';
 
 // Bump when the output for a given seed and options changes.
 export const SENTIMENT_GENERATOR_VERSION = '1';
 
-export interface SentimentOptions {
-  seed: number;
-  /** SFT records {prompt, completion} on training prompts. */
-  nTrain: number;
-  /** Held-out SFT records on eval prompts (eval loss / perplexity). */
-  nSftEval: number;
-  /** Distinct prompts for pair collection (disjoint from SFT and eval prompts). */
-  nPrompts: number;
-  /** Distinct held-out prompts for evaluation. */
-  nEvalPrompts: number;
-  /** Judge-labeled preference pairs on collection prompts (off-policy, for RM/DPO without collection). */
-  nPrefs: number;
-  /** Judge-labeled held-out preference pairs on eval prompts (eval_rewards/accuracies). */
-  nEvalPrefs: number;
+export interface SentimentOptions extends TaskSizes {
   /**
    * Least |raw score difference| of a labeled pair; closer pairs are drawn again. 2 = at least the gap
    * between "good" and "bad" (or "great" and a neutral word): the pairs a labeler would call clear.

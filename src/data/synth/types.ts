@@ -3,6 +3,23 @@
 import { inputError } from '../../errors.js';
 import { hash32, type Prng } from './prng.js';
 
+/** The seed and the size of each file a task generator writes (every task writes the same six files). */
+export interface TaskSizes {
+  seed: number;
+  /** SFT records {prompt, completion} on training prompts. */
+  nTrain: number;
+  /** Held-out SFT records on eval prompts (eval loss / perplexity). */
+  nSftEval: number;
+  /** Distinct prompts for pair collection (disjoint from SFT and eval prompts). */
+  nPrompts: number;
+  /** Distinct held-out prompts for evaluation. */
+  nEvalPrompts: number;
+  /** Judge-labeled preference pairs on collection prompts (off-policy, for RM/DPO without collection). */
+  nPrefs: number;
+  /** Judge-labeled held-out preference pairs on eval prompts (eval_rewards/accuracies). */
+  nEvalPrefs: number;
+}
+
 /** TRL record kinds: SFT {prompt, completion}; prompt-only {prompt}; preference {prompt, chosen, rejected}. */
 export type SynthKind = 'sft' | 'prompt' | 'preference';
 

@@ -3,6 +3,7 @@
 // pseudorandom number generators", 2021), seeded through splitmix32 so that nearby seeds give
 // unrelated streams. Not cryptographic; used for shuffling, sampling and initialisation.
 import { splitmix32 } from '../../util/splitmix32.js';
+import { fisherYates } from '../../util/shuffle.js';
 
 /** Serializable RNG state: four uint32 words (never all zero). */
 export interface RngState {
@@ -75,13 +76,7 @@ export class Rng {
 
   /** Fisher–Yates shuffle in place; returns the array. */
   shuffle<T>(arr: T[]): T[] {
-    for (let i = arr.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      const tmp = arr[i]!;
-      arr[i] = arr[j]!;
-      arr[j] = tmp;
-    }
-    return arr;
+    return fisherYates(arr, (n) => this.int(n));
   }
 
   /** A random permutation of 0..n-1. */
