@@ -45,8 +45,15 @@ export interface DatasetInfo {
 }
 
 export interface ImportOptions {
-  /** Dataset name; default: the file name without extension. Names are unique. */
+  /** Dataset name; default: the file name without extension. */
   name?: string;
+  /**
+   * When the name already belongs to different content: false (default) refuses the import; true
+   * registers this content as the name's newest version. Runs import their spec's datasets this
+   * way, so editing a data file and running the pipeline again just works. A name resolves to its
+   * newest version; older versions keep their ids (and the runs that used them keep them).
+   */
+  newVersion?: boolean;
   /** Force the kind instead of detecting it from the first valid line. */
   kind?: DatasetKind;
   /** Import the valid lines and skip (count and list) the invalid ones. */
@@ -200,7 +207,7 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
           return;
         }
         const sameName = tx.select().from(datasets).where(eq(datasets.name, name)).get();
-        if (sameName) throw inputError(`a different dataset is already named "${name}" (${sameName.id}); choose another --name`);
+        if (sameName && !opts.newVersion) throw inputError(`a different dataset is already named "${name}" (${sameName.id}); choose another --name`);
         const row = { id: datasetIdFor(manifest.id), name, artifactId: manifest.id, kind, format, records, sourcePath, createdAt: Date.now() };
         tx.insert(datasets).values(row).run();
         info = rowToInfo(row);
@@ -233,7 +240,7 @@ export function resolveDataset(db: Db, ref: string): DatasetInfo {
   const exact =
     db.select().from(datasets).where(eq(datasets.id, ref)).get() ??
     db.select().from(datasets).where(eq(datasets.artifactId, ref)).get() ??
-    db.select().from(datasets).where(eq(datasets.name, ref)).get();
+    db.select().from(datasets).where(eq(datasets.name, ref)).orderBy(desc(datasets.createdAt), desc(datasets.id)).get();
   if (exact) return rowToInfo(exact);
   if (/^[ad]-[0-9a-f]{4,15}$/.test(ref)) {
     const rows = db.$client.prepare('select id from datasets where id like ? limit 2').all(`d-${ref.slice(2)}%`) as { id: string }[];

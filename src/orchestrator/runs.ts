@@ -39,11 +39,12 @@ export interface CreateRunOptions {
 
 /**
  * Default dataset import: the foundation's validating importer (TRL formats, a `datasets` row,
- * deduplicated by content), so a run's datasets are the same artifacts `datasets import` makes.
+ * deduplicated by content), so a run's datasets are the same artifacts `datasets import` makes. A
+ * spec's dataset key names the dataset; a changed file becomes that name's newest version.
  */
 export function datasetImporter(db: Db) {
   return async (store: ArtifactStore, name: string, file: string, kind?: DatasetKind): Promise<string> => {
-    const r = await importDataset(db, store as LocalArtifactStore, file, { name, ...(kind ? { kind } : {}) });
+    const r = await importDataset(db, store as LocalArtifactStore, file, { name, newVersion: true, ...(kind ? { kind } : {}) });
     return r.artifact.id;
   };
 }

@@ -28,7 +28,8 @@ import type { ArtifactManifest } from '../store/types.js';
 import { AlignflowError } from '../errors.js';
 import { ALIGNFLOW_VERSION, ENGINE_VERSION } from '../version.js';
 import { readDatasetRecords, datasetMetadata } from '../data/datasets.js';
-import type { Content } from '../data/formats.js';
+import type { Content, PreferenceRecord, SftRecord } from '../data/formats.js';
+import { preferenceRecordText, sftRecordText } from '../ml/train/records.js';
 import { loadModelArtifact } from '../ml/models/store.js';
 import { loadRewardModelDir, scoreWithRewardModel, type RewardModel } from '../ml/reward.js';
 import type { TextTokenizer } from '../ml/tokenizer/tokenizer.js';
@@ -103,6 +104,13 @@ export const evalConfigSchema = z.object({
   max_heldout: z.number().int().min(0).default(0),
   /** β of the implicit reward β·log(π/π_ref) (use the DPO stage's β). */
   beta: z.number().gt(0).default(0.1),
+  /**
+   * Append the tokenizer's EOS to every completion that is scored (eval pairs, and samples scored by
+   * a reward model), as the DPO and reward stages do in training (their `add_eos`, TRL's default):
+   * a reward model reads its score at the last token, and a DPO policy's implicit reward includes
+   * what it learned about where an answer ends. Set it to the training stages' `add_eos`.
+   */
+  add_eos: z.boolean().default(true),
   bootstrap_resamples: z.number().int().min(100).max(100_000).default(2000),
   batch_size: z.number().int().min(1).max(512).default(8),
   /** Pointwise verdicts: |score difference| ≤ this is a tie. */
@@ -157,8 +165,27 @@ async function datasetPrompts(ctx: StageContext, id: string): Promise<string[]> 
   return out;
 }
 
-function messagesText(c: Content): string {
-  return typeof c === 'string' ? c : c.map((m) => m.content).join('\n');
+/**
+ * Eval pairs as token ids, exactly as the DPO and reward stages tokenize their training pairs
+ * (TRL's record → text: implicit prompts extracted, chat templates applied, EOS appended), so that
+ * eval_rewards/* measure what training optimised.
+ */
+function pairTokens(tok: TextTokenizer, pairs: readonly PreferenceRecord[], addEos: boolean) {
+  const c: { promptIds: number[]; completionIds: number[] }[] = [];
+  const r: typeof c = [];
+  pairs.forEach((rec, i) => {
+    let t;
+    try {
+      t = preferenceRecordText(tok, rec, { addEos });
+    } catch (e) {
+      if (e instanceof AlignflowError) throw new AlignflowError(e.kind, `eval pairs, record ${i + 1}: ${e.message}`, { issues: [{ line: i + 1, reason: e.message }] });
+      throw e;
+    }
+    const promptIds = tok.encode(t.prompt);
+    c.push({ promptIds, completionIds: tok.encode(t.chosen) });
+    r.push({ promptIds, completionIds: tok.encode(t.rejected) });
+  });
+  return { c, r };
 }
 
 interface Loaded {
@@ -221,20 +248,17 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
     datasets.push({ role, artifactId: m.id, name: m.name, records: md?.records ?? 0 });
   };
   for (const role of ['prompts', 'pairs', 'heldout', ...trainRoles]) if (inputs[role]) await addDs(role, inputs[role]!);
-  const evalPairs: { prompt: string; chosen: string; rejected: string }[] = [];
+  const evalPairs: PreferenceRecord[] = [];
   if (inputs.pairs) {
     for await (const r of readDatasetRecords(ctx.store, inputs.pairs.id, { kind: 'preference' })) {
-      evalPairs.push({ prompt: r.prompt === undefined ? '' : messagesText(r.prompt), chosen: messagesText(r.chosen), rejected: messagesText(r.rejected) });
+      evalPairs.push(r);
       if (cfg.max_pairs && evalPairs.length >= cfg.max_pairs) break;
     }
   }
-  const heldout: { prompt: string; completion: string }[] = [];
+  const heldout: SftRecord[] = [];
   if (inputs.heldout) {
     for await (const r of readDatasetRecords(ctx.store, inputs.heldout.id, { kind: 'sft' })) {
-      const rec = r as Record<string, unknown>;
-      if (typeof rec.text === 'string') heldout.push({ prompt: '', completion: rec.text });
-      else if ('prompt' in rec && 'completion' in rec) heldout.push({ prompt: messagesText(rec.prompt as Content), completion: messagesText(rec.completion as Content) });
-      else if (Array.isArray(rec.messages)) heldout.push({ prompt: '', completion: messagesText(rec.messages as Content) });
+      heldout.push(r);
       if (cfg.max_heldout && heldout.length >= cfg.max_heldout) break;
     }
   }
@@ -279,11 +303,7 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
     if (referenceM) reference = await loadPolicy(ctx, referenceM, 'reference');
     // Reference log-probs of the eval pairs, computed once.
     let refPairs: { chosen: number[]; rejected: number[] } | undefined;
-    const pairItems = (tok: TextTokenizer) => {
-      const c = evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.chosen) }));
-      const r = evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.rejected) }));
-      return { c, r };
-    };
+    const pairItems = (tok: TextTokenizer) => pairTokens(tok, evalPairs, cfg.add_eos);
     if (reference && evalPairs.length) {
       const { c, r } = pairItems(reference.tok);
       refPairs = {
@@ -328,7 +348,11 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
           }
         }
         if (heldout.length) {
-          const items = heldout.map((h) => ({ promptIds: pol.tok.encode(h.prompt), completionIds: pol.tok.encode(h.completion) }));
+          // Tokenized as the SFT stage tokenizes its eval split, so the two held-out losses agree.
+          const items = heldout.map((h) => {
+            const t = sftRecordText(pol.tok, h, { addEos: cfg.add_eos });
+            return { promptIds: pol.tok.encode(t.prompt), completionIds: pol.tok.encode(t.completion) };
+          });
           heldOut[m.label] = (await completionLogps(pol.model, items, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => ({ logp: x.sum, tokens: x.tokens }));
         }
       } finally {
@@ -412,14 +436,16 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
       if (!tok) throw new AlignflowError('config', `reward model ${inputs[role]!.id} has no tokenizer.json`);
       const s: Record<string, (number | null)[]> = {};
       for (const m of models) {
-        const items = prompts.map((p, i) => ({ promptIds: tok.encode(p), completionIds: tok.encode(responses[m.label]![i]!.text) }));
+        const eos = cfg.add_eos && tok.eosTokenId !== undefined ? [tok.eosTokenId] : [];
+        const items = prompts.map((p, i) => ({ promptIds: tok.encode(p), completionIds: [...tok.encode(responses[m.label]![i]!.text), ...eos] }));
         s[m.label] = (await scoreWithRewardModel(rm as RewardModel, items, { batchSize: cfg.batch_size })).map((x) => x.reward);
       }
       scores[rmName(role)] = s;
       pointwise(rmName(role), s, {});
       if (evalPairs.length) {
-        const c = await scoreWithRewardModel(rm, evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.chosen) })), { batchSize: cfg.batch_size });
-        const r = await scoreWithRewardModel(rm, evalPairs.map((p) => ({ promptIds: tok.encode(p.prompt), completionIds: tok.encode(p.rejected) })), { batchSize: cfg.batch_size });
+        const items = pairTokens(tok, evalPairs, cfg.add_eos);
+        const c = await scoreWithRewardModel(rm, items.c, { batchSize: cfg.batch_size });
+        const r = await scoreWithRewardModel(rm, items.r, { batchSize: cfg.batch_size });
         rmPairs[rmName(role)] = c.map((x, i) => ({ chosen: x.reward, rejected: r[i]!.reward }));
       }
     } finally {

@@ -15,6 +15,9 @@ import { initBackend } from '../../src/ml/backend.js';
 import { evalStage, evalConfigSchema, type EvalStageContext } from '../../src/stages/eval.js';
 import type { EvalReport } from '../../src/eval/report-types.js';
 import type { ArtifactManifest } from '../../src/store/types.js';
+import { loadModelArtifact } from '../../src/ml/models/store.js';
+import { completionLogps } from '../../src/ml/logprobs.js';
+import { preferenceRecordText, sftRecordText } from '../../src/ml/train/records.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 await initBackend();
@@ -173,4 +176,50 @@ test('per-token log-probs (used by KL) sum to the engine\'s completion log-probs
   } finally {
     m.dispose();
   }
+});
+
+test('eval pairs and held-out records are scored as the training stages tokenize them (EOS appended)', { timeout: 300_000 }, async () => {
+  const beta = 0.5;
+  const run = async (addEos: boolean) => {
+    const { ctx } = ctxFor({ model: candidate, reference: other, prompts, pairs, heldout }, { sampling: { max_new_tokens: 4 }, beta, add_eos: addEos, bootstrap_resamples: 200 });
+    const out = await evalStage.run(ctx);
+    assert.equal(out.status, 'done');
+    if (out.status !== 'done') throw new Error('not done');
+    return (await reportOf(out.outputs.report!)).modelStats.find((s) => s.label === 'candidate')!;
+  };
+  // Independently: the same records through TRL's record → text mapping, scored by the engine.
+  const expected = async (addEos: boolean) => {
+    const pol = await loadModelArtifact(store, candidate.id);
+    const ref = await loadModelArtifact(store, other.id);
+    try {
+      const recs = [
+        { prompt: 'the movie was', chosen: ' great', rejected: ' awful' },
+        { prompt: 'the plot', chosen: ' wonderful', rejected: ' dull' },
+      ];
+      const items = (k: 'chosen' | 'rejected') => recs.map((r) => {
+        const t = preferenceRecordText(tok, r, { addEos });
+        return { promptIds: tok.encode(t.prompt), completionIds: tok.encode(t[k]) };
+      });
+      const lp = async (m: typeof pol, k: 'chosen' | 'rejected') => (await completionLogps(m.model, items(k), { padId: tok.padTokenId })).map((x) => x.sum);
+      const [pc, pr, rc, rr] = [await lp(pol, 'chosen'), await lp(pol, 'rejected'), await lp(ref, 'chosen'), await lp(ref, 'rejected')];
+      const margins = pc.map((_, i) => beta * (pc[i]! - rc[i]!) - beta * (pr[i]! - rr[i]!));
+      const held = [{ prompt: 'the movie', completion: ' was great fun.' }, { prompt: 'a', completion: ' dull plot.' }].map((r) => {
+        const t = sftRecordText(tok, r, { addEos });
+        return { promptIds: tok.encode(t.prompt), completionIds: tok.encode(t.completion) };
+      });
+      const h = await completionLogps(pol.model, held, { padId: tok.padTokenId });
+      return { margin: (margins[0]! + margins[1]!) / 2, loss: -(h[0]!.sum + h[1]!.sum) / (h[0]!.tokens + h[1]!.tokens) };
+    } finally {
+      pol.model.dispose();
+      ref.model.dispose();
+    }
+  };
+  const withEos = await run(true);
+  const want = await expected(true);
+  const without = await expected(false);
+  assert.ok(Math.abs(want.margin - without.margin) > 1e-3, 'the EOS token changes the margin (otherwise this test proves nothing)');
+  assert.ok(Math.abs(withEos.implicitReward!['eval_rewards/margins'] - want.margin) < 1e-5, `${withEos.implicitReward!['eval_rewards/margins']} vs ${want.margin}`);
+  assert.ok(Math.abs(withEos.heldOut!.loss - want.loss) < 1e-5, `${withEos.heldOut!.loss} vs ${want.loss}`);
+  const noEos = await run(false);
+  assert.ok(Math.abs(noEos.implicitReward!['eval_rewards/margins'] - without.margin) < 1e-5);
 });

@@ -8,6 +8,7 @@ import { driveRun } from '../../src/orchestrator/executors/inline.js';
 import { runStages, getRun, cancelRun, resumeRun, runLogs } from '../../src/orchestrator/runs.js';
 import { runLine } from '../../src/orchestrator/follow.js';
 import { checkpoints, stageOutputs } from '../../src/store/schema.js';
+import { listDatasets, resolveDataset } from '../../src/data/datasets.js';
 
 const pipeline = (dir: string, extra = '') => `
 name: chain
@@ -48,6 +49,26 @@ test('inline executor runs a DAG in order, then a second run is fully cached', {
   const outs = (sid: string) => env.db.select().from(stageOutputs).where(eq(stageOutputs.stageId, sid)).all().map((o) => o.artifactId);
   assert.deepEqual(outs(st2[2]!.id), outs(st[2]!.id));
   assert.equal(getRun(env.db, id2).status, 'succeeded');
+});
+
+test('editing a data file and running again re-runs what depends on it; the name resolves to the newest version', { timeout: 120_000 }, async () => {
+  const env = await setup();
+  writeFile(env.dir, 'data.jsonl', '{"text":"hi"}\n');
+  const first = await submit(env, pipeline(env.dir));
+  assert.equal(await driveRun(env, first), 'succeeded');
+  const v1 = resolveDataset(env.db, 'data');
+
+  writeFile(env.dir, 'data.jsonl', '{"text":"hi"}\n{"text":"there"}\n');
+  const second = await submit(env, pipeline(env.dir));
+  assert.equal(await driveRun(env, second), 'succeeded', getRun(env.db, second).error ?? '');
+  // a's input changed, so it runs again instead of coming from the cache.
+  assert.equal(runStages(env.db, second)[0]!.state, 'succeeded');
+  const v2 = resolveDataset(env.db, 'data');
+  assert.notEqual(v2.artifactId, v1.artifactId);
+  assert.equal(v2.records, 2);
+  assert.deepEqual(listDatasets(env.db).filter((d) => d.name === 'data').map((d) => d.artifactId).sort(), [v1.artifactId, v2.artifactId].sort());
+  // The first run still points at the data it used.
+  assert.equal(resolveDataset(env.db, v1.id).records, 1);
 });
 
 test('--force re-runs one stage; its identical output lets the next stage come from the cache', { timeout: 120_000 }, async () => {
@@ -116,7 +137,9 @@ stages:
   while (getRun(env.db, id).status !== 'waiting') await new Promise((r) => setTimeout(r, 20));
   assert.match(runLine(env.db, id), /waiting for labels \(1\/3\)/);
   fs.appendFileSync(labels, 'two\n');
-  await new Promise((r) => setTimeout(r, 300));
+  // The stage looks again every 50 ms; wait for it (a loaded machine may take longer than that).
+  const deadline = Date.now() + 10_000;
+  while (!/waiting for labels \(2\/3\)/.test(runLine(env.db, id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.match(runLine(env.db, id), /waiting for labels \(2\/3\)/);
   fs.appendFileSync(labels, 'three\n');
   assert.equal(await driving, 'succeeded');
