@@ -52,7 +52,7 @@ interface RawStage {
 }
 
 /** The `--quick` sizes: 30% of the SFT steps, a fifth of the collection prompts (so about a fifth of the reward/DPO steps), fewer eval prompts. */
-export const QUICK = { sftScale: 0.3, collectPrompts: 200, evalPrompts: 120, evalPairs: 120, heldout: 50, countPrompts: 40 };
+export const QUICK = { sftScale: 0.3, collectPrompts: 600, evalPrompts: 120, evalPairs: 120, heldout: 50, countPrompts: 40 };
 
 /**
  * The overrides that turn pipelines/demo.yaml into the requested demo: absolute judge paths (so

@@ -24,7 +24,7 @@ export const SENTIMENT_DEFAULTS: SentimentOptions = {
   seed: 1,
   nTrain: 8000,
   nSftEval: 500,
-  nPrompts: 1000,
+  nPrompts: 3000,
   nEvalPrompts: 400,
   nPrefs: 2000,
   nEvalPrefs: 400,
