@@ -36,3 +36,18 @@ test('likelihood displacement: both chosen and rejected log-probs fall', () => {
   // a drop below the threshold is noise
   assert.deepEqual(detectPreferenceWarnings(h, { minDrop: 5 }), []);
 });
+
+test('likelihood displacement compares the first and last tenth of the points, not two single batches', () => {
+  // 40 training points whose batch-to-batch noise (±1.5 nats) is larger than any trend: the last
+  // point happens to be low, the first high. Flat on average, so no warning.
+  const noise = (i: number) => (i % 2 === 0 ? 1.5 : -1.5);
+  const flat = Array.from({ length: 40 }, (_, i) => pt(i * 5, { 'logps/chosen': -20 + noise(i), 'logps/rejected': -21 + noise(i) }));
+  flat[0] = pt(0, { 'logps/chosen': -18, 'logps/rejected': -19 });
+  flat[39] = pt(195, { 'logps/chosen': -22, 'logps/rejected': -23 });
+  assert.deepEqual(detectPreferenceWarnings(flat), []);
+  // The same noise on a real fall of 2 nats in both series is flagged, with window means.
+  const falling = flat.map((p, i) => pt(p.step, { 'logps/chosen': p.values['logps/chosen']! - (2 * i) / 39, 'logps/rejected': p.values['logps/rejected']! - (2 * i) / 39 }));
+  const w = detectPreferenceWarnings(falling);
+  assert.equal(w.length, 1);
+  assert.match(w[0]!.message, /first tenth/);
+});
