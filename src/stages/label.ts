@@ -16,7 +16,7 @@ import type { ArtifactManifest } from '../store/types.js';
 import { requireLabeling, type LabelingService, type MachineLabel } from '../labeling/port.js';
 import { parsePairsJsonl, PAIRS_FILE } from '../labeling/pairs-artifact.js';
 import { toJsonl } from '../labeling/export.js';
-import { humanState } from '../labeling/labelers/human.js';
+import { checkHumanBatch } from '../labeling/labelers/human.js';
 import { loadJudge, runJudge } from '../labeling/labelers/rule.js';
 import { readImportedLabels } from '../labeling/labelers/import.js';
 import type { GoldInput } from '../labeling/batches.js';
@@ -151,15 +151,10 @@ export async function runLabelStage(ctx: StageContext<LabelConfig>): Promise<Sta
   }
   let summary: Record<string, unknown> = { labeler: c.labeler, batchId: batch.id };
   if (c.labeler === 'human') {
-    const p = port.progress(batch.id);
-    const st = humanState(p);
-    if (!st.finished) {
-      ctx.progress({ step: p.done, total: p.total, message: st.message });
-      return { status: 'waiting', message: st.message, done: p.done, total: p.total, retryAfterMs: c.poll_ms };
-    }
-    // Quota reached: close, so late labels are refused rather than silently left out of the dataset.
-    if (st.reason === 'quota') port.closeBatch(batch.id);
-    summary = { ...summary, finished: st.reason, labels: p.labels, completePairs: p.completePairs, pairs: p.pairs };
+    const check = checkHumanBatch(ctx, port, batch.id, c.poll_ms);
+    if (!check.finished) return check.outcome;
+    const p = check.progress;
+    summary = { ...summary, finished: check.reason, labels: p.labels, completePairs: p.completePairs, pairs: p.pairs };
   } else {
     // A retried stage finds its labels already stored (one transaction) and does not label twice.
     if (port.labelCount(batch.id) === 0 && batch.status === 'open') {
