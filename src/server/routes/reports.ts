@@ -21,6 +21,8 @@ const readers = ['admin', 'viewer'] as const;
 /** The compare page has no script at all; inline styles only. */
 export const COMPARE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 const runParams = { type: 'object', required: ['runId'], additionalProperties: false, properties: { runId: id } } as const;
+/** `runs=` of the compare routes (query string of GET, body of POST). */
+const runsParams = { type: 'object', required: ['runs'], additionalProperties: false, properties: { runs: { type: 'string', minLength: 3, maxLength: 2000, description: 'comma-separated run ids, oldest first' } } } as const;
 
 export default async function reportRoutes(app: FastifyInstance, opts: RouteContext): Promise<void> {
   const { db } = opts;
@@ -55,7 +57,7 @@ export default async function reportRoutes(app: FastifyInstance, opts: RouteCont
     schema: {
       summary: "Several runs' reports side by side (figures with deltas against the first, per-prompt regressions)",
       tags: ['reports'],
-      querystring: { type: 'object', required: ['runs'], additionalProperties: false, properties: { runs: { type: 'string', minLength: 3, maxLength: 2000, description: 'comma-separated run ids, oldest first' } } },
+      querystring: runsParams,
     },
   }, async (req) => compareRuns((req.query as { runs: string }).runs));
 
@@ -108,7 +110,7 @@ export default async function reportRoutes(app: FastifyInstance, opts: RouteCont
     schema: {
       summary: 'A one-time URL (valid 60 s) that serves the compare HTML without a token, for the UI\'s sandboxed frame',
       tags: ['reports'],
-      body: { type: 'object', required: ['runs'], additionalProperties: false, properties: { runs: { type: 'string', minLength: 3, maxLength: 2000, description: 'comma-separated run ids, oldest first' } } },
+      body: runsParams,
     },
   }, async (req, reply) => {
     const { runs } = req.body as { runs: string };
