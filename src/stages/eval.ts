@@ -29,7 +29,8 @@ import { AlignflowError } from '../errors.js';
 import { ALIGNFLOW_VERSION, ENGINE_VERSION } from '../version.js';
 import { readDatasetRecords, datasetMetadata } from '../data/datasets.js';
 import type { Content, PreferenceRecord, SftRecord } from '../data/formats.js';
-import { preferenceRecordText, sftRecordText } from '../ml/train/records.js';
+import { sftRecordText } from '../ml/train/records.js';
+import { tokenizePreferenceRecord } from './preference-inputs.js';
 import { loadModelArtifact } from '../ml/models/store.js';
 import { loadRewardModelDir, scoreWithRewardModel, type RewardModel } from '../ml/reward.js';
 import type { TextTokenizer } from '../ml/tokenizer/tokenizer.js';
@@ -48,7 +49,7 @@ import type { Curve, ReportWarning } from '../eval/warnings.js';
 import type { KlSample } from '../eval/kl.js';
 import type { PairLogps } from '../eval/preference.js';
 import { humanJudgments, planHumanPairs } from '../eval/human.js';
-import { humanState } from '../labeling/labelers/human.js';
+import { checkHumanBatch } from '../labeling/labelers/human.js';
 import { createLabelingPort, requireLabeling } from '../labeling/port.js';
 import { registerLabelingPort } from './index.js';
 import type { Db } from '../store/db.js';
@@ -165,27 +166,13 @@ async function datasetPrompts(ctx: StageContext, id: string): Promise<string[]> 
   return out;
 }
 
-/**
- * Eval pairs as token ids, exactly as the DPO and reward stages tokenize their training pairs
- * (TRL's record → text: implicit prompts extracted, chat templates applied, EOS appended), so that
- * eval_rewards/* measure what training optimised.
- */
+/** Eval pairs as token ids, tokenized exactly as the DPO and reward stages tokenize their training pairs. */
 function pairTokens(tok: TextTokenizer, pairs: readonly PreferenceRecord[], addEos: boolean) {
-  const c: { promptIds: number[]; completionIds: number[] }[] = [];
-  const r: typeof c = [];
-  pairs.forEach((rec, i) => {
-    let t;
-    try {
-      t = preferenceRecordText(tok, rec, { addEos });
-    } catch (e) {
-      if (e instanceof AlignflowError) throw new AlignflowError(e.kind, `eval pairs, record ${i + 1}: ${e.message}`, { issues: [{ line: i + 1, reason: e.message }] });
-      throw e;
-    }
-    const promptIds = tok.encode(t.prompt);
-    c.push({ promptIds, completionIds: tok.encode(t.chosen) });
-    r.push({ promptIds, completionIds: tok.encode(t.rejected) });
-  });
-  return { c, r };
+  const t = pairs.map((rec, i) => tokenizePreferenceRecord(tok, rec, { addEos }, 'eval pairs', i + 1).pair);
+  return {
+    c: t.map((p) => ({ promptIds: p.promptIds, completionIds: p.chosenIds })),
+    r: t.map((p) => ({ promptIds: p.promptIds, completionIds: p.rejectedIds })),
+  };
 }
 
 interface Loaded {
@@ -546,14 +533,9 @@ export const evalStage: StageHandler<EvalConfig> = {
       const fill = port.fillBatch(batch.id, pairs, { seed: deriveSeed(ctx.seed, 'eval-human-queue') });
       if (!fill.alreadyFilled && fill.added) ctx.log.info(`eval: label batch ${batch.id} holds ${fill.added} comparisons (${plan.identical.length} identical answer pair(s) are ties without asking)`);
     }
-    const p = port.progress(batch.id);
-    const hs = humanState(p);
-    if (!hs.finished) {
-      ctx.progress({ step: p.done, total: p.total, message: hs.message });
-      return { status: 'waiting', message: hs.message, done: p.done, total: p.total, retryAfterMs: human.poll_ms };
-    }
-    // Quota reached: close, so a late label is refused rather than silently left out of the report.
-    if (hs.reason === 'quota') port.closeBatch(batch.id);
+    const hs = checkHumanBatch(ctx, port, batch.id, human.poll_ms);
+    if (!hs.finished) return hs.outcome;
+    const p = hs.progress;
     const raw = port.rawLabels(batch.id);
     const hj = humanJudgments(human.name, plan, raw);
     ctx.log.info(`eval: ${hj.labels} human label(s) in (batch ${hs.reason === 'closed' ? 'closed by an admin' : 'complete'}); building the report from the samples saved in checkpoint ${saved?.artifact.id ?? '(this invocation)'}`);

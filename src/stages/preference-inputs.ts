@@ -14,6 +14,7 @@ import { tokenizePair } from '../ml/tokenizer/pairs.js';
 import { preferenceRecordText, unpairedRecordText } from '../ml/train/records.js';
 import { Rng } from '../ml/train/rng.js';
 import type { PreparedPair, TokenPair, UnpairedExample } from '../ml/preference-data.js';
+import type { PreferenceRecord } from '../data/formats.js';
 import { datasetMetadata } from '../data/datasets.js';
 
 /**
@@ -87,20 +88,32 @@ export async function tokenizePreferenceDataset(store: ArtifactStore, artifactId
   let prefixMismatches = 0;
   let line = 0;
   for await (const r of readDatasetRecords(store, artifactId, { kind: 'preference' })) {
-    line++;
-    let t;
-    try {
-      t = preferenceRecordText(tok, r, { addEos: o.addEos, ...(o.template ? { template: o.template } : {}) });
-    } catch (e) {
-      if (e instanceof AlignflowError) throw new AlignflowError(e.kind, `dataset ${artifactId}, record ${line}: ${e.message}`, { issues: [{ line, reason: e.message }] });
-      throw e;
-    }
-    const c = tokenizePair(tok, t.prompt, t.chosen);
-    const j = tokenizePair(tok, t.prompt, t.rejected);
-    if (c.prefixMismatch || j.prefixMismatch) prefixMismatches++;
-    pairs.push({ promptIds: c.promptIds, chosenIds: c.completionIds, rejectedIds: j.completionIds, ...(typeof r.margin === 'number' ? { margin: r.margin } : {}) });
+    const t = tokenizePreferenceRecord(tok, r, o, `dataset ${artifactId}`, ++line);
+    if (t.prefixMismatch) prefixMismatches++;
+    pairs.push(t.pair);
   }
   return { pairs, prefixMismatches };
+}
+
+/**
+ * One preference record → token pair, as TRL tokenizes it (record → text, prompt and completions
+ * tokenized separately). Errors name `where` and the record's line. The eval stage scores held-out
+ * pairs through this too, so they are tokenized exactly as training pairs are.
+ */
+export function tokenizePreferenceRecord(tok: TextTokenizer, r: PreferenceRecord, o: { addEos: boolean; template?: string }, where: string, line: number): { pair: TokenPair; prefixMismatch: boolean } {
+  let t;
+  try {
+    t = preferenceRecordText(tok, r, { addEos: o.addEos, ...(o.template ? { template: o.template } : {}) });
+  } catch (e) {
+    if (e instanceof AlignflowError) throw new AlignflowError(e.kind, `${where}, record ${line}: ${e.message}`, { issues: [{ line, reason: e.message }] });
+    throw e;
+  }
+  const c = tokenizePair(tok, t.prompt, t.chosen);
+  const j = tokenizePair(tok, t.prompt, t.rejected);
+  return {
+    pair: { promptIds: c.promptIds, chosenIds: c.completionIds, rejectedIds: j.completionIds, ...(typeof r.margin === 'number' ? { margin: r.margin } : {}) },
+    prefixMismatch: c.prefixMismatch || j.prefixMismatch,
+  };
 }
 
 /**
