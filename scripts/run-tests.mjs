@@ -3,6 +3,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -17,9 +18,14 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Every process of the run (test files, the CLIs and worker threads they start) loads the
+// repository-boundary guard, so a test that reads beside the checkout fails here as it would in a
+// user's clone.
+const guard = pathToFileURL(path.resolve('test/helpers/repo-boundary.mjs')).href;
+const nodeOptions = [process.env.NODE_OPTIONS, `--import=${guard}`].filter(Boolean).join(' ');
 const res = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
+  { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test', NODE_OPTIONS: nodeOptions } },
 );
 process.exit(res.status ?? 1);

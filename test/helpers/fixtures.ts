@@ -5,9 +5,13 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
- * The Hugging Face GPT-2 reference fixtures live in shared/, beside the checkout (both here and in
- * CI's fresh clone); ALIGNFLOW_FIXTURES overrides the location.
+ * Reference fixtures are committed under test/fixtures (see test/fixtures/README.md for how they were
+ * made). ALIGNFLOW_FIXTURES points the tests at another copy, for example a newer set being reviewed;
+ * the repository-boundary guard (test/helpers/repo-boundary.mjs) allows that folder by name.
  */
-export const GPT2_FIXTURES = process.env.ALIGNFLOW_FIXTURES
-  ? path.resolve(process.env.ALIGNFLOW_FIXTURES, 'gpt2-reference')
-  : path.resolve(REPO_ROOT, '../shared/fixtures/gpt2-reference');
+export const FIXTURES_ROOT = process.env.ALIGNFLOW_FIXTURES
+  ? path.resolve(process.env.ALIGNFLOW_FIXTURES)
+  : path.join(REPO_ROOT, 'test/fixtures');
+
+export const GPT2_FIXTURES = path.join(FIXTURES_ROOT, 'gpt2-reference');
+export const LLAMA_FIXTURES = path.join(FIXTURES_ROOT, 'llama-reference');
