@@ -84,7 +84,7 @@ def run(args, mode):
         torch.cuda.synchronize()
     dt = (time.perf_counter() - t0) / args.steps
     out = dict(mode=mode, device=args.device, dtype=args.dtype, pairs=n, seq=L, threads=torch.get_num_threads(),
-               step_s=round(dt, 4), tokens_per_s=round(2 * n * L / dt), loss=round(float(loss), 5),
+               step_s=round(dt, 4), tokens_per_s=round(2 * n * L / dt), loss=round(loss.item(), 5),
                trainable_params=sum(p.numel() for p in params),
                total_params=sum(p.numel() for p in model.parameters()))
     if dev.type == 'cuda':
