@@ -22,6 +22,9 @@ export function isOutsideRepo(p) {
   if (typeof p !== 'string' && !(p instanceof URL) && !Buffer.isBuffer(p)) return false;
   const abs = path.resolve(p instanceof URL ? fileURLToPath(p) : String(p));
   if (!within(abs, PARENT) || PARENT === path.parse(PARENT).root) return false;
+  // Installed packages are code, not test data: a workspace may hoist node_modules above the
+  // checkout, or link it from elsewhere (git worktrees sharing one install).
+  if (abs.split(path.sep).includes('node_modules')) return false;
   return !allowed.some((dir) => within(abs, dir));
 }
 
