@@ -13,6 +13,7 @@ import type { LabelDecision } from '../store/schema.js';
 import { ConflictError, ForbiddenError } from './errors.js';
 import { newId } from './users.js';
 import { stmt } from './sql.js';
+import { mayLabel } from './admin.js';
 
 export type Choice = 'left' | 'right' | 'tie' | 'both_bad';
 export const choices = ['left', 'right', 'tie', 'both_bad'] as const;
@@ -50,13 +51,14 @@ interface AssignmentRow {
 interface BatchRow {
   id: string;
   name: string;
-  status: 'open' | 'closed';
+  status: 'open' | 'paused' | 'closed';
   quota: number;
   lease_seconds: number;
+  labeler_quota: number | null;
 }
 
 function batchRow(db: Db, batchId: string): BatchRow {
-  const b = stmt(db, `SELECT id, name, status, quota, lease_seconds FROM label_batches WHERE id = ?`).get(batchId) as BatchRow | undefined;
+  const b = stmt(db, `SELECT id, name, status, quota, lease_seconds, labeler_quota FROM label_batches WHERE id = ?`).get(batchId) as BatchRow | undefined;
   if (!b) throw notFound(`no label batch "${batchId}"`);
   return b;
 }
@@ -76,7 +78,7 @@ function view(db: Db, a: AssignmentRow, batchId: string): AssignmentView {
 export function nextAssignment(db: Db, batchId: string, user: Actor, now = Date.now()): AssignmentView | null {
   return immediate(db, () => {
     const b = batchRow(db, batchId);
-    if (b.status !== 'open') return null;
+    if (b.status === 'closed') return null;
     // The caller's live lease in this batch, if any (index assignments_user).
     const mine = stmt(
       db,
@@ -85,6 +87,11 @@ export function nextAssignment(db: Db, batchId: string, user: Actor, now = Date.
        ORDER BY a.leased_at DESC, a.rowid DESC LIMIT 1`,
     ).get(user.id, now, batchId) as AssignmentRow | undefined;
     if (mine) return view(db, mine, batchId);
+    // Paused: no new work (the lease above may still be finished). Assigned labelers only, each up
+    // to the batch's per-labeler quota of labels.
+    if (b.status !== 'open') return null;
+    if (!mayLabel(db, batchId, user.id)) throw new ForbiddenError(`you are not among the labelers of batch "${b.name}"`);
+    if (b.labeler_quota !== null && ownLabelCount(db, batchId, user.id) >= b.labeler_quota) return null;
     // Least-labeled pair first, then queue order. The walk follows the index pairs_batch
     // (batch_id, label_count) in order and stops at the first pair that still has room (labels +
     // live leases < quota) and that this labeler has never been given — no sort, no full scan.
@@ -172,7 +179,7 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
   validateSubmit(input);
   return immediate(db, () => {
     const { a, batch, labelCount } = loadAssignment(db, assignmentId, user);
-    if (batch.status !== 'open') throw new ConflictError(`label batch "${batch.name}" was closed before this label arrived; it was not stored`);
+    if (batch.status === 'closed') throw new ConflictError(`label batch "${batch.name}" was closed before this label arrived; it was not stored`);
     if (a.status === 'submitted') throw new ConflictError('this assignment was already labeled (use undo to change it)');
     if (a.status === 'skipped') throw new ConflictError('this assignment was skipped');
     const live = a.status === 'leased' && a.lease_expires_at > now;
@@ -212,7 +219,7 @@ export function skipAssignment(db: Db, assignmentId: string, user: Actor, reason
   if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > 500) throw inputError('a skip needs a reason (1–500 characters)', [{ field: 'reason', reason: 'required' }]);
   immediate(db, () => {
     const { a, batch } = loadAssignment(db, assignmentId, user);
-    if (batch.status !== 'open') throw new ConflictError(`label batch "${batch.name}" is closed`);
+    if (batch.status === 'closed') throw new ConflictError(`label batch "${batch.name}" is closed`);
     if (a.status === 'submitted') throw new ConflictError('this assignment was already labeled');
     if (a.status === 'skipped') return;
     stmt(db, `UPDATE assignments SET status = 'skipped', skip_reason = ? WHERE id = ?`).run(reason.trim(), a.id);
@@ -226,7 +233,7 @@ export function skipAssignment(db: Db, assignmentId: string, user: Actor, reason
 export function undoLastLabel(db: Db, batchId: string, user: Actor, now = Date.now()): AssignmentView {
   return immediate(db, () => {
     const b = batchRow(db, batchId);
-    if (b.status !== 'open') throw new ConflictError(`label batch "${b.name}" is closed; labels can no longer be undone`);
+    if (b.status === 'closed') throw new ConflictError(`label batch "${b.name}" is closed; labels can no longer be undone`);
     const l = stmt(db,
         `SELECT l.id, l.assignment_id, l.decision, l.strength, l.rationale, l.flags, l.pair_id FROM labels l JOIN pairs p ON p.id = l.pair_id
          WHERE p.batch_id = ? AND l.user_id = ? AND l.assignment_id IS NOT NULL ORDER BY l.created_at DESC, l.rowid DESC LIMIT 1`,

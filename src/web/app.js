@@ -17,6 +17,7 @@ const state = {
   choice: null,
   view: null,
   adminBatch: null,
+  labelersFor: null,
   busy: false,
   pollTimer: null,
   progressStamp: 0,
@@ -341,6 +342,9 @@ function onKey(e) {
 
 async function showAdmin() {
   showSection('admin', 'admin');
+  for (const el of document.querySelectorAll('.admin-only')) el.hidden = state.me.role !== 'admin';
+  state.labelersFor = null;
+  if (state.me.role === 'admin') await loadNewBatchForm().catch((e) => ($('nb-msg').textContent = e.message));
   await loadAdmin();
   startPolling();
 }
@@ -398,21 +402,21 @@ async function loadAdmin() {
       const fill = document.createElement('div');
       fill.style.width = (p.total ? Math.round((100 * p.done) / p.total) : 0) + '%';
       bar.append(fill);
-      let action = '';
-      if (state.me.role === 'admin' && b.status === 'open') {
-        action = document.createElement('button');
-        action.type = 'button';
-        action.textContent = 'Close';
-        action.addEventListener('click', async (ev) => {
+      const action = document.createElement('span');
+      action.className = 'row-actions';
+      if (state.me.role === 'admin' && b.status !== 'closed') {
+        const act = (label, path, ask) => button(label, async (ev) => {
           ev.stopPropagation();
-          if (!confirm(`Close batch "${b.name}"? Labelers' late submissions will be refused.`)) return;
+          if (ask && !confirm(ask)) return;
           try {
-            await api('POST', `/api/labeling/batches/${encodeURIComponent(b.id)}/close`);
+            await api('POST', `/api/labeling/batches/${encodeURIComponent(b.id)}/${path}`);
           } catch (e) {
             alert(e.message);
           }
           loadAdmin();
         });
+        action.append(b.status === 'paused' ? act('Resume', 'resume') : act('Pause', 'pause'));
+        action.append(act('Close', 'close', `Close batch "${b.name}"? Labelers' late submissions will be refused.`));
       }
       const tr = row([b.name, b.status, bar, `${p.completePairs} / ${p.pairs} (${p.done}/${p.total} labels)`, p.liveLeases, action]);
       tr.dataset.batch = b.id;
@@ -425,6 +429,128 @@ async function loadAdmin() {
     }),
   );
   if (state.adminBatch) await loadStats(state.adminBatch, r.batches.find((b) => b.id === state.adminBatch));
+  if (state.me.role === 'admin' && state.adminBatch && state.labelersFor !== state.adminBatch) await loadBatchLabelers(state.adminBatch);
+}
+
+// ------------------------------------------------------------------ batch administration (admins)
+
+/** Users who may label (labelers and admins), for the labeler pickers; fetched once per view. */
+async function labelerUsers() {
+  const r = await api('GET', '/api/users');
+  return r.users.filter((u) => !u.disabled && u.role !== 'viewer');
+}
+
+function checkboxes(container, users, ticked) {
+  container.replaceChildren(
+    ...users.map((u) => {
+      const l = document.createElement('label');
+      const c = document.createElement('input');
+      c.type = 'checkbox';
+      c.value = u.id;
+      c.checked = ticked.includes(u.id);
+      l.append(c, ` ${u.name}`);
+      return l;
+    }),
+  );
+}
+
+const ticked = (container) => [...container.querySelectorAll('input:checked')].map((c) => c.value);
+
+async function loadNewBatchForm() {
+  const [src, users] = await Promise.all([api('GET', '/api/labeling/sources'), labelerUsers()]);
+  const sel = $('nb-artifact');
+  sel.replaceChildren(
+    ...src.sources.map((x) => {
+      const o = document.createElement('option');
+      o.value = x.artifactId;
+      o.textContent = `${x.kind === 'pairs' ? 'pairs' : 'preference dataset'}: ${x.name}${x.runId ? ` (run ${x.runId})` : ''}${x.records != null ? `, ${x.records} records` : ''}`;
+      return o;
+    }),
+  );
+  if (!src.sources.length) {
+    const o = document.createElement('option');
+    o.value = '';
+    o.textContent = 'no pairs artifact or preference dataset yet';
+    sel.append(o);
+  }
+  checkboxes($('nb-labelers'), users, []);
+}
+
+const readFile = (input) => (input.files && input.files[0] ? input.files[0].text().then((jsonl) => ({ jsonl, fileName: input.files[0].name })) : Promise.resolve(null));
+
+async function createBatchFromForm() {
+  const msg = $('nb-msg');
+  msg.className = '';
+  msg.textContent = 'Creating…';
+  try {
+    const from = document.querySelector('input[name="nb-from"]:checked').value;
+    let source;
+    if (from === 'file') {
+      source = await readFile($('nb-file'));
+      if (!source) throw new Error('choose a JSONL file of preference pairs');
+    } else {
+      if (!$('nb-artifact').value) throw new Error('choose a source, or upload a file');
+      source = { artifactId: $('nb-artifact').value };
+    }
+    const num = (id) => ($(id).value === '' ? undefined : Number($(id).value));
+    const body = {
+      name: $('nb-name').value.trim(),
+      guidelines: $('nb-guidelines').value,
+      quota: num('nb-quota'),
+      goldRate: num('nb-gold-rate'),
+      leaseSeconds: num('nb-lease') === undefined ? undefined : Math.round(num('nb-lease') * 60),
+      source,
+      labelers: ticked($('nb-labelers')),
+    };
+    if (num('nb-labeler-quota') !== undefined) body.labelerQuota = num('nb-labeler-quota');
+    const gold = await readFile($('nb-gold'));
+    if (gold) body.gold = gold;
+    const r = await api('POST', '/api/labeling/batches/setup', body);
+    msg.textContent = `Created "${r.batch.name}": ${r.added} pairs${r.gold ? ` + ${r.gold} gold` : ''}.`;
+    state.adminBatch = r.batch.id;
+    $('new-batch').reset();
+    await loadAdmin();
+  } catch (e) {
+    msg.className = 'error';
+    const issues = e.body && e.body.issues ? e.body.issues.slice(0, 5).map((i) => [i.file, i.line !== undefined ? `line ${i.line}` : '', i.field ? `field "${i.field}"` : ''].filter(Boolean).join(', ') + `: ${i.reason}`) : [];
+    msg.textContent = [e.message, ...issues].join(' — ');
+  }
+}
+
+async function loadBatchLabelers(batchId) {
+  state.labelersFor = batchId;
+  const [mine, users] = await Promise.all([api('GET', `/api/labeling/batches/${encodeURIComponent(batchId)}/labelers`), labelerUsers()]);
+  checkboxes($('bl-list'), users, mine.labelers);
+  $('bl-msg').textContent = '';
+}
+
+async function saveBatchLabelers() {
+  try {
+    const r = await api('PUT', `/api/labeling/batches/${encodeURIComponent(state.adminBatch)}/labelers`, { labelers: ticked($('bl-list')) });
+    $('bl-msg').textContent = r.labelers.length ? `Saved: ${r.labelers.length} labeler(s).` : 'Saved: open to every labeler.';
+  } catch (e) {
+    $('bl-msg').textContent = e.message;
+  }
+}
+
+/** Downloads an export through the API (the token goes in a header, so a plain link cannot). */
+async function downloadExport(what) {
+  const id = state.adminBatch;
+  try {
+    const res = await fetch(`/api/labeling/batches/${encodeURIComponent(id)}/export?what=${what}`, { headers: { authorization: 'Bearer ' + sessionStorage.getItem(TOKEN_KEY) } });
+    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || `HTTP ${res.status}`);
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `${id}-${what}.jsonl`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    $('ex-msg').textContent = '';
+  } catch (e) {
+    $('ex-msg').textContent = e.message;
+  }
 }
 
 async function loadStats(batchId, batch) {
@@ -672,6 +798,17 @@ document.addEventListener('DOMContentLoaded', () => {
     submitSignoff();
   });
   $('compare-go').addEventListener('click', () => runCompare());
+  $('new-batch').addEventListener('submit', (e) => {
+    e.preventDefault();
+    createBatchFromForm();
+  });
+  $('nb-file').addEventListener('change', () => (document.querySelector('input[name="nb-from"][value="file"]').checked = true));
+  $('batch-labelers').addEventListener('submit', (e) => {
+    e.preventDefault();
+    saveBatchLabelers();
+  });
+  $('ex-prefs').addEventListener('click', () => downloadExport('preferences'));
+  $('ex-labels').addEventListener('click', () => downloadExport('labels'));
   $('batch').addEventListener('change', async (e) => {
     state.batchId = e.target.value;
     renderProgress();
