@@ -10,11 +10,12 @@ const shotAt = args.indexOf('--shot');
 const shot = shotAt >= 0 ? args.splice(shotAt, 2)[1] : undefined;
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
 try {
-  for (const file of args) {
-    const fcps: number[] = [];
-    const loads: number[] = [];
-    let height = 0, charts = 0, visibleCharts = 0;
-    for (let i = 0; i < 5; i++) {
+  // Loads alternate between the files, so a burst of load on a shared machine hits them alike.
+  const repeat = Number(process.env.REPEAT ?? 11);
+  const acc = new Map(args.map((f) => [f, { fcps: [] as number[], loads: [] as number[], height: 0, charts: 0, visible: 0 }]));
+  for (let i = 0; i < repeat; i++) {
+    for (const file of args) {
+      const a = acc.get(file)!;
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
       await page.goto('file://' + fs.realpathSync(file), { waitUntil: 'load' });
       const m = await page.evaluate(() => {
@@ -23,12 +24,14 @@ try {
         const svgs = [...document.querySelectorAll('svg.chart')];
         return { fcp, load: nav.loadEventEnd, height: document.documentElement.scrollHeight, charts: svgs.length, visible: svgs.filter((s) => s.checkVisibility()).length };
       });
-      fcps.push(m.fcp); loads.push(m.load); height = m.height; charts = m.charts; visibleCharts = m.visible;
-      if (shot && i === 0) await page.screenshot({ path: shot, fullPage: true });
+      a.fcps.push(m.fcp); a.loads.push(m.load); a.height = m.height; a.charts = m.charts; a.visible = m.visible;
+      if (shot && i === 0 && file === args[args.length - 1]) await page.screenshot({ path: shot, fullPage: true });
       await page.close();
     }
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    console.log(JSON.stringify({ file, bytes: fs.statSync(file).size, heightPx: height, charts, visibleCharts, fcpMs: Math.round(med(fcps)), loadMs: Math.round(med(loads)) }));
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  for (const [file, a] of acc) {
+    console.log(JSON.stringify({ file, bytes: fs.statSync(file).size, heightPx: a.height, charts: a.charts, visibleCharts: a.visible, fcpMs: Math.round(med(a.fcps)), loadMs: Math.round(med(a.loads)), loads: repeat }));
   }
 } finally {
   await browser.close();
