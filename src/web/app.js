@@ -1,8 +1,8 @@
 // alignflow web UI: sign in with a token, label pairs (keyboard first), watch batches (admins),
 // follow runs, read eval reports, sign them off and compare runs (admins and viewers).
-// Model text only ever reaches the page through renderMarkdown (escapes first) or textContent;
+// Model text only ever reaches the page through renderMarkdown / renderContent (escape first) or textContent;
 // report and compare HTML only inside sandboxed frames served under their own CSP.
-import { renderMarkdown } from './markdown.js';
+import { renderMarkdown, renderContent } from './markdown.js';
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'alignflow.token';
@@ -204,9 +204,9 @@ function showAssignment(a, previous) {
   state.shownAt = performance.now();
   $('empty').hidden = true;
   $('task').hidden = false;
-  $('prompt').innerHTML = renderMarkdown(a.prompt);
-  $('left').innerHTML = renderMarkdown(a.left);
-  $('right').innerHTML = renderMarkdown(a.right);
+  $('prompt').innerHTML = renderContent(a.prompt);
+  $('left').innerHTML = renderContent(a.left);
+  $('right').innerHTML = renderContent(a.right);
   const prev = previous || a.previous;
   setChoice(prev ? prev.choice : null);
   for (const r of document.querySelectorAll('input[name="strength"]')) r.checked = !!prev && String(prev.strength) === r.value;
