@@ -429,7 +429,11 @@ async function loadAdmin() {
     }),
   );
   if (state.adminBatch) await loadStats(state.adminBatch, r.batches.find((b) => b.id === state.adminBatch));
-  if (state.me.role === 'admin' && state.adminBatch && state.labelersFor !== state.adminBatch) await loadBatchLabelers(state.adminBatch);
+  if (state.me.role === 'admin' && state.adminBatch && state.labelersFor !== state.adminBatch) {
+    await loadBatchLabelers(state.adminBatch);
+    $('item-history').hidden = true;
+    await loadItems();
+  }
 }
 
 // ------------------------------------------------------------------ batch administration (admins)
@@ -521,6 +525,9 @@ async function loadBatchLabelers(batchId) {
   state.labelersFor = batchId;
   const [mine, users] = await Promise.all([api('GET', `/api/labeling/batches/${encodeURIComponent(batchId)}/labelers`), labelerUsers()]);
   checkboxes($('bl-list'), users, mine.labelers);
+  const keep = $('it-labeler').value;
+  $('it-labeler').replaceChildren(new Option('any labeler', ''), ...users.map((u) => new Option(u.name, u.id)));
+  $('it-labeler').value = users.some((u) => u.id === keep) ? keep : '';
   $('bl-msg').textContent = '';
 }
 
@@ -531,6 +538,53 @@ async function saveBatchLabelers() {
   } catch (e) {
     $('bl-msg').textContent = e.message;
   }
+}
+
+async function loadItems() {
+  if (!state.adminBatch) return;
+  const p = new URLSearchParams({ filter: $('it-filter').value, limit: '100' });
+  if ($('it-q').value.trim()) p.set('q', $('it-q').value.trim());
+  if ($('it-labeler').value) p.set('labeler', $('it-labeler').value);
+  const batchId = state.adminBatch;
+  const r = await api('GET', `/api/labeling/batches/${encodeURIComponent(batchId)}/items?${p}`);
+  if (batchId !== state.adminBatch) return;
+  $('it-count').textContent = `${r.total} item(s)${r.total > r.items.length ? `, first ${r.items.length} shown` : ''}`;
+  fill(
+    'items',
+    r.items.map((it) => {
+      const tr = row([
+        (it.isGold ? '[gold] ' : '') + (it.prompt.length > 140 ? it.prompt.slice(0, 140) + '…' : it.prompt),
+        it.labels,
+        Object.entries(it.counts).map(([k, v]) => `${k}: ${v}`).join(', '),
+        it.flags.join(', '),
+        it.labelers.join(', '),
+      ]);
+      tr.dataset.pair = it.pairId;
+      tr.className = 'clickable';
+      tr.addEventListener('click', () => showHistory(it.pairId));
+      return tr;
+    }),
+  );
+}
+
+const decisionText = { a: 'a is better', b: 'b is better', tie: 'tie', both_bad: 'both bad' };
+
+async function showHistory(pairId) {
+  const h = await api('GET', `/api/labeling/pairs/${encodeURIComponent(pairId)}/history`);
+  $('item-history').hidden = false;
+  $('item-history').dataset.pair = pairId;
+  $('ih-prompt').innerHTML = renderContent(h.pair.prompt);
+  $('ih-a').innerHTML = renderContent(h.pair.responseA);
+  $('ih-b').innerHTML = renderContent(h.pair.responseB);
+  fill(
+    'ih-events',
+    h.events.map((e) => {
+      if (e.kind === 'leased') return row([when(e.at), 'shown', e.user, `${e.shownLeft} on the left; now ${e.status}`]);
+      if (e.kind === 'skipped') return row([when(e.at), 'skipped', e.user, e.reason || '']);
+      const extra = [e.strength ? `strength ${e.strength}` : '', e.flags.length ? `flags: ${e.flags.join(', ')}` : '', e.durationMs !== null ? `${(e.durationMs / 1000).toFixed(1)} s` : '', e.rationale ? `“${e.rationale}”` : ''].filter(Boolean).join(' · ');
+      return row([when(e.at), decisionText[e.decision] || e.decision, e.annotator, extra]);
+    }),
+  );
 }
 
 /** Downloads an export through the API (the token goes in a header, so a plain link cannot). */
@@ -808,6 +862,13 @@ document.addEventListener('DOMContentLoaded', () => {
     saveBatchLabelers();
   });
   $('ex-prefs').addEventListener('click', () => downloadExport('preferences'));
+  let searchTimer = null;
+  $('it-q').addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => loadItems().catch(() => {}), 200);
+  });
+  $('it-filter').addEventListener('change', () => loadItems().catch(() => {}));
+  $('it-labeler').addEventListener('change', () => loadItems().catch(() => {}));
   $('ex-labels').addEventListener('click', () => downloadExport('labels'));
   $('batch').addEventListener('change', async (e) => {
     state.batchId = e.target.value;

@@ -148,6 +148,24 @@ test('an admin creates, fills, assigns, pauses, exports and closes batches in th
     assert.ok(got.trim().split('\n').length >= 1, 'labeled regular pairs are exported (gold pairs never are)');
     for (const l of got.trim().split('\n')) assert.match(JSON.parse(l).chosen, /^Good answer/);
 
+    // Items: filter by labeler, search, and one item's history.
+    await page.selectOption('#it-labeler', lab.user.id);
+    await page.waitForFunction(() => document.getElementById('it-count')?.textContent === '2 item(s)');
+    await page.click('#items tbody tr:first-child');
+    await page.waitForSelector('#item-history:not([hidden])');
+    const events = await page.$$eval('#ih-events tbody tr', (trs) => trs.map((t) => Array.from(t.querySelectorAll('td')).slice(1).map((td) => td.textContent)));
+    assert.equal(events.length, 2, 'shown, then labeled');
+    assert.deepEqual(events[0]!.slice(0, 2), ['shown', 'lab']);
+    assert.equal(events[1]![1], 'user:lab');
+    assert.match(events[1]![0]!, /is better/);
+    await page.selectOption('#it-labeler', '');
+    await page.fill('#it-q', 'QUESTION 3');
+    await page.waitForFunction(() => document.getElementById('it-count')?.textContent === '1 item(s)');
+    assert.match((await page.textContent('#items tbody'))!, /Question 3\?/);
+    await page.fill('#it-q', '');
+    await page.selectOption('#it-filter', 'gold');
+    await page.waitForFunction(() => document.getElementById('it-count')?.textContent === '2 item(s)');
+
     await page.screenshot({ path: path.join(art, 'batch-admin-1400.png'), fullPage: true });
     // Close from the row (the confirm dialog is accepted).
     await page.click(`#batches tr[data-batch="${b1.id}"] button:text("Close")`);

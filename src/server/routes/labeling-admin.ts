@@ -7,6 +7,7 @@ import { addPairs, createBatch, getBatch, validateBatchOptions, type BatchOption
 import { batchLabelers, resolveLabelers, setBatchLabelers, setBatchPaused } from '../../labeling/admin.js';
 import { goldFromPreferenceJsonl, pairsFromArtifact, pairsFromPreferenceJsonl } from '../../labeling/sources.js';
 import { inputError } from '../../errors.js';
+import { batchItems, itemFilters, itemHistory, type ItemQuery } from '../../labeling/items.js';
 import { labelBatches } from '../../store/schema.js';
 import { eq } from 'drizzle-orm';
 
@@ -126,4 +127,27 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
     const { batchId } = req.params as { batchId: string };
     return { labelers: setBatchLabelers(db, batchId, (req.body as { labelers: string[] }).labelers) };
   });
+
+  app.get('/api/labeling/batches/:batchId/items', {
+    config: { roles: ['admin'] },
+    schema: {
+      summary: "A batch's pairs with their labels: search (prompt, responses, rationales) and filters (disputed, flagged, unlabeled, gold, skipped, by labeler)",
+      tags: ['labeling'],
+      params: batchParams,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { q: { type: 'string', maxLength: 500 }, filter: { type: 'string', enum: [...itemFilters] }, labeler: id, limit: { type: 'integer', minimum: 1, maximum: 500 }, offset: { type: 'integer', minimum: 0 } },
+      },
+    },
+  }, async (req) => batchItems(db, (req.params as { batchId: string }).batchId, req.query as ItemQuery));
+
+  app.get('/api/labeling/pairs/:pairId/history', {
+    config: { roles: ['admin'] },
+    schema: {
+      summary: 'One pair with every lease, skip and label it had, oldest first',
+      tags: ['labeling'],
+      params: { type: 'object', required: ['pairId'], additionalProperties: false, properties: { pairId: id } },
+    },
+  }, async (req) => itemHistory(db, (req.params as { pairId: string }).pairId));
 }
