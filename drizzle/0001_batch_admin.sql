@@ -6,4 +6,6 @@ CREATE TABLE `label_batch_members` (
 	FOREIGN KEY (`user_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-ALTER TABLE `label_batches` ADD `labeler_quota` integer;
+ALTER TABLE `label_batches` ADD `labeler_quota` integer;--> statement-breakpoint
+ALTER TABLE `label_batches` ADD `suggestions` integer DEFAULT false NOT NULL;--> statement-breakpoint
+ALTER TABLE `labels` ADD `suggested` text;

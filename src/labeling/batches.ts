@@ -18,6 +18,8 @@ export interface BatchOptions {
   leaseSeconds?: number;
   /** Most labels one labeler may give in the batch; null or absent: no limit. */
   labelerQuota?: number | null;
+  /** Show the higher-scored response (judge or reward model scores) as a pre-annotation. */
+  suggestions?: boolean;
 }
 
 export type Batch = typeof labelBatches.$inferSelect;
@@ -48,6 +50,7 @@ export function createBatch(db: Db, o: BatchOptions): Batch {
     goldRate: v.goldRate,
     leaseSeconds: v.leaseSeconds,
     labelerQuota: o.labelerQuota ?? null,
+    suggestions: o.suggestions ?? false,
     status: 'open',
     createdAt: Date.now(),
     closedAt: null,

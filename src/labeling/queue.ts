@@ -29,6 +29,11 @@ export interface AssignmentView {
   right: string;
   leasedAt: number;
   leaseExpiresAt: number;
+  /**
+   * The pre-annotation, in screen terms, when the batch shows suggestions and both responses carry a
+   * score (from a judge or a reward model): the higher-scored side, or a tie.
+   */
+  suggestion?: { choice: 'left' | 'right' | 'tie'; scoreLeft: number; scoreRight: number };
   /** Set when this assignment came back through undo: the label that was withdrawn. */
   previous?: { choice: Choice; strength: number | null; rationale: string | null; flags: string[] };
 }
@@ -55,19 +60,37 @@ interface BatchRow {
   quota: number;
   lease_seconds: number;
   labeler_quota: number | null;
+  suggestions: number;
 }
 
 function batchRow(db: Db, batchId: string): BatchRow {
-  const b = stmt(db, `SELECT id, name, status, quota, lease_seconds, labeler_quota FROM label_batches WHERE id = ?`).get(batchId) as BatchRow | undefined;
+  const b = stmt(db, `SELECT id, name, status, quota, lease_seconds, labeler_quota, suggestions FROM label_batches WHERE id = ?`).get(batchId) as BatchRow | undefined;
   if (!b) throw notFound(`no label batch "${batchId}"`);
   return b;
 }
 
+/** What scored the two responses prefers, in a/b terms; null when either has no score. */
+function suggestedDecision(scoreA: number | null, scoreB: number | null): 'a' | 'b' | 'tie' | null {
+  if (scoreA === null || scoreB === null) return null;
+  return scoreA > scoreB ? 'a' : scoreB > scoreA ? 'b' : 'tie';
+}
+
+function pairTexts(db: Db, pairId: string) {
+  return stmt(db, `SELECT p.prompt AS prompt, ra.text AS a, rb.text AS b, ra.score AS sa, rb.score AS sb FROM pairs p JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id WHERE p.id = ?`)
+    .get(pairId) as { prompt: string; a: string; b: string; sa: number | null; sb: number | null };
+}
+
 function view(db: Db, a: AssignmentRow, batchId: string): AssignmentView {
-  const r = stmt(db, `SELECT p.prompt AS prompt, ra.text AS a, rb.text AS b FROM pairs p JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id WHERE p.id = ?`)
-    .get(a.pair_id) as { prompt: string; a: string; b: string };
+  const r = pairTexts(db, a.pair_id);
   const [left, right] = a.left_response === 'a' ? [r.a, r.b] : [r.b, r.a];
-  return { assignmentId: a.id, batchId, prompt: r.prompt, left, right, leasedAt: a.leased_at, leaseExpiresAt: a.lease_expires_at };
+  const out: AssignmentView = { assignmentId: a.id, batchId, prompt: r.prompt, left, right, leasedAt: a.leased_at, leaseExpiresAt: a.lease_expires_at };
+  const b = batchRow(db, batchId);
+  const s = b.suggestions ? suggestedDecision(r.sa, r.sb) : null;
+  if (s) {
+    const [scoreLeft, scoreRight] = a.left_response === 'a' ? [r.sa!, r.sb!] : [r.sb!, r.sa!];
+    out.suggestion = { choice: s === 'tie' ? 'tie' : (choiceOf(s, a.left_response) as 'left' | 'right'), scoreLeft, scoreRight };
+  }
+  return out;
 }
 
 /**
@@ -190,9 +213,13 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
     }
     const decision = decisionOf(input.choice, a.left_response);
     const labelId = newId('l');
+    // The suggestion this labeler was shown (recomputed here, not taken from the client), so the
+    // share of labels that follow it can be measured against agreement.
+    const texts = batch.suggestions ? pairTexts(db, a.pair_id) : undefined;
+    const suggested = texts ? suggestedDecision(texts.sa, texts.sb) : null;
     stmt(db,
-        `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at, suggested)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         labelId,
@@ -207,6 +234,7 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
         a.left_response,
         input.durationMs ?? null,
         now,
+        suggested,
       );
     stmt(db, `UPDATE assignments SET status = 'submitted' WHERE id = ?`).run(a.id);
     stmt(db, `UPDATE pairs SET label_count = label_count + 1 WHERE id = ?`).run(a.pair_id);

@@ -181,6 +181,8 @@ export const labelBatches = sqliteTable('label_batches', {
   status: text('status', { enum: ['open', 'paused', 'closed'] }).notNull().default('open'),
   /** Most labels one labeler may give in this batch; null: no limit. */
   labelerQuota: integer('labeler_quota'),
+  /** Show labelers the pick of whatever scored the responses (judge, reward model) as a pre-annotation. */
+  suggestions: integer('suggestions', { mode: 'boolean' }).notNull().default(false),
   createdAt: integer('created_at').notNull(),
   closedAt: integer('closed_at'),
 });
@@ -234,6 +236,7 @@ export const labels = sqliteTable('labels', {
   rationale: text('rationale'),
   flags: text('flags', { mode: 'json' }).$type<string[]>(),
   shownLeft: text('shown_left', { enum: ['a', 'b'] }),
+  suggested: text('suggested', { enum: ['a', 'b', 'tie'] }), // the pre-annotation shown with this pair, if any
   durationMs: integer('duration_ms'),
   createdAt: integer('created_at').notNull(),
 }, (t) => [index('labels_pair').on(t.pairId)]);

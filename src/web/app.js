@@ -208,7 +208,14 @@ function showAssignment(a, previous) {
   $('left').innerHTML = renderContent(a.left);
   $('right').innerHTML = renderContent(a.right);
   const prev = previous || a.previous;
-  setChoice(prev ? prev.choice : null);
+  // A suggestion is a pre-annotation: selected, labelled as such, one key away from being changed.
+  const sug = a.suggestion;
+  $('suggestion').hidden = !sug;
+  if (sug) {
+    const pick = sug.choice === 'tie' ? 'a tie' : sug.choice === 'left' ? 'A' : 'B';
+    $('suggestion').textContent = `Pre-selected: the judge's pick is ${pick} (scores A ${Number(sug.scoreLeft).toPrecision(3)}, B ${Number(sug.scoreRight).toPrecision(3)}). Change it if you disagree.`;
+  }
+  setChoice(prev ? prev.choice : sug ? sug.choice : null);
   for (const r of document.querySelectorAll('input[name="strength"]')) r.checked = !!prev && String(prev.strength) === r.value;
   $('flag-unsafe').checked = !!prev && prev.flags.includes('unsafe');
   $('flag-broken').checked = !!prev && prev.flags.includes('broken');
@@ -507,6 +514,7 @@ async function createBatchFromForm() {
       labelers: ticked($('nb-labelers')),
     };
     if (num('nb-labeler-quota') !== undefined) body.labelerQuota = num('nb-labeler-quota');
+    if ($('nb-suggestions').checked) body.suggestions = true;
     const gold = await readFile($('nb-gold'));
     if (gold) body.gold = gold;
     const r = await api('POST', '/api/labeling/batches/setup', body);
@@ -615,6 +623,7 @@ async function loadStats(batchId, batch) {
   $('fig-kappa').textContent = fmt(s.kappa.mean);
   $('fig-bias').textContent = s.positionBias.leftWinRate === null ? '—' : `${pct(s.positionBias.leftWinRate)} (z ${fmt(s.positionBias.z, 2)})`;
   $('fig-labels').textContent = `${s.progress.labels} / ${s.skips}`;
+  $('fig-follow').textContent = s.suggestions.rate === null ? '—' : `${pct(s.suggestions.rate)} of ${s.suggestions.shown}`;
   fill('gold', s.gold.map((g) => row([g.annotator, `${g.correct} / ${g.total}`, pct(g.accuracy)])));
   fill('time', s.time.map((t) => row([t.annotator, t.labels, t.medianMs === null ? '—' : (t.medianMs / 1000).toFixed(1) + ' s'])));
   fill('kappa', s.kappa.pairs.map((k) => row([`${k.a} · ${k.b}`, k.items, fmt(k.kappa)])));

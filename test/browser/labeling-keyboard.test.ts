@@ -66,8 +66,9 @@ test('50 pairwise labels by keyboard: time and keystrokes per label; chat pairs 
       const leftGood = /\*\*|const x|<strong>|<code>/.test(await page.innerHTML('#left'));
       await press(leftGood ? '1' : '2');
       await press('Enter');
-      await page.waitForFunction(([p, n]) => document.getElementById('prompt')?.textContent !== p || document.getElementById('progress-text')?.textContent?.startsWith(`${n} / `), [prompt, i + 1] as const);
       await page.waitForFunction((n) => document.getElementById('progress-text')?.textContent?.startsWith(`${n} / ${50}`), i + 1);
+      // Prompts are distinct, so a changed prompt means the next pair is on screen.
+      if (i < N - 1) await page.waitForFunction((p) => document.getElementById('prompt')?.textContent !== p, prompt);
     }
     const wallMs = performance.now() - t0;
     const rows = s.db.$client.prepare("SELECT decision, shown_left, duration_ms FROM labels WHERE source = 'user:lab'").all() as { decision: string; shown_left: string; duration_ms: number }[];
@@ -81,6 +82,53 @@ test('50 pairwise labels by keyboard: time and keystrokes per label; chat pairs 
     assert.equal(keystrokes / N, 2, 'one key to choose, Enter to submit');
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('with suggestions the pick is pre-selected: Enter accepts it, one key overrides it; the admin sees the follow rate', { skip: chromiumSkip, timeout: 120_000 }, async () => {
+  const s = await testServer();
+  await s.app.listen({ port: 0, host: '127.0.0.1' });
+  const base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
+  const batch = createBatch(s.db, { name: 'suggested', quota: 1, suggestions: true });
+  const n = 10;
+  addPairs(s.db, batch.id, Array.from({ length: n }, (_, i) => ({ prompt: `Q${i}: ${i} + 1?`, a: { text: `${i + 1}`, score: 2 }, b: { text: `${i + 2}`, score: -1 } })));
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(base + '/');
+    await page.keyboard.type(s.tokens.labeler);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#task:not([hidden])');
+    let keystrokes = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const prompt = (await page.textContent('#prompt'))!;
+      assert.match((await page.textContent('#suggestion'))!, /Pre-selected: the judge's pick is [AB] \(scores A (2\.00|-1\.00), B (2\.00|-1\.00)\)/);
+      const pressed = await page.getAttribute('[data-choice="left"]', 'aria-pressed') === 'true' ? 'left' : await page.getAttribute('[data-choice="right"]', 'aria-pressed') === 'true' ? 'right' : null;
+      const good = (await page.textContent('#left'))!.trim() === String(Number(prompt.slice(1).split(':')[0]) + 1) ? 'left' : 'right';
+      assert.equal(pressed, good, `the higher-scored side is pre-selected: ${prompt} / ${await page.textContent('#left')} / ${await page.textContent('#right')}`);
+      // The reader disagrees on pairs 3 and 7 (one key to change the choice), accepts the rest.
+      if (i === 3 || i === 7) {
+        keystrokes++;
+        await page.keyboard.press(good === 'left' ? '2' : '1');
+      }
+      keystrokes++;
+      await page.keyboard.press('Enter');
+      await page.waitForFunction((k) => document.getElementById('progress-text')?.textContent?.startsWith(`${k} / `), i + 1);
+      if (i < n - 1) await page.waitForFunction((p) => document.getElementById('prompt')?.textContent !== p, prompt);
+    }
+    const wallMs = performance.now() - t0;
+    console.log(`# pairwise with suggestions, ${n} labels: ${(wallMs / n).toFixed(0)} ms per label wall clock, ${(keystrokes / n).toFixed(2)} keystrokes per label (2 of ${n} overridden)`);
+    const rows = s.db.$client.prepare("SELECT decision, suggested FROM labels").all() as { decision: string; suggested: string }[];
+    assert.equal(rows.length, n);
+    assert.equal(rows.filter((r) => r.decision === r.suggested).length, n - 2);
+    // The admin's figures show the follow rate.
+    await page.click('#logout');
+    await page.fill('#token', s.tokens.admin);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /80\.0% of 10/.test(document.getElementById('fig-follow')?.textContent ?? ''));
   } finally {
     await browser.close();
   }

@@ -63,6 +63,7 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
           quota: { type: 'integer', minimum: 1, maximum: 100 },
           goldRate: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
           labelerQuota: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 },
+          suggestions: { type: 'boolean' },
           leaseSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
           runId: id,
           source: { oneOf: [{ type: 'object', required: ['artifactId'], additionalProperties: false, properties: { artifactId: id } }, upload] },
@@ -85,7 +86,7 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
     const gold: GoldInput[] = b.gold ? goldFromPreferenceJsonl(b.gold.jsonl, b.gold.fileName) : [];
     if ((b.goldRate ?? 0) > 0 && gold.length === 0) throw inputError('a gold share needs gold pairs', [{ field: 'gold', reason: 'upload a JSONL of pairs with known answers (prompt, chosen, rejected)' }]);
     const labelers = resolveLabelers(db, b.labelers ?? []);
-    const batch = createBatch(db, { name: b.name, guidelines: b.guidelines, quota: b.quota, goldRate: b.goldRate, labelerQuota: b.labelerQuota, leaseSeconds: b.leaseSeconds, runId: b.runId });
+    const batch = createBatch(db, { name: b.name, guidelines: b.guidelines, quota: b.quota, goldRate: b.goldRate, labelerQuota: b.labelerQuota, suggestions: b.suggestions, leaseSeconds: b.leaseSeconds, runId: b.runId });
     try {
       const r = addPairs(db, batch.id, pairs, { gold, seed: b.seed });
       setBatchLabelers(db, batch.id, labelers);

@@ -33,6 +33,7 @@ const assignmentOut = {
     right: { type: 'string' },
     leasedAt: { type: 'integer' },
     leaseExpiresAt: { type: 'integer' },
+    suggestion: { type: 'object', properties: { choice: { type: 'string' }, scoreLeft: { type: 'number' }, scoreRight: { type: 'number' } } },
     previous: { type: 'object', properties: { choice: { type: 'string' }, strength: { type: ['integer', 'null'] }, rationale: { type: ['string', 'null'] }, flags: { type: 'array', items: { type: 'string' } } } },
   },
 } as const;
@@ -165,6 +166,7 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
           goldRate: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
           leaseSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
           labelerQuota: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 },
+          suggestions: { type: 'boolean' },
           runId: id,
         },
       },
