@@ -2,7 +2,7 @@
 // a preference dataset in the store, or an uploaded TRL preference JSONL. Everything is parsed and
 // checked before anything is written; a bad line names the file, the line and the field.
 import { AlignflowError, inputError, type InputIssue } from '../errors.js';
-import { detectFormat, normalizeRecord, type Content, type DatasetFormat, type Message, type PreferenceRecord } from '../data/formats.js';
+import { detectFormat, normalizeRecord, type Content, type DatasetFormat, type PreferenceRecord } from '../data/formats.js';
 import { readDatasetRecords } from '../data/datasets.js';
 import type { ArtifactStore } from '../store/types.js';
 import type { GoldInput, PairInput } from './batches.js';
@@ -12,22 +12,10 @@ const MAX_ISSUES = 20;
 
 /**
  * A prompt or response as the labeling tables store it (text). A message list is kept as its JSON
- * text, so the labeling page can show it as a conversation and an export can give the list back.
+ * text, which the labeling page (src/web/markdown.js, messagesOf) shows as a conversation.
  */
 export function storedContent(c: Content): string {
   return typeof c === 'string' ? c : JSON.stringify(c.map((m) => ({ role: m.role, content: m.content })));
-}
-
-/** The inverse of storedContent: a JSON message list comes back as the list, any other text as itself. */
-export function contentOf(stored: string): Content {
-  if (!stored.startsWith('[{')) return stored;
-  try {
-    const v = JSON.parse(stored) as unknown;
-    if (Array.isArray(v) && v.length > 0 && v.every((m) => m && typeof m === 'object' && typeof m.role === 'string' && typeof m.content === 'string')) return v as Message[];
-  } catch {
-    // plain text that happens to start with "[{"
-  }
-  return stored;
 }
 
 /**
