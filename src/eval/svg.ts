@@ -96,6 +96,12 @@ export interface Series {
   points: [number, number][];
 }
 
+/**
+ * A line chart whose markup carries its data for the report's script: the frame (data-frame:
+ * width, height, x0, x1, y0, y1, then the margins left, right, top, bottom) and each series' raw
+ * points (data-pts, "x,y x,y"). The script draws the smoothed line into the empty `sm` polyline
+ * and shows values under the pointer; without the script the raw line is what shows.
+ */
 export function lineChart(title: string, series: Series[], o: { xLabel?: string; yLabel?: string; hline?: number; w?: number; h?: number } = {}): string {
   const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p[1]));
   const [x0, x1] = extent(all.map((p) => p[0]), 0);
@@ -105,12 +111,18 @@ export function lineChart(title: string, series: Series[], o: { xLabel?: string;
   let s = axes(f, title, o.xLabel ?? 'step', o.yLabel ?? '');
   if (o.hline !== undefined) s += `<line x1="${M.l}" x2="${f.w - M.r}" y1="${sy(o.hline).toFixed(1)}" y2="${sy(o.hline).toFixed(1)}" class="hl"/>`;
   series.forEach((se, i) => {
-    const pts = se.points.filter((p) => Number.isFinite(p[1])).map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
+    const finite = se.points.filter((p) => Number.isFinite(p[1]));
+    const pts = finite.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
     const c = PALETTE[i % PALETTE.length];
-    s += pts.includes(' ') ? `<polyline points="${pts}" fill="none" stroke="${c}" stroke-width="1.6"/>` : pts ? `<circle cx="${pts.split(',')[0]}" cy="${pts.split(',')[1]}" r="3" fill="${c}"/>` : '';
+    // Six significant digits: what the tooltip shows (four) with room, at a third of the bytes.
+    const data = finite.map((p) => `${p[0]},${Number(p[1].toPrecision(6))}`).join(' ');
+    s += finite.length > 1
+      ? `<polyline class="raw" data-name="${esc(se.name)}" data-pts="${data}" points="${pts}" fill="none" stroke="${c}" stroke-width="1.6"/><polyline class="sm" points="" fill="none" stroke="${c}" stroke-width="1.8"/>`
+      : finite.length === 1 ? `<circle cx="${pts.split(',')[0]}" cy="${pts.split(',')[1]}" r="3" fill="${c}"/>` : '';
   });
   if (series.length > 1) s += legend(series.map((x) => x.name), f);
-  return `<svg class="chart" viewBox="0 0 ${f.w} ${f.h}" width="${f.w}" height="${f.h}" role="img" aria-label="${esc(title)}">${s}</svg>`;
+  const frame = [f.w, f.h, f.x0, f.x1, f.y0, f.y1, M.l, M.r, M.t, M.b].join(',');
+  return `<svg class="chart line" data-frame="${frame}" viewBox="0 0 ${f.w} ${f.h}" width="${f.w}" height="${f.h}" role="img" aria-label="${esc(title)}">${s}</svg>`;
 }
 
 export function scatterChart(title: string, points: { name: string; x: number; y: number; xlo?: number; xhi?: number; ylo?: number; yhi?: number }[], o: { xLabel: string; yLabel: string }): string {

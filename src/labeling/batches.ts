@@ -16,6 +16,10 @@ export interface BatchOptions {
   /** Fraction of the queue that is gold pairs, in [0, 1). */
   goldRate?: number;
   leaseSeconds?: number;
+  /** Most labels one labeler may give in the batch; null or absent: no limit. */
+  labelerQuota?: number | null;
+  /** Show the higher-scored response (judge or reward model scores) as a pre-annotation. */
+  suggestions?: boolean;
 }
 
 export type Batch = typeof labelBatches.$inferSelect;
@@ -29,6 +33,7 @@ export function validateBatchOptions(o: BatchOptions): Required<Pick<BatchOption
   if (!Number.isInteger(quota) || quota < 1 || quota > 100) issues.push({ field: 'quota', reason: 'must be an integer in 1..100' });
   if (!(goldRate >= 0 && goldRate < 1)) issues.push({ field: 'goldRate', reason: 'must be in [0, 1)' });
   if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1 || leaseSeconds > 86400) issues.push({ field: 'leaseSeconds', reason: 'must be an integer in 1..86400' });
+  if (o.labelerQuota != null && !(Number.isInteger(o.labelerQuota) && o.labelerQuota >= 1 && o.labelerQuota <= 1_000_000)) issues.push({ field: 'labelerQuota', reason: 'must be an integer in 1..1000000, or absent for no limit' });
   if (issues.length) throw inputError('invalid label batch settings', issues);
   return { quota, goldRate, leaseSeconds, guidelines: o.guidelines ?? '' };
 }
@@ -44,6 +49,8 @@ export function createBatch(db: Db, o: BatchOptions): Batch {
     quota: v.quota,
     goldRate: v.goldRate,
     leaseSeconds: v.leaseSeconds,
+    labelerQuota: o.labelerQuota ?? null,
+    suggestions: o.suggestions ?? false,
     status: 'open',
     createdAt: Date.now(),
     closedAt: null,
@@ -58,7 +65,7 @@ export function getBatch(db: Db, id: string): Batch {
   return b;
 }
 
-export function listBatches(db: Db, filter: { status?: 'open' | 'closed'; runId?: string } = {}): Batch[] {
+export function listBatches(db: Db, filter: { status?: Batch['status']; runId?: string } = {}): Batch[] {
   const conds = [];
   if (filter.status) conds.push(eq(labelBatches.status, filter.status));
   if (filter.runId) conds.push(eq(labelBatches.runId, filter.runId));
@@ -105,7 +112,7 @@ export function addPairs(db: Db, batchId: string, input: PairInput[], opts: { go
   return immediate(db, (tx) => {
     const batch = tx.select().from(labelBatches).where(eq(labelBatches.id, batchId)).get();
     if (!batch) throw notFound(`no label batch "${batchId}"`);
-    if (batch.status !== 'open') throw inputError(`label batch "${batch.name}" is closed`);
+    if (batch.status === 'closed') throw inputError(`label batch "${batch.name}" is closed`);
     const goldPool = shuffle([...(opts.gold ?? [])], rand);
     const g = goldCount(input.length, batch.goldRate, goldPool.length);
     type Row = { kind: 'pair'; p: PairInput } | { kind: 'gold'; p: GoldInput };
@@ -179,7 +186,7 @@ export function closeBatch(db: Db, batchId: string): Batch {
 export interface BatchProgress {
   batchId: string;
   name: string;
-  status: 'open' | 'closed';
+  status: Batch['status'];
   quota: number;
   /** Regular (non-gold) pairs. */
   pairs: number;
@@ -222,6 +229,6 @@ export function batchProgress(db: Db, batchId: string, now = Date.now()): BatchP
     done: r.done ?? 0,
     total: n * b.quota,
     labels: r.labels ?? 0,
-    liveLeases: b.status === 'open' ? leases.n : 0,
+    liveLeases: b.status !== 'closed' ? leases.n : 0,
   };
 }

@@ -4,6 +4,9 @@ import path from 'node:path';
 import type { Db } from '../store/db.js';
 import type { LabelDecision } from '../store/schema.js';
 import { resolvePair, type Resolution } from './resolve.js';
+import { getBatch } from './batches.js';
+import { batchStats } from './stats.js';
+import { datasetCard } from './dataset-card.js';
 
 /** TRL's explicit-prompt preference record, the same shape src/data reads as a preference dataset. */
 export interface PreferenceRecord {
@@ -117,7 +120,10 @@ export function toJsonl(rows: readonly unknown[]): string {
   return rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
 }
 
-/** Writes preferences.jsonl and labels.jsonl into `dir` (atomically each: temp file + rename). */
+/**
+ * Writes preferences.jsonl, labels.jsonl and a README.md dataset card into `dir` (atomically each:
+ * temp file + rename). The card's YAML makes the folder a Hugging Face dataset (`load_dataset(dir)`).
+ */
 export function exportBatch(db: Db, batchId: string, dir: string, resolution: Resolution = 'majority') {
   const prefs = preferenceRecords(db, batchId, resolution);
   const raw = rawLabels(db, batchId);
@@ -128,9 +134,11 @@ export function exportBatch(db: Db, batchId: string, dir: string, resolution: Re
     fs.renameSync(p + '.tmp', p);
     return p;
   };
+  const card = datasetCard({ batch: getBatch(db, batchId), stats: batchStats(db, batchId), prefs, labelCount: raw.length, preferencesFile: 'preferences.jsonl', labelsFile: 'labels.jsonl' });
   return {
     preferences: write('preferences.jsonl', toJsonl(prefs.records)),
     labels: write('labels.jsonl', toJsonl(raw)),
+    card: write('README.md', card),
     records: prefs.records.length,
     labelCount: raw.length,
     excluded: prefs.excluded,

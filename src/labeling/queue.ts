@@ -13,6 +13,7 @@ import type { LabelDecision } from '../store/schema.js';
 import { ConflictError, ForbiddenError } from './errors.js';
 import { newId } from './users.js';
 import { stmt } from './sql.js';
+import { mayLabel } from './admin.js';
 
 export type Choice = 'left' | 'right' | 'tie' | 'both_bad';
 export const choices = ['left', 'right', 'tie', 'both_bad'] as const;
@@ -28,6 +29,11 @@ export interface AssignmentView {
   right: string;
   leasedAt: number;
   leaseExpiresAt: number;
+  /**
+   * The pre-annotation, in screen terms, when the batch shows suggestions and both responses carry a
+   * score (from a judge or a reward model): the higher-scored side, or a tie.
+   */
+  suggestion?: { choice: 'left' | 'right' | 'tie'; scoreLeft: number; scoreRight: number };
   /** Set when this assignment came back through undo: the label that was withdrawn. */
   previous?: { choice: Choice; strength: number | null; rationale: string | null; flags: string[] };
 }
@@ -50,22 +56,41 @@ interface AssignmentRow {
 interface BatchRow {
   id: string;
   name: string;
-  status: 'open' | 'closed';
+  status: 'open' | 'paused' | 'closed';
   quota: number;
   lease_seconds: number;
+  labeler_quota: number | null;
+  suggestions: number;
 }
 
 function batchRow(db: Db, batchId: string): BatchRow {
-  const b = stmt(db, `SELECT id, name, status, quota, lease_seconds FROM label_batches WHERE id = ?`).get(batchId) as BatchRow | undefined;
+  const b = stmt(db, `SELECT id, name, status, quota, lease_seconds, labeler_quota, suggestions FROM label_batches WHERE id = ?`).get(batchId) as BatchRow | undefined;
   if (!b) throw notFound(`no label batch "${batchId}"`);
   return b;
 }
 
+/** What scored the two responses prefers, in a/b terms; null when either has no score. */
+function suggestedDecision(scoreA: number | null, scoreB: number | null): 'a' | 'b' | 'tie' | null {
+  if (scoreA === null || scoreB === null) return null;
+  return scoreA > scoreB ? 'a' : scoreB > scoreA ? 'b' : 'tie';
+}
+
+function pairTexts(db: Db, pairId: string) {
+  return stmt(db, `SELECT p.prompt AS prompt, ra.text AS a, rb.text AS b, ra.score AS sa, rb.score AS sb FROM pairs p JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id WHERE p.id = ?`)
+    .get(pairId) as { prompt: string; a: string; b: string; sa: number | null; sb: number | null };
+}
+
 function view(db: Db, a: AssignmentRow, batchId: string): AssignmentView {
-  const r = stmt(db, `SELECT p.prompt AS prompt, ra.text AS a, rb.text AS b FROM pairs p JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id WHERE p.id = ?`)
-    .get(a.pair_id) as { prompt: string; a: string; b: string };
+  const r = pairTexts(db, a.pair_id);
   const [left, right] = a.left_response === 'a' ? [r.a, r.b] : [r.b, r.a];
-  return { assignmentId: a.id, batchId, prompt: r.prompt, left, right, leasedAt: a.leased_at, leaseExpiresAt: a.lease_expires_at };
+  const out: AssignmentView = { assignmentId: a.id, batchId, prompt: r.prompt, left, right, leasedAt: a.leased_at, leaseExpiresAt: a.lease_expires_at };
+  const b = batchRow(db, batchId);
+  const s = b.suggestions ? suggestedDecision(r.sa, r.sb) : null;
+  if (s) {
+    const [scoreLeft, scoreRight] = a.left_response === 'a' ? [r.sa!, r.sb!] : [r.sb!, r.sa!];
+    out.suggestion = { choice: s === 'tie' ? 'tie' : (choiceOf(s, a.left_response) as 'left' | 'right'), scoreLeft, scoreRight };
+  }
+  return out;
 }
 
 /**
@@ -76,7 +101,7 @@ function view(db: Db, a: AssignmentRow, batchId: string): AssignmentView {
 export function nextAssignment(db: Db, batchId: string, user: Actor, now = Date.now()): AssignmentView | null {
   return immediate(db, () => {
     const b = batchRow(db, batchId);
-    if (b.status !== 'open') return null;
+    if (b.status === 'closed') return null;
     // The caller's live lease in this batch, if any (index assignments_user).
     const mine = stmt(
       db,
@@ -85,6 +110,11 @@ export function nextAssignment(db: Db, batchId: string, user: Actor, now = Date.
        ORDER BY a.leased_at DESC, a.rowid DESC LIMIT 1`,
     ).get(user.id, now, batchId) as AssignmentRow | undefined;
     if (mine) return view(db, mine, batchId);
+    // Paused: no new work (the lease above may still be finished). Assigned labelers only, each up
+    // to the batch's per-labeler quota of labels.
+    if (b.status !== 'open') return null;
+    if (!mayLabel(db, batchId, user.id)) throw new ForbiddenError(`you are not among the labelers of batch "${b.name}"`);
+    if (b.labeler_quota !== null && ownLabelCount(db, batchId, user.id) >= b.labeler_quota) return null;
     // Least-labeled pair first, then queue order. The walk follows the index pairs_batch
     // (batch_id, label_count) in order and stops at the first pair that still has room (labels +
     // live leases < quota) and that this labeler has never been given — no sort, no full scan.
@@ -172,7 +202,7 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
   validateSubmit(input);
   return immediate(db, () => {
     const { a, batch, labelCount } = loadAssignment(db, assignmentId, user);
-    if (batch.status !== 'open') throw new ConflictError(`label batch "${batch.name}" was closed before this label arrived; it was not stored`);
+    if (batch.status === 'closed') throw new ConflictError(`label batch "${batch.name}" was closed before this label arrived; it was not stored`);
     if (a.status === 'submitted') throw new ConflictError('this assignment was already labeled (use undo to change it)');
     if (a.status === 'skipped') throw new ConflictError('this assignment was skipped');
     const live = a.status === 'leased' && a.lease_expires_at > now;
@@ -183,9 +213,13 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
     }
     const decision = decisionOf(input.choice, a.left_response);
     const labelId = newId('l');
+    // The suggestion this labeler was shown (recomputed here, not taken from the client), so the
+    // share of labels that follow it can be measured against agreement.
+    const texts = batch.suggestions ? pairTexts(db, a.pair_id) : undefined;
+    const suggested = texts ? suggestedDecision(texts.sa, texts.sb) : null;
     stmt(db,
-        `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at, suggested)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         labelId,
@@ -200,6 +234,7 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
         a.left_response,
         input.durationMs ?? null,
         now,
+        suggested,
       );
     stmt(db, `UPDATE assignments SET status = 'submitted' WHERE id = ?`).run(a.id);
     stmt(db, `UPDATE pairs SET label_count = label_count + 1 WHERE id = ?`).run(a.pair_id);
@@ -212,7 +247,7 @@ export function skipAssignment(db: Db, assignmentId: string, user: Actor, reason
   if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > 500) throw inputError('a skip needs a reason (1–500 characters)', [{ field: 'reason', reason: 'required' }]);
   immediate(db, () => {
     const { a, batch } = loadAssignment(db, assignmentId, user);
-    if (batch.status !== 'open') throw new ConflictError(`label batch "${batch.name}" is closed`);
+    if (batch.status === 'closed') throw new ConflictError(`label batch "${batch.name}" is closed`);
     if (a.status === 'submitted') throw new ConflictError('this assignment was already labeled');
     if (a.status === 'skipped') return;
     stmt(db, `UPDATE assignments SET status = 'skipped', skip_reason = ? WHERE id = ?`).run(reason.trim(), a.id);
@@ -226,7 +261,7 @@ export function skipAssignment(db: Db, assignmentId: string, user: Actor, reason
 export function undoLastLabel(db: Db, batchId: string, user: Actor, now = Date.now()): AssignmentView {
   return immediate(db, () => {
     const b = batchRow(db, batchId);
-    if (b.status !== 'open') throw new ConflictError(`label batch "${b.name}" is closed; labels can no longer be undone`);
+    if (b.status === 'closed') throw new ConflictError(`label batch "${b.name}" is closed; labels can no longer be undone`);
     const l = stmt(db,
         `SELECT l.id, l.assignment_id, l.decision, l.strength, l.rationale, l.flags, l.pair_id FROM labels l JOIN pairs p ON p.id = l.pair_id
          WHERE p.batch_id = ? AND l.user_id = ? AND l.assignment_id IS NOT NULL ORDER BY l.created_at DESC, l.rowid DESC LIMIT 1`,

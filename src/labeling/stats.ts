@@ -53,6 +53,31 @@ export interface BatchStats {
   disputed: (ReturnType<typeof disputedPairs>[number] & { prompt: string })[];
   decisions: Record<LabelDecision, number>;
   skips: number;
+  /**
+   * Anchoring: among labels given with a pre-annotation shown (batch `suggestions`), how many chose
+   * exactly what it suggested, overall and per labeler. Read it beside α: a high follow rate with
+   * high agreement may be agreement with the suggestion rather than between people.
+   */
+  suggestions: SuggestionFollow;
+}
+
+export interface SuggestionFollow {
+  shown: number;
+  followed: number;
+  rate: number | null;
+  byAnnotator: { annotator: string; shown: number; followed: number; rate: number }[];
+}
+
+export function suggestionFollow(db: Db, batchId: string): SuggestionFollow {
+  const rows = db.$client
+    .prepare(
+      `SELECT l.source AS annotator, count(*) AS shown, sum(CASE WHEN l.decision = l.suggested THEN 1 ELSE 0 END) AS followed
+       FROM labels l JOIN pairs p ON p.id = l.pair_id WHERE p.batch_id = ? AND l.suggested IS NOT NULL GROUP BY l.source ORDER BY l.source`,
+    )
+    .all(batchId) as { annotator: string; shown: number; followed: number }[];
+  const shown = rows.reduce((a, r) => a + r.shown, 0);
+  const followed = rows.reduce((a, r) => a + r.followed, 0);
+  return { shown, followed, rate: shown ? followed / shown : null, byAnnotator: rows.map((r) => ({ ...r, rate: r.followed / r.shown })) };
 }
 
 export function batchStats(db: Db, batchId: string, opts: { disputedLimit?: number } = {}): BatchStats {
@@ -75,6 +100,7 @@ export function batchStats(db: Db, batchId: string, opts: { disputedLimit?: numb
     disputed: disputedPairs(regular, opts.disputedLimit ?? 20).map((d) => ({ ...d, prompt: prompts.get(d.pairId) ?? '' })),
     decisions,
     skips: skips.n,
+    suggestions: suggestionFollow(db, batchId),
   };
 }
 

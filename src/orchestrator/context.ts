@@ -11,6 +11,7 @@ import type { CheckpointRef, Logger, Progress, StageContext } from '../stages/co
 import { labelingPortFor } from '../stages/index.js';
 import { tmpDir } from '../config/paths.js';
 import { AlignflowError } from '../errors.js';
+import { TensorboardWriter, tensorboardDir } from '../tracking/tensorboard.js';
 import { stageSeed } from './cache-key.js';
 import { resolveInputs, type StageProgress } from './scheduler.js';
 import type { StoredSpec } from './runs.js';
@@ -67,6 +68,20 @@ export async function buildContext(db: Db, store: ArtifactStore, home: string, s
     pending = undefined;
   };
 
+  // Every metric also goes to a TensorBoard event file; a failure to write it (disk full, a
+  // read-only home) is reported once and never fails the stage.
+  const tensorboard = new TensorboardWriter(tensorboardDir(home, row.runId, row.name));
+  let tensorboardFailed = false;
+  const toTensorboard = (step: number, values: Record<string, number>) => {
+    if (tensorboardFailed) return;
+    try {
+      tensorboard.scalars(step, values);
+    } catch (e) {
+      tensorboardFailed = true;
+      log.warn(`TensorBoard event file ${tensorboard.file} not written: ${(e as Error).message}`);
+    }
+  };
+
   async function latestCheckpoint(): Promise<CheckpointRef | undefined> {
     const c = db.select().from(checkpoints).where(eq(checkpoints.stageId, stageId)).orderBy(desc(checkpoints.step)).limit(1).get();
     if (!c) return undefined;
@@ -116,6 +131,7 @@ export async function buildContext(db: Db, store: ArtifactStore, home: string, s
           tx.insert(metrics).values({ runId: row.runId, stageId, step, name, value, createdAt: now }).run();
         }
       });
+      toTensorboard(step, values);
     },
     log,
     signal,
@@ -129,6 +145,7 @@ export async function buildContext(db: Db, store: ArtifactStore, home: string, s
     ctx,
     async close() {
       if (pending) writeProgress(pending);
+      tensorboard.close();
       await fs.promises.rm(workDir, { recursive: true, force: true });
     },
   };

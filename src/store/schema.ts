@@ -177,10 +177,21 @@ export const labelBatches = sqliteTable('label_batches', {
   quota: integer('quota').notNull().default(1), // labels wanted per pair
   goldRate: real('gold_rate').notNull().default(0),
   leaseSeconds: integer('lease_seconds').notNull().default(600),
-  status: text('status', { enum: ['open', 'closed'] }).notNull().default('open'),
+  // paused: no new assignments; leases already given out may still be submitted.
+  status: text('status', { enum: ['open', 'paused', 'closed'] }).notNull().default('open'),
+  /** Most labels one labeler may give in this batch; null: no limit. */
+  labelerQuota: integer('labeler_quota'),
+  /** Show labelers the pick of whatever scored the responses (judge, reward model) as a pre-annotation. */
+  suggestions: integer('suggestions', { mode: 'boolean' }).notNull().default(false),
   createdAt: integer('created_at').notNull(),
   closedAt: integer('closed_at'),
 });
+
+// Labelers assigned to a batch. A batch with no rows here is open to every labeler.
+export const labelBatchMembers = sqliteTable('label_batch_members', {
+  batchId: text('batch_id').notNull().references(() => labelBatches.id, { onDelete: 'cascade' }),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+}, (t) => [primaryKey({ columns: [t.batchId, t.userId] })]);
 
 export const pairs = sqliteTable('pairs', {
   id: text('id').primaryKey(),
@@ -225,6 +236,7 @@ export const labels = sqliteTable('labels', {
   rationale: text('rationale'),
   flags: text('flags', { mode: 'json' }).$type<string[]>(),
   shownLeft: text('shown_left', { enum: ['a', 'b'] }),
+  suggested: text('suggested', { enum: ['a', 'b', 'tie'] }), // the pre-annotation shown with this pair, if any
   durationMs: integer('duration_ms'),
   createdAt: integer('created_at').notNull(),
 }, (t) => [index('labels_pair').on(t.pairId)]);

@@ -1,8 +1,8 @@
 // alignflow web UI: sign in with a token, label pairs (keyboard first), watch batches (admins),
 // follow runs, read eval reports, sign them off and compare runs (admins and viewers).
-// Model text only ever reaches the page through renderMarkdown (escapes first) or textContent;
+// Model text only ever reaches the page through renderMarkdown / renderContent (escape first) or textContent;
 // report and compare HTML only inside sandboxed frames served under their own CSP.
-import { renderMarkdown } from './markdown.js';
+import { renderMarkdown, renderContent } from './markdown.js';
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'alignflow.token';
@@ -17,6 +17,7 @@ const state = {
   choice: null,
   view: null,
   adminBatch: null,
+  labelersFor: null,
   busy: false,
   pollTimer: null,
   progressStamp: 0,
@@ -203,11 +204,18 @@ function showAssignment(a, previous) {
   state.shownAt = performance.now();
   $('empty').hidden = true;
   $('task').hidden = false;
-  $('prompt').innerHTML = renderMarkdown(a.prompt);
-  $('left').innerHTML = renderMarkdown(a.left);
-  $('right').innerHTML = renderMarkdown(a.right);
+  $('prompt').innerHTML = renderContent(a.prompt);
+  $('left').innerHTML = renderContent(a.left);
+  $('right').innerHTML = renderContent(a.right);
   const prev = previous || a.previous;
-  setChoice(prev ? prev.choice : null);
+  // A suggestion is a pre-annotation: selected, labelled as such, one key away from being changed.
+  const sug = a.suggestion;
+  $('suggestion').hidden = !sug;
+  if (sug) {
+    const pick = sug.choice === 'tie' ? 'a tie' : sug.choice === 'left' ? 'A' : 'B';
+    $('suggestion').textContent = `Pre-selected: the judge's pick is ${pick} (scores A ${Number(sug.scoreLeft).toPrecision(3)}, B ${Number(sug.scoreRight).toPrecision(3)}). Change it if you disagree.`;
+  }
+  setChoice(prev ? prev.choice : sug ? sug.choice : null);
   for (const r of document.querySelectorAll('input[name="strength"]')) r.checked = !!prev && String(prev.strength) === r.value;
   $('flag-unsafe').checked = !!prev && prev.flags.includes('unsafe');
   $('flag-broken').checked = !!prev && prev.flags.includes('broken');
@@ -341,6 +349,9 @@ function onKey(e) {
 
 async function showAdmin() {
   showSection('admin', 'admin');
+  for (const el of document.querySelectorAll('.admin-only')) el.hidden = state.me.role !== 'admin';
+  state.labelersFor = null;
+  if (state.me.role === 'admin') await loadNewBatchForm().catch((e) => ($('nb-msg').textContent = e.message));
   await loadAdmin();
   startPolling();
 }
@@ -398,21 +409,21 @@ async function loadAdmin() {
       const fill = document.createElement('div');
       fill.style.width = (p.total ? Math.round((100 * p.done) / p.total) : 0) + '%';
       bar.append(fill);
-      let action = '';
-      if (state.me.role === 'admin' && b.status === 'open') {
-        action = document.createElement('button');
-        action.type = 'button';
-        action.textContent = 'Close';
-        action.addEventListener('click', async (ev) => {
+      const action = document.createElement('span');
+      action.className = 'row-actions';
+      if (state.me.role === 'admin' && b.status !== 'closed') {
+        const act = (label, path, ask) => button(label, async (ev) => {
           ev.stopPropagation();
-          if (!confirm(`Close batch "${b.name}"? Labelers' late submissions will be refused.`)) return;
+          if (ask && !confirm(ask)) return;
           try {
-            await api('POST', `/api/labeling/batches/${encodeURIComponent(b.id)}/close`);
+            await api('POST', `/api/labeling/batches/${encodeURIComponent(b.id)}/${path}`);
           } catch (e) {
             alert(e.message);
           }
           loadAdmin();
         });
+        action.append(b.status === 'paused' ? act('Resume', 'resume') : act('Pause', 'pause'));
+        action.append(act('Close', 'close', `Close batch "${b.name}"? Labelers' late submissions will be refused.`));
       }
       const tr = row([b.name, b.status, bar, `${p.completePairs} / ${p.pairs} (${p.done}/${p.total} labels)`, p.liveLeases, action]);
       tr.dataset.batch = b.id;
@@ -425,6 +436,183 @@ async function loadAdmin() {
     }),
   );
   if (state.adminBatch) await loadStats(state.adminBatch, r.batches.find((b) => b.id === state.adminBatch));
+  if (state.me.role === 'admin' && state.adminBatch && state.labelersFor !== state.adminBatch) {
+    await loadBatchLabelers(state.adminBatch);
+    $('item-history').hidden = true;
+    await loadItems();
+  }
+}
+
+// ------------------------------------------------------------------ batch administration (admins)
+
+/** Users who may label (labelers and admins), for the labeler pickers; fetched once per view. */
+async function labelerUsers() {
+  const r = await api('GET', '/api/users');
+  return r.users.filter((u) => !u.disabled && u.role !== 'viewer');
+}
+
+function checkboxes(container, users, ticked) {
+  container.replaceChildren(
+    ...users.map((u) => {
+      const l = document.createElement('label');
+      const c = document.createElement('input');
+      c.type = 'checkbox';
+      c.value = u.id;
+      c.checked = ticked.includes(u.id);
+      l.append(c, ` ${u.name}`);
+      return l;
+    }),
+  );
+}
+
+const ticked = (container) => [...container.querySelectorAll('input:checked')].map((c) => c.value);
+
+async function loadNewBatchForm() {
+  const [src, users] = await Promise.all([api('GET', '/api/labeling/sources'), labelerUsers()]);
+  const sel = $('nb-artifact');
+  sel.replaceChildren(
+    ...src.sources.map((x) => {
+      const o = document.createElement('option');
+      o.value = x.artifactId;
+      o.textContent = `${x.kind === 'pairs' ? 'pairs' : 'preference dataset'}: ${x.name}${x.runId ? ` (run ${x.runId})` : ''}${x.records != null ? `, ${x.records} records` : ''}`;
+      return o;
+    }),
+  );
+  if (!src.sources.length) {
+    const o = document.createElement('option');
+    o.value = '';
+    o.textContent = 'no pairs artifact or preference dataset yet';
+    sel.append(o);
+  }
+  checkboxes($('nb-labelers'), users, []);
+}
+
+const readFile = (input) => (input.files && input.files[0] ? input.files[0].text().then((jsonl) => ({ jsonl, fileName: input.files[0].name })) : Promise.resolve(null));
+
+async function createBatchFromForm() {
+  const msg = $('nb-msg');
+  msg.className = '';
+  msg.textContent = 'Creating…';
+  try {
+    const from = document.querySelector('input[name="nb-from"]:checked').value;
+    let source;
+    if (from === 'file') {
+      source = await readFile($('nb-file'));
+      if (!source) throw new Error('choose a JSONL file of preference pairs');
+    } else {
+      if (!$('nb-artifact').value) throw new Error('choose a source, or upload a file');
+      source = { artifactId: $('nb-artifact').value };
+    }
+    const num = (id) => ($(id).value === '' ? undefined : Number($(id).value));
+    const body = {
+      name: $('nb-name').value.trim(),
+      guidelines: $('nb-guidelines').value,
+      quota: num('nb-quota'),
+      goldRate: num('nb-gold-rate'),
+      leaseSeconds: num('nb-lease') === undefined ? undefined : Math.round(num('nb-lease') * 60),
+      source,
+      labelers: ticked($('nb-labelers')),
+    };
+    if (num('nb-labeler-quota') !== undefined) body.labelerQuota = num('nb-labeler-quota');
+    if ($('nb-suggestions').checked) body.suggestions = true;
+    const gold = await readFile($('nb-gold'));
+    if (gold) body.gold = gold;
+    const r = await api('POST', '/api/labeling/batches/setup', body);
+    msg.textContent = `Created "${r.batch.name}": ${r.added} pairs${r.gold ? ` + ${r.gold} gold` : ''}.`;
+    state.adminBatch = r.batch.id;
+    $('new-batch').reset();
+    await loadAdmin();
+  } catch (e) {
+    msg.className = 'error';
+    const issues = e.body && e.body.issues ? e.body.issues.slice(0, 5).map((i) => [i.file, i.line !== undefined ? `line ${i.line}` : '', i.field ? `field "${i.field}"` : ''].filter(Boolean).join(', ') + `: ${i.reason}`) : [];
+    msg.textContent = [e.message, ...issues].join(' — ');
+  }
+}
+
+async function loadBatchLabelers(batchId) {
+  state.labelersFor = batchId;
+  const [mine, users] = await Promise.all([api('GET', `/api/labeling/batches/${encodeURIComponent(batchId)}/labelers`), labelerUsers()]);
+  checkboxes($('bl-list'), users, mine.labelers);
+  const keep = $('it-labeler').value;
+  $('it-labeler').replaceChildren(new Option('any labeler', ''), ...users.map((u) => new Option(u.name, u.id)));
+  $('it-labeler').value = users.some((u) => u.id === keep) ? keep : '';
+  $('bl-msg').textContent = '';
+}
+
+async function saveBatchLabelers() {
+  try {
+    const r = await api('PUT', `/api/labeling/batches/${encodeURIComponent(state.adminBatch)}/labelers`, { labelers: ticked($('bl-list')) });
+    $('bl-msg').textContent = r.labelers.length ? `Saved: ${r.labelers.length} labeler(s).` : 'Saved: open to every labeler.';
+  } catch (e) {
+    $('bl-msg').textContent = e.message;
+  }
+}
+
+async function loadItems() {
+  if (!state.adminBatch) return;
+  const p = new URLSearchParams({ filter: $('it-filter').value, limit: '100' });
+  if ($('it-q').value.trim()) p.set('q', $('it-q').value.trim());
+  if ($('it-labeler').value) p.set('labeler', $('it-labeler').value);
+  const batchId = state.adminBatch;
+  const r = await api('GET', `/api/labeling/batches/${encodeURIComponent(batchId)}/items?${p}`);
+  if (batchId !== state.adminBatch) return;
+  $('it-count').textContent = `${r.total} item(s)${r.total > r.items.length ? `, first ${r.items.length} shown` : ''}`;
+  fill(
+    'items',
+    r.items.map((it) => {
+      const tr = row([
+        (it.isGold ? '[gold] ' : '') + (it.prompt.length > 140 ? it.prompt.slice(0, 140) + '…' : it.prompt),
+        it.labels,
+        Object.entries(it.counts).map(([k, v]) => `${k}: ${v}`).join(', '),
+        it.flags.join(', '),
+        it.labelers.join(', '),
+      ]);
+      tr.dataset.pair = it.pairId;
+      tr.className = 'clickable';
+      tr.addEventListener('click', () => showHistory(it.pairId));
+      return tr;
+    }),
+  );
+}
+
+const decisionText = { a: 'a is better', b: 'b is better', tie: 'tie', both_bad: 'both bad' };
+
+async function showHistory(pairId) {
+  const h = await api('GET', `/api/labeling/pairs/${encodeURIComponent(pairId)}/history`);
+  $('item-history').hidden = false;
+  $('item-history').dataset.pair = pairId;
+  $('ih-prompt').innerHTML = renderContent(h.pair.prompt);
+  $('ih-a').innerHTML = renderContent(h.pair.responseA);
+  $('ih-b').innerHTML = renderContent(h.pair.responseB);
+  fill(
+    'ih-events',
+    h.events.map((e) => {
+      if (e.kind === 'leased') return row([when(e.at), 'shown', e.user, `${e.shownLeft} on the left; now ${e.status}`]);
+      if (e.kind === 'skipped') return row([when(e.at), 'skipped', e.user, e.reason || '']);
+      const extra = [e.strength ? `strength ${e.strength}` : '', e.flags.length ? `flags: ${e.flags.join(', ')}` : '', e.durationMs !== null ? `${(e.durationMs / 1000).toFixed(1)} s` : '', e.rationale ? `“${e.rationale}”` : ''].filter(Boolean).join(' · ');
+      return row([when(e.at), decisionText[e.decision] || e.decision, e.annotator, extra]);
+    }),
+  );
+}
+
+/** Downloads an export through the API (the token goes in a header, so a plain link cannot). */
+async function downloadExport(what) {
+  const id = state.adminBatch;
+  try {
+    const res = await fetch(`/api/labeling/batches/${encodeURIComponent(id)}/export?what=${what}`, { headers: { authorization: 'Bearer ' + sessionStorage.getItem(TOKEN_KEY) } });
+    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || `HTTP ${res.status}`);
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `${id}-${what}.jsonl`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    $('ex-msg').textContent = '';
+  } catch (e) {
+    $('ex-msg').textContent = e.message;
+  }
 }
 
 async function loadStats(batchId, batch) {
@@ -435,6 +623,7 @@ async function loadStats(batchId, batch) {
   $('fig-kappa').textContent = fmt(s.kappa.mean);
   $('fig-bias').textContent = s.positionBias.leftWinRate === null ? '—' : `${pct(s.positionBias.leftWinRate)} (z ${fmt(s.positionBias.z, 2)})`;
   $('fig-labels').textContent = `${s.progress.labels} / ${s.skips}`;
+  $('fig-follow').textContent = s.suggestions.rate === null ? '—' : `${pct(s.suggestions.rate)} of ${s.suggestions.shown}`;
   fill('gold', s.gold.map((g) => row([g.annotator, `${g.correct} / ${g.total}`, pct(g.accuracy)])));
   fill('time', s.time.map((t) => row([t.annotator, t.labels, t.medianMs === null ? '—' : (t.medianMs / 1000).toFixed(1) + ' s'])));
   fill('kappa', s.kappa.pairs.map((k) => row([`${k.a} · ${k.b}`, k.items, fmt(k.kappa)])));
@@ -672,6 +861,24 @@ document.addEventListener('DOMContentLoaded', () => {
     submitSignoff();
   });
   $('compare-go').addEventListener('click', () => runCompare());
+  $('new-batch').addEventListener('submit', (e) => {
+    e.preventDefault();
+    createBatchFromForm();
+  });
+  $('nb-file').addEventListener('change', () => (document.querySelector('input[name="nb-from"][value="file"]').checked = true));
+  $('batch-labelers').addEventListener('submit', (e) => {
+    e.preventDefault();
+    saveBatchLabelers();
+  });
+  $('ex-prefs').addEventListener('click', () => downloadExport('preferences'));
+  let searchTimer = null;
+  $('it-q').addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => loadItems().catch(() => {}), 200);
+  });
+  $('it-filter').addEventListener('change', () => loadItems().catch(() => {}));
+  $('it-labeler').addEventListener('change', () => loadItems().catch(() => {}));
+  $('ex-labels').addEventListener('click', () => downloadExport('labels'));
   $('batch').addEventListener('change', async (e) => {
     state.batchId = e.target.value;
     renderProgress();

@@ -77,3 +77,33 @@ export function renderMarkdown(src) {
   flushList();
   return out.join('\n');
 }
+
+const ROLES = new Set(['system', 'user', 'assistant']);
+
+/** The message list a text holds (labeling stores chat prompts and answers as their JSON), or null. */
+export function messagesOf(text) {
+  if (typeof text !== 'string' || !text.startsWith('[{')) return null;
+  try {
+    const v = JSON.parse(text);
+    if (Array.isArray(v) && v.length > 0 && v.every((m) => m && ROLES.has(m.role) && typeof m.content === 'string')) return v;
+  } catch {
+    // not JSON: plain text that starts with "[{"
+  }
+  return null;
+}
+
+/**
+ * Model or dataset text as safe HTML: a message list as a chat (one bubble per turn with its role,
+ * Markdown inside, system prompts folded), anything else as Markdown. Roles come from a fixed set,
+ * so the class names and labels added here are ours, never the data's.
+ */
+export function renderContent(text) {
+  const msgs = messagesOf(text);
+  if (!msgs) return renderMarkdown(text);
+  const turns = msgs.map((m) => {
+    const body = `<div class="md">${renderMarkdown(m.content)}</div>`;
+    if (m.role === 'system') return `<details class="turn system"><summary>system prompt</summary>${body}</details>`;
+    return `<div class="turn ${m.role}"><div class="role">${m.role}</div>${body}</div>`;
+  });
+  return `<div class="chat">${turns.join('')}</div>`;
+}

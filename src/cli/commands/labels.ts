@@ -77,7 +77,7 @@ export function register(program: Command): void {
 
   labels
     .command('export <run>')
-    .description('write preferences.jsonl (TRL prompt/chosen/rejected; ties, both-bad and splits excluded) and labels.jsonl (raw, with annotator ids)')
+    .description('write preferences.jsonl (TRL prompt/chosen/rejected; ties, both-bad and splits excluded), labels.jsonl (raw, with annotator ids) and README.md (a Hugging Face dataset card: the folder loads with datasets.load_dataset)')
     .requiredOption('--out <dir>', 'output directory (one sub-directory per batch when the run has several)')
     .option('--resolution <mode>', `how several labels become one preference: ${resolutions.join(' | ')}`, 'majority')
     .option('--json', 'print JSON')
@@ -88,7 +88,7 @@ export function register(program: Command): void {
       const results = bs.map((b) => ({ batch: b.id, ...exportBatch(db, b.id, bs.length === 1 ? o.out : path.join(o.out, b.id), o.resolution as Resolution) }));
       if (o.json) return printJson(results);
       for (const r of results) {
-        process.stdout.write(`${r.batch}: ${r.records} preference records → ${r.preferences}\n  ${r.labelCount} raw labels → ${r.labels}\n  excluded: ${r.excluded.tie} tie, ${r.excluded.both_bad} both bad, ${r.excluded.split} split, ${r.excluded.no_labels} unlabeled (resolution: ${r.resolution})\n`);
+        process.stdout.write(`${r.batch}: ${r.records} preference records → ${r.preferences}\n  ${r.labelCount} raw labels → ${r.labels}\n  Hugging Face dataset card → ${r.card}\n  excluded: ${r.excluded.tie} tie, ${r.excluded.both_bad} both bad, ${r.excluded.split} split, ${r.excluded.no_labels} unlabeled (resolution: ${r.resolution})\n`);
       }
     });
 

@@ -9,7 +9,7 @@ export type HumanState = { finished: true; reason: 'quota' | 'closed' } | { fini
 export function humanState(p: BatchProgress): HumanState {
   if (p.status === 'closed') return { finished: true, reason: 'closed' };
   if (p.done >= p.total) return { finished: true, reason: 'quota' };
-  return { finished: false, message: `waiting for labels (${p.done}/${p.total})` };
+  return { finished: false, message: `waiting for labels (${p.done}/${p.total})${p.status === 'paused' ? ', batch paused' : ''}` };
 }
 
 export type HumanBatchCheck =

@@ -10,6 +10,7 @@ import { batchStats, ownStats } from '../../labeling/stats.js';
 import { preferenceRecords, rawLabels, toJsonl } from '../../labeling/export.js';
 import { resolutions, type Resolution } from '../../labeling/resolve.js';
 import { notFound } from '../../errors.js';
+import { mayLabel } from '../../labeling/admin.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' } as const;
 const batchParams = { type: 'object', required: ['batchId'], additionalProperties: false, properties: { batchId: id } } as const;
@@ -32,6 +33,7 @@ const assignmentOut = {
     right: { type: 'string' },
     leasedAt: { type: 'integer' },
     leaseExpiresAt: { type: 'integer' },
+    suggestion: { type: 'object', properties: { choice: { type: 'string' }, scoreLeft: { type: 'number' }, scoreRight: { type: 'number' } } },
     previous: { type: 'object', properties: { choice: { type: 'string' }, strength: { type: ['integer', 'null'] }, rationale: { type: ['string', 'null'] }, flags: { type: 'array', items: { type: 'string' } } } },
   },
 } as const;
@@ -55,7 +57,7 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
   }, async (req) => {
     const me = userOf(req);
     return {
-      batches: listBatches(db, { status: 'open' }).map((b) => {
+      batches: listBatches(db, { status: 'open' }).filter((b) => mayLabel(db, b.id, me.id)).map((b) => {
         const p = batchProgress(db, b.id);
         return { id: b.id, name: b.name, guidelines: b.guidelines, quota: b.quota, done: p.done, total: p.total, pairs: p.pairs, completePairs: p.completePairs, mine: ownLabelCount(db, b.id, me.id) };
       }),
@@ -140,11 +142,11 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
     schema: {
       summary: 'All label batches with progress',
       tags: ['labeling'],
-      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['open', 'closed'] }, runId: id } },
+      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['open', 'paused', 'closed'] }, runId: id } },
       response: { 200: { type: 'object', properties: { batches: { type: 'array', items: { type: 'object', additionalProperties: true, properties: { progress: progressOut } } } } } },
     },
   }, async (req) => {
-    const q = req.query as { status?: 'open' | 'closed'; runId?: string };
+    const q = req.query as { status?: 'open' | 'paused' | 'closed'; runId?: string };
     return { batches: listBatches(db, q).map((b) => ({ ...b, progress: batchProgress(db, b.id) })) };
   });
 
@@ -163,6 +165,8 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
           quota: { type: 'integer', minimum: 1, maximum: 100 },
           goldRate: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
           leaseSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
+          labelerQuota: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 },
+          suggestions: { type: 'boolean' },
           runId: id,
         },
       },
