@@ -7,7 +7,7 @@ import { collateScoring, tokenLogps, type PromptCompletion } from '../ml/logprob
 
 export async function completionTokenLogps(model: CausalLM, items: PromptCompletion[], opts: { batchSize?: number; padId?: number; signal?: AbortSignal } = {}): Promise<Float64Array[]> {
   const bs = Math.max(1, opts.batchSize ?? 8);
-  const maxLength = model.config.n_positions;
+  const maxLength = model.contextLength;
   const out: Float64Array[] = [];
   for (let i = 0; i < items.length; i += bs) {
     if (opts.signal?.aborted) throw new AlignflowError('cancelled', 'cancelled while scoring log-probs');

@@ -7,12 +7,13 @@
 // given explicitly (position = index among the row's real tokens), so a padded row produces exactly
 // what it would alone. Sampling happens on the host with our seedable Rng (same seed → same text).
 //
-// Prompt-length rule: a prompt is cut to its LAST n_positions − maxNewTokens tokens (the end of a
+// Prompt-length rule: a prompt is cut to its LAST contextLength − maxNewTokens tokens (the end of a
 // prompt is what the continuation depends on), and the cut is counted in `truncatedPrompts`.
 // An empty prompt starts from bos_token_id.
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../errors.js';
-import { disposeCache, type CausalLM, type KVCache } from './models/types.js';
+import { configEosIds, disposeCache, type CausalLM, type KVCache } from './models/types.js';
+import type { TextTokenizer } from './tokenizer/tokenizer.js';
 import { Rng } from './train/rng.js';
 
 export interface GenerateOptions {
@@ -26,8 +27,8 @@ export interface GenerateOptions {
   /** Seed of the sampling RNG (default 0), or an Rng to draw from (its state advances). */
   seed?: number;
   rng?: Rng;
-  /** Stop a sequence after it emits this id (default config.eos_token_id; null: never). */
-  eosTokenId?: number | null;
+  /** Stop a sequence after it emits this id or any of these ids (default config.eos_token_id, which may be a list; null: never). */
+  eosTokenId?: number | number[] | null;
   /** Id fed for padding and after EOS (default: eos, else 0). */
   padTokenId?: number;
   /** Default true; false recomputes the whole sequence every step (tests, benchmark). */
@@ -119,15 +120,20 @@ async function lastLogits(logits: tf.Tensor3D): Promise<Float32Array> {
   return data;
 }
 
+/** The ids that end a generation: the tokenizer's eos and generation_config.json's, and config.json's eos_token_id (one or a list). */
+export function stopTokenIds(model: CausalLM, tok: TextTokenizer | undefined): number[] {
+  return [...new Set([...(tok?.stopTokenIds ?? []), ...configEosIds(model.config)])];
+}
+
 export async function generate(model: CausalLM, prompts: number[][], opts: GenerateOptions): Promise<GenerateResult> {
   validate(opts);
   if (prompts.length === 0) return { tokens: [], finishReasons: [], truncatedPrompts: 0, forwardPasses: 0 };
   const cfg = model.config;
-  const V = cfg.vocab_size;
-  const ctx = cfg.n_positions;
+  const V = model.vocabSize;
+  const ctx = model.contextLength;
   const maxNew = Math.min(opts.maxNewTokens, ctx - 1);
-  const eos = opts.eosTokenId === undefined ? (cfg.eos_token_id ?? null) : opts.eosTokenId;
-  const pad = opts.padTokenId ?? eos ?? 0;
+  const stops = new Set(opts.eosTokenId === undefined ? configEosIds(cfg) : opts.eosTokenId === null ? [] : [opts.eosTokenId].flat());
+  const pad = opts.padTokenId ?? stops.values().next().value ?? 0;
   const temperature = opts.temperature ?? 1;
   const rng = opts.rng ?? new Rng(opts.seed ?? 0);
   const sampling = { temperature, topK: opts.topK, topP: opts.topP };
@@ -137,7 +143,7 @@ export async function generate(model: CausalLM, prompts: number[][], opts: Gener
     for (const id of p) if (!Number.isInteger(id) || id < 0 || id >= V) throw new AlignflowError('input', `prompt ${i}: token id ${id} is outside the vocabulary (0..${V - 1})`);
     if (p.length === 0) {
       const bos = cfg.bos_token_id;
-      if (bos === undefined) throw new AlignflowError('input', `prompt ${i} is empty and the model config has no bos_token_id`);
+      if (bos === undefined || bos === null) throw new AlignflowError('input', `prompt ${i} is empty and the model config has no bos_token_id`);
       return [bos];
     }
     if (p.length > keep) {
@@ -156,7 +162,7 @@ export async function generate(model: CausalLM, prompts: number[][], opts: Gener
       if (done[b]) continue;
       const id = sampleToken(logits.subarray(b * V, (b + 1) * V), sampling, rng);
       out[b]!.push(id);
-      if (eos !== null && id === eos) done[b] = true;
+      if (stops.has(id)) done[b] = true;
     }
   };
 

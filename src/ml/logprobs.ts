@@ -101,7 +101,7 @@ export interface SequenceLogpsTensors {
   sum: tf.Tensor1D;
   /** [B] number of scored tokens (constant). */
   count: tf.Tensor1D;
-  /** [B, T, n_embd] hidden states after ln_f (the reward head reads these); only when asked. */
+  /** [B, T, hiddenSize] hidden states after the final norm (the reward head reads these); only when asked. */
   hidden?: tf.Tensor3D;
 }
 
@@ -137,7 +137,7 @@ export async function completionLogps(
   opts: { batchSize?: number; padId?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<CompletionLogp[]> {
   const bs = Math.max(1, opts.batchSize ?? 8);
-  const maxLength = (model.config as { n_positions: number }).n_positions;
+  const maxLength = model.contextLength;
   const out: CompletionLogp[] = [];
   for (let i = 0; i < pairs.length; i += bs) {
     const batch = collateScoring(pairs.slice(i, i + bs), { maxLength, padId: opts.padId });

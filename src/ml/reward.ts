@@ -1,16 +1,18 @@
 // A reward model: a causal LM body with a scalar head on the last non-padding token, laid out as
-// transformers' GPT2ForSequenceClassification (num_labels 1) so a saved directory loads there:
-// parameters `transformer.*` + `score.weight` [1, n_embd] (no bias, no lm_head), and config.json
-// with architectures ["GPT2ForSequenceClassification"], num_labels 1 and pad_token_id.
+// transformers' <Family>ForSequenceClassification (num_labels 1) so a saved directory loads there
+// (GPT2ForSequenceClassification, LlamaForSequenceClassification, Qwen2..., the family says which):
+// the body's parameters without an untied lm_head, plus `score.weight` [1, hiddenSize] (no bias),
+// and config.json with that architecture, num_labels 1 and pad_token_id.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../errors.js';
 import { initBackend } from './backend.js';
-import { readSafetensors, serializeSafetensors, type NamedTensor } from './safetensors.js';
-import { configJson, matchWeights, modelTensors, readModelConfig } from './models/io.js';
-import type { CausalLM, ModelConfig } from './models/types.js';
-import { loadTokenizerDir, saveTokenizerDir, type TextTokenizer } from './tokenizer/tokenizer.js';
+import { CheckpointReader, loadDirTokenizer, matchWeights, modelTensors, readModelConfig, readWeights, saveModelDir } from './models/io.js';
+import { familyOf, knownModelTypes, modelFamily } from './models/registry.js';
+import { configEosIds, type CausalLM, type ModelConfig } from './models/types.js';
+import type { SafetensorsDtype } from './safetensors.js';
+import type { TextTokenizer } from './tokenizer/tokenizer.js';
 import type { MicroBatchOutput } from './train/loop.js';
 import { collatePairs, type PairBatch, type PreparedPair } from './preference-data.js';
 import { bradleyTerryLoss } from './losses/index.js';
@@ -20,7 +22,6 @@ import { preferenceRecordText, sftRecordText, unpairedRecordText } from './train
 import { tokenizePair } from './tokenizer/pairs.js';
 
 export const SCORE_WEIGHT = 'score.weight';
-export const REWARD_ARCHITECTURE = 'GPT2ForSequenceClassification';
 
 export class RewardModel {
   readonly params: Map<string, tf.Variable>;
@@ -59,7 +60,7 @@ export class RewardModel {
   rewards(ids: Int32Array, attentionMask: Float32Array, rows: number, seqLen: number): tf.Tensor1D {
     const pool = this.poolIndex(ids, rows, seqLen);
     return tf.tidy(() => {
-      const { hidden } = this.base.forward(tf.tensor2d(ids, [rows, seqLen], 'int32'), {
+      const hidden = this.base.hiddenStates(tf.tensor2d(ids, [rows, seqLen], 'int32'), {
         attentionMask: tf.tensor2d(attentionMask, [rows, seqLen]),
       });
       const C = hidden.shape[2];
@@ -80,8 +81,8 @@ let scoreCounter = 0;
 
 /** A fresh head on `base` (an SFT model or a fresh one): score ~ N(0, initializer_range), as transformers inits Linear. */
 export function createRewardModel(base: CausalLM, o: { seed?: number; padTokenId: number }): RewardModel {
-  const std = (base.config.initializer_range as number | undefined) ?? 0.02;
-  const w = tf.randomNormal([1, base.config.n_embd], 0, std, 'float32', o.seed ?? 0);
+  const std = base.config.initializer_range ?? 0.02;
+  const w = tf.randomNormal([1, base.hiddenSize], 0, std, 'float32', o.seed ?? 0);
   const v = tf.variable(w, true, `rm${++scoreCounter}/${SCORE_WEIGHT}`);
   w.dispose();
   return new RewardModel(base, v, o.padTokenId);
@@ -91,7 +92,7 @@ export function createRewardModel(base: CausalLM, o: { seed?: number; padTokenId
 export function rewardModelConfig(base: ModelConfig, padTokenId: number): ModelConfig {
   return {
     ...base,
-    architectures: [REWARD_ARCHITECTURE],
+    architectures: [familyOf(base).rewardArchitecture],
     num_labels: 1,
     id2label: { '0': 'LABEL_0' },
     label2id: { LABEL_0: 0 },
@@ -99,51 +100,59 @@ export function rewardModelConfig(base: ModelConfig, padTokenId: number): ModelC
   };
 }
 
+/** A config.json of a sequence-classification model of a known family. */
 export function isRewardModelConfig(c: Record<string, unknown>): boolean {
-  return Array.isArray(c.architectures) && (c.architectures as unknown[]).includes(REWARD_ARCHITECTURE);
+  const f = typeof c.model_type === 'string' ? modelFamily(c.model_type) : undefined;
+  return !!f && Array.isArray(c.architectures) && (c.architectures as unknown[]).includes(f.rewardArchitecture);
 }
 
-/** Writes config.json, model.safetensors (body + score.weight) and the tokenizer into `dir` (must be empty or absent). */
-export function saveRewardModelDir(rm: RewardModel, tokenizer: TextTokenizer | undefined, dir: string): void {
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) throw new AlignflowError('usage', `${dir}: exists and is not empty`);
-  fs.mkdirSync(dir, { recursive: true });
-  const tensors = modelTensors(rm.base);
+/**
+ * Writes config.json, model.safetensors (body without an untied lm_head, + score.weight), the tokenizer
+ * and its companion files into `dir` (must be empty or absent), atomically.
+ */
+export function saveRewardModelDir(rm: RewardModel, tokenizer: TextTokenizer | undefined, dir: string, opts: { dtype?: SafetensorsDtype } = {}): void {
+  const body = familyOf(rm.base.config).paramShapes(rm.base.config, { head: false });
+  const tensors = new Map([...modelTensors(rm.base)].filter(([n]) => body.has(n)));
   tensors.set(SCORE_WEIGHT, { shape: rm.score.shape.slice(), data: rm.score.dataSync() as Float32Array });
-  fs.writeFileSync(path.join(dir, 'config.json'), configJson(rm.config));
-  fs.writeFileSync(path.join(dir, 'model.safetensors'), serializeSafetensors(tensors, { metadata: { format: 'pt' } }));
-  if (tokenizer) saveTokenizerDir(tokenizer, dir);
+  saveModelDir(rm.base, tokenizer, dir, { config: rm.config, tensors, dtype: opts.dtype });
 }
 
-/** Loads a directory written by saveRewardModelDir (or transformers' GPT2ForSequenceClassification). */
+/** Loads a directory written by saveRewardModelDir (or transformers' *ForSequenceClassification with num_labels 1). */
 export async function loadRewardModelDir(dir: string): Promise<{ model: RewardModel; tokenizer?: TextTokenizer }> {
   await initBackend();
   const { config, family } = readModelConfig(dir);
   const raw = config as Record<string, unknown>;
-  const file = path.join(dir, 'model.safetensors');
+  const cfgFile = path.join(dir, 'config.json');
   if (!isRewardModelConfig(raw)) {
-    throw new AlignflowError('input', `${path.join(dir, 'config.json')}: not a reward model (architectures ${JSON.stringify(raw.architectures)}; expected ${REWARD_ARCHITECTURE})`);
+    throw new AlignflowError('input', `${cfgFile}: not a reward model (architectures ${JSON.stringify(raw.architectures)}; expected ${family.rewardArchitecture}; alignflow supports ${knownModelTypes().join(', ')})`);
   }
-  if (raw.num_labels !== undefined && raw.num_labels !== 1) throw new AlignflowError('input', `${dir}/config.json: num_labels is ${raw.num_labels}; a reward model has 1`);
-  const st = readSafetensors(file);
-  const score = st.tensors.get(SCORE_WEIGHT);
-  if (!score) throw new AlignflowError('input', `${file}: missing tensor ${SCORE_WEIGHT}`, { issues: [{ file, field: SCORE_WEIGHT, reason: 'missing tensor' }] });
-  if (score.shape.join() !== [1, config.n_embd].join()) {
-    throw new AlignflowError('input', `${file}: ${SCORE_WEIGHT} has shape [${score.shape}], expected [1, ${config.n_embd}]`);
-  }
-  const body = new Map<string, NamedTensor>([...st.tensors].filter(([n]) => n !== SCORE_WEIGHT));
-  const weights = matchWeights(family, config, body, file);
-  const tensors = new Map<string, tf.Tensor>();
-  for (const [n, t] of weights) tensors.set(n, tf.tensor(t.data, t.shape, 'float32'));
-  const pad = typeof raw.pad_token_id === 'number' ? raw.pad_token_id : ((raw.eos_token_id as number | undefined) ?? 0);
+  if (raw.num_labels !== undefined && raw.num_labels !== 1) throw new AlignflowError('input', `${cfgFile}: num_labels is ${raw.num_labels}; a reward model has 1`);
+  const id2label = raw.id2label as Record<string, unknown> | undefined;
+  if (raw.num_labels === undefined && id2label && Object.keys(id2label).length !== 1) throw new AlignflowError('input', `${cfgFile}: id2label has ${Object.keys(id2label).length} labels; a reward model has 1`);
+  const reader = new CheckpointReader(dir);
   try {
-    const base = family.fromWeights(config, tensors);
-    const s = tf.tensor(score.data, score.shape, 'float32');
-    const v = tf.variable(s, true, `rm${++scoreCounter}/${SCORE_WEIGHT}`);
-    s.dispose();
-    const tokenizer = fs.existsSync(path.join(dir, 'tokenizer.json')) ? loadTokenizerDir(dir) : undefined;
-    return { model: new RewardModel(base, v, pad), ...(tokenizer ? { tokenizer } : {}) };
+    const file = reader.file;
+    const score = reader.tensors.get(SCORE_WEIGHT);
+    if (!score) throw new AlignflowError('input', `${file}: missing tensor ${SCORE_WEIGHT}`, { issues: [{ file, field: SCORE_WEIGHT, reason: 'missing tensor' }] });
+    const hidden = family.shape(config).hiddenSize;
+    if (score.shape.join() !== [1, hidden].join()) {
+      throw new AlignflowError('input', `${file}: ${SCORE_WEIGHT} has shape [${score.shape}], expected [1, ${hidden}]`, { issues: [{ file, field: SCORE_WEIGHT, reason: `shape [${score.shape}], expected [1, ${hidden}]` }] });
+    }
+    const mapping = matchWeights(family, config, reader.tensors, file, { head: false, extra: [SCORE_WEIGHT], read: (n) => reader.read(n) });
+    const pad = typeof raw.pad_token_id === 'number' ? raw.pad_token_id : (configEosIds(config)[0] ?? 0);
+    const tokenizer = loadDirTokenizer(dir, config);
+    const tensors = readWeights(reader, mapping);
+    try {
+      const base = family.fromWeights(config, tensors, { head: false });
+      const s = tf.tensor(reader.read(SCORE_WEIGHT), score.shape, 'float32');
+      const v = tf.variable(s, true, `rm${++scoreCounter}/${SCORE_WEIGHT}`);
+      s.dispose();
+      return { model: new RewardModel(base, v, pad), ...(tokenizer ? { tokenizer } : {}) };
+    } finally {
+      for (const t of tensors.values()) t.dispose();
+    }
   } finally {
-    for (const t of tensors.values()) t.dispose();
+    reader.close();
   }
 }
 
@@ -195,7 +204,7 @@ export async function scoreWithRewardModel(
   o: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<ScoredCompletion[]> {
   const bs = Math.max(1, o.batchSize ?? 16);
-  const maxLength = rm.base.config.n_positions;
+  const maxLength = rm.base.contextLength;
   const out: ScoredCompletion[] = [];
   for (let i = 0; i < items.length; i += bs) {
     const chunk = items.slice(i, i + bs).map((it) => {

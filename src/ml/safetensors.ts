@@ -26,22 +26,26 @@ function bad(file: string, msg: string, field?: string): AlignflowError {
   return new AlignflowError('input', `${file}: ${msg}`, { issues: [{ file, field, reason: msg }] });
 }
 
-/** Parses safetensors bytes; `file` only names the source in errors. */
-export function parseSafetensors(buf: Uint8Array, file = 'model.safetensors'): SafetensorsFile {
-  if (buf.byteLength < 8) throw bad(file, 'file is shorter than the 8-byte header length');
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > buf.byteLength - 8) throw bad(file, `header length ${headerLen} exceeds the file size`);
+/** A tensor's place in a file: dtype, shape and byte range (absolute). */
+export interface TensorEntry {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** Validates the header against a file of `fileSize` bytes; offsets in the result are absolute. */
+function parseHeader(headerBytes: Uint8Array, fileSize: number, file: string): { entries: Map<string, TensorEntry>; metadata: Record<string, string> } {
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + headerLen))) as Record<string, unknown>;
+    header = JSON.parse(new TextDecoder().decode(headerBytes)) as Record<string, unknown>;
   } catch (e) {
     throw bad(file, `header is not valid JSON (${(e as Error).message})`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw bad(file, 'header is not a JSON object');
-  const dataStart = 8 + headerLen;
-  const dataLen = buf.byteLength - dataStart;
-  const tensors = new Map<string, NamedTensor & { dtype: string }>();
+  const dataStart = 8 + headerBytes.byteLength;
+  const dataLen = fileSize - dataStart;
+  const entries = new Map<string, TensorEntry>();
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -68,10 +72,76 @@ export function parseSafetensors(buf: Uint8Array, file = 'model.safetensors'): S
     if (end - begin !== n * BYTES[dtype]) {
       throw bad(file, `tensor "${name}": ${end - begin} bytes for shape [${(shape as number[]).join(', ')}] of ${dtype} (expected ${n * BYTES[dtype]})`, name);
     }
-    const bytes = buf.subarray(dataStart + begin, dataStart + end);
-    tensors.set(name, { dtype, shape: shape as number[], data: decode(bytes, dtype, n) });
+    entries.set(name, { dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end });
+  }
+  return { entries, metadata };
+}
+
+/** Parses safetensors bytes; `file` only names the source in errors. */
+export function parseSafetensors(buf: Uint8Array, file = 'model.safetensors'): SafetensorsFile {
+  if (buf.byteLength < 8) throw bad(file, 'file is shorter than the 8-byte header length');
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const headerLen = Number(view.getBigUint64(0, true));
+  if (headerLen > buf.byteLength - 8) throw bad(file, `header length ${headerLen} exceeds the file size`);
+  const { entries, metadata } = parseHeader(buf.subarray(8, 8 + headerLen), buf.byteLength, file);
+  const tensors = new Map<string, NamedTensor & { dtype: string }>();
+  for (const [name, e] of entries) {
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    tensors.set(name, { dtype: e.dtype, shape: e.shape, data: decode(buf.subarray(e.begin, e.end), e.dtype, n) });
   }
   return { tensors, metadata };
+}
+
+/**
+ * A safetensors file opened for reading one tensor at a time (only the header is read up front), so
+ * a checkpoint is never held in memory next to the model's own copy of it.
+ */
+export class SafetensorsReader {
+  readonly entries: Map<string, TensorEntry>;
+  readonly metadata: Record<string, string>;
+  private fd: number;
+
+  constructor(readonly file: string) {
+    try {
+      this.fd = fs.openSync(file, 'r');
+    } catch (e) {
+      throw new AlignflowError('not_found', `${file}: cannot read (${(e as Error).message})`);
+    }
+    try {
+      const size = fs.fstatSync(this.fd).size;
+      if (size < 8) throw bad(file, 'file is shorter than the 8-byte header length');
+      const lenBuf = Buffer.alloc(8);
+      fs.readSync(this.fd, lenBuf, 0, 8, 0);
+      const headerLen = Number(lenBuf.readBigUInt64LE(0));
+      if (headerLen > size - 8) throw bad(file, `header length ${headerLen} exceeds the file size`);
+      const hb = Buffer.alloc(headerLen);
+      fs.readSync(this.fd, hb, 0, headerLen, 8);
+      ({ entries: this.entries, metadata: this.metadata } = parseHeader(hb, size, file));
+    } catch (e) {
+      fs.closeSync(this.fd);
+      throw e;
+    }
+  }
+
+  /** One tensor as float32 (whatever the file stores). */
+  read(name: string): Float32Array {
+    const e = this.entries.get(name);
+    if (!e) throw new AlignflowError('internal', `${this.file}: no tensor ${name}`);
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    const len = e.end - e.begin;
+    if (e.dtype === 'F32' && LITTLE_ENDIAN) {
+      const out = new Float32Array(n);
+      fs.readSync(this.fd, new Uint8Array(out.buffer), 0, len, e.begin);
+      return out;
+    }
+    const bytes = Buffer.alloc(len);
+    fs.readSync(this.fd, bytes, 0, len, e.begin);
+    return decode(bytes, e.dtype, n);
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
 }
 
 export function readSafetensors(file: string): SafetensorsFile {

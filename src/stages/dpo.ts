@@ -109,7 +109,7 @@ export const dpoStage: StageHandler<DpoConfig> = {
     const tok = policy.tokenizer!;
     const padId = tok.padTokenId ?? 0;
     try {
-      const nPos = policy.config.n_positions;
+      const nPos = policy.model.contextLength;
       const rule: TruncationRule = { maxLength: Math.min(cfg.max_length, nPos), ...(cfg.max_prompt_length ? { maxPromptLength: cfg.max_prompt_length } : {}) };
       if (cfg.max_length > nPos) ctx.log.warn(`max_length ${cfg.max_length} exceeds the model's context ${nPos}; using ${nPos}`);
       const tokFp = tokenizerFingerprint(tok.json, tok.chatTemplate, cfg.add_eos);

@@ -35,7 +35,7 @@ import { loadModelArtifact } from '../ml/models/store.js';
 import { loadRewardModelDir, scoreWithRewardModel, type RewardModel } from '../ml/reward.js';
 import type { TextTokenizer } from '../ml/tokenizer/tokenizer.js';
 import type { CausalLM } from '../ml/models/types.js';
-import { generate } from '../ml/generate.js';
+import { generate, stopTokenIds } from '../ml/generate.js';
 import { completionLogps } from '../ml/logprobs.js';
 import { initBackend } from '../ml/backend.js';
 import { deriveSeed } from '../ml/train/rng.js';
@@ -311,7 +311,7 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
           topK: cfg.sampling.top_k || undefined,
           topP: cfg.sampling.top_p,
           seed: sampling.seed, // same seed for every model: differences come from the models, not the dice
-          eosTokenId: pol.tok.eosTokenId ?? pol.model.config.eos_token_id ?? null,
+          eosTokenId: stopTokenIds(pol.model, pol.tok),
           padTokenId: pol.tok.padTokenId,
           signal: ctx.signal,
         });

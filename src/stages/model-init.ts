@@ -11,6 +11,8 @@ import { AlignflowError } from '../errors.js';
 import type { StageHandler } from './contract.js';
 import { readDatasetRecords } from '../data/datasets.js';
 import type { Content } from '../data/formats.js';
+import { PRESETS } from '../ml/models/registry.js';
+import { initContextLength, initKeyIssues, initModel, resolveInitConfig } from '../ml/models/init.js';
 
 const tokenizerSchema = z.strictObject({
   type: z.enum(['bpe', 'bytes']),
@@ -18,24 +20,22 @@ const tokenizerSchema = z.strictObject({
   dataset: z.string().min(1),
 });
 
-export const modelInitConfigSchema = z.strictObject({
-  preset: z.string().optional(),
-  model_type: z.string().optional(),
-  n_layer: z.number().int().positive().optional(),
-  n_head: z.number().int().positive().optional(),
-  n_embd: z.number().int().positive().optional(),
-  n_positions: z.number().int().positive().optional(),
-  n_inner: z.number().int().positive().nullable().optional(),
-  activation_function: z.string().optional(),
-  resid_pdrop: z.number().min(0).max(1).optional(),
-  embd_pdrop: z.number().min(0).max(1).optional(),
-  attn_pdrop: z.number().min(0).max(1).optional(),
-  layer_norm_epsilon: z.number().positive().optional(),
-  initializer_range: z.number().positive().optional(),
-  tokenizer: tokenizerSchema,
-  /** Overrides the run-derived seed of the initial weights. */
-  seed: z.number().int().nonnegative().optional(),
-});
+// The family's config keys (gpt2: n_layer, n_embd, …; llama: hidden_size, num_hidden_layers, …) are
+// checked by ml/models/init.ts, which knows each family's keys.
+export const modelInitConfigSchema = z
+  .looseObject({
+    preset: z.string().optional(),
+    model_type: z.string().optional(),
+    tokenizer: tokenizerSchema,
+    /** Overrides the run-derived seed of the initial weights. */
+    seed: z.number().int().nonnegative().optional(),
+  })
+  .superRefine((v, ctx) => {
+    const { preset, tokenizer: _t, seed: _s, ...keys } = v;
+    const raw = { ...(preset && PRESETS[preset] ? PRESETS[preset] : {}), ...keys };
+    if (preset !== undefined && !PRESETS[preset]) ctx.addIssue({ code: 'custom', path: ['preset'], message: `unknown preset "${preset}" (${Object.keys(PRESETS).join(', ')})` });
+    for (const i of initKeyIssues(raw, 'model.fresh')) ctx.addIssue({ code: 'custom', path: i.field ? [i.field] : [], message: i.reason });
+  });
 
 export type ModelInitConfig = z.infer<typeof modelInitConfigSchema>;
 
@@ -57,24 +57,11 @@ export const modelInitStage: StageHandler<ModelInitConfig> = {
   heavy: true,
   async run(ctx) {
     const c = modelInitConfigSchema.parse(ctx.config);
-    const [{ PRESETS, modelFamily, knownModelTypes }, { bytesTokenizer, trainBpeTokenizer }, { initBackend }, { saveModelDir }] = await Promise.all([
-      import('../ml/models/registry.js'),
-      import('../ml/tokenizer/index.js'),
-      import('../ml/backend.js'),
-      import('../ml/models/io.js'),
-    ]);
+    const { bytesTokenizer, trainBpeTokenizer } = await import('../ml/tokenizer/index.js');
+    const { saveModelDir } = await import('../ml/models/io.js');
     const { preset, tokenizer: tcfg, seed: seedOverride, ...keys } = c;
-    let raw: Record<string, unknown> = {};
-    if (preset !== undefined) {
-      const p = PRESETS[preset];
-      if (!p) throw new AlignflowError('config', `model_init: unknown preset "${preset}" (${Object.keys(PRESETS).join(', ')})`);
-      raw = { ...p };
-    }
-    raw = { ...raw, ...Object.fromEntries(Object.entries(keys).filter(([, v]) => v !== undefined)) };
-    raw.model_type ??= 'gpt2';
-    const family = modelFamily(String(raw.model_type));
-    if (!family) throw new AlignflowError('config', `model_init: unknown model_type "${String(raw.model_type)}" (alignflow supports ${knownModelTypes().join(', ')})`);
-    const nPositions = Number(raw.n_positions ?? 1024);
+    const { raw, family } = resolveInitConfig(preset, keys, 'model_init');
+    const nPositions = initContextLength(raw, family);
 
     let tok;
     if (tcfg.type === 'bytes') tok = bytesTokenizer({ modelMaxLength: nPositions });
@@ -88,22 +75,14 @@ export const modelInitStage: StageHandler<ModelInitConfig> = {
       ctx.log.info(`training a ${vocabSize}-token byte-level BPE on ${texts.length} texts`);
       tok = trainBpeTokenizer(texts, { vocabSize, modelMaxLength: nPositions });
     }
-    raw.vocab_size = tok.vocabSize;
-    if (tok.eosTokenId !== undefined) {
-      raw.bos_token_id ??= tok.bosTokenId ?? tok.eosTokenId;
-      raw.eos_token_id ??= tok.eosTokenId;
-    }
-    const config = family.withDefaults(raw);
-    family.validate(config, 'model.fresh');
-    await initBackend();
-    const model = family.create(config, seedOverride ?? ctx.seed);
+    const { model, config } = await initModel(raw, family, { tokenizer: tok, seed: seedOverride ?? ctx.seed, where: 'model.fresh', vocabFromTokenizer: true });
     try {
       const out = path.join(ctx.workDir, 'model');
       saveModelDir(model, tok, out);
       let parameters = 0;
       for (const v of model.params.values()) parameters += v.size;
       const files = fs.readdirSync(out).sort().map((f) => ({ path: f, sourceFile: path.join(out, f) }));
-      const summary = { model_type: config.model_type, parameters, vocab_size: tok.vocabSize, n_positions: nPositions, tokenizer: tcfg.type };
+      const summary = { model_type: config.model_type, parameters, vocab_size: tok.vocabSize, context_length: nPositions, tokenizer: tcfg.type };
       ctx.progress({ step: 1, total: 1, message: `${parameters} parameters` });
       const manifest = await ctx.store.put({
         kind: 'model',

@@ -49,7 +49,7 @@ export const rewardStage: StageHandler<RewardConfig> = {
     const padId = tok.padTokenId ?? 0;
     const rm = createRewardModel(base.model, { seed, padTokenId: padId });
     try {
-      const rule: TruncationRule = { maxLength: Math.min(cfg.max_length, base.config.n_positions), ...(cfg.max_prompt_length ? { maxPromptLength: cfg.max_prompt_length } : {}) };
+      const rule: TruncationRule = { maxLength: Math.min(cfg.max_length, base.model.contextLength), ...(cfg.max_prompt_length ? { maxPromptLength: cfg.max_prompt_length } : {}) };
       const prep = async (id: string, label: string) => {
         const t = await tokenizePreferenceDataset(ctx.store, id, tok, { addEos: cfg.add_eos });
         const pairs = cfg.use_margin ? t.pairs : t.pairs.map(({ margin: _m, ...p }) => p);

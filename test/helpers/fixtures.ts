@@ -15,3 +15,5 @@ export const FIXTURES_ROOT = process.env.ALIGNFLOW_FIXTURES
 
 export const GPT2_FIXTURES = path.join(FIXTURES_ROOT, 'gpt2-reference');
 export const LLAMA_FIXTURES = path.join(FIXTURES_ROOT, 'llama-reference');
+/** Made by scripts/fixtures/make_reference.py families (see its README). */
+export const LLAMA_FAMILY_FIXTURES = path.join(FIXTURES_ROOT, 'llama-families');

@@ -48,10 +48,10 @@ test('models import of a bad directory fails with exit code 2 and a named error,
   fs.cpSync(`${FX}/model-fp32`, dir, { recursive: true });
   fs.chmodSync(path.join(dir, 'config.json'), 0o644);
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'llama' }));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'mamba' }));
   const before = (JSON.parse(cli('models', 'ls', '--json').out) as unknown[]).length;
   const r = cli('models', 'import', dir);
   assert.equal(r.code, 2);
-  assert.match(r.err, /config\.json: unknown architecture: model_type "llama"/);
+  assert.match(r.err, /config\.json: unknown architecture: model_type "mamba"/);
   assert.equal((JSON.parse(cli('models', 'ls', '--json').out) as unknown[]).length, before);
 });

@@ -150,7 +150,7 @@ test('unknown architecture → error naming config.json and model_type', async (
     const f = path.join(d, 'config.json');
     fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), model_type: 'mamba' }));
   });
-  const e = await rejects(dir, /config\.json: unknown architecture: model_type "mamba" \(alignflow supports gpt2\)/);
+  const e = await rejects(dir, /config\.json: unknown architecture: model_type "mamba" \(alignflow supports gpt2, llama, mistral, qwen2, qwen3\)/);
   assert.equal(e.issues[0]!.field, 'model_type');
   const dir2 = fixtureCopy((d) => {
     const f = path.join(d, 'config.json');

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { printJson } from '../shared.js';
 import { usageError } from '../../errors.js';
-import { generate } from '../../ml/generate.js';
+import { generate, stopTokenIds } from '../../ml/generate.js';
 import { loadModelRef } from './model-ref.js';
 
 interface Opts {
@@ -48,7 +48,7 @@ async function run(o: Opts): Promise<void> {
     const tok = tokenizer!;
     const rows = prompts.flatMap((p) => Array.from({ length: n }, () => tok.encode(p)));
     const t0 = performance.now();
-    const res = await generate(model, rows, { ...opts, eosTokenId: tok.eosTokenId ?? model.config.eos_token_id ?? null, padTokenId: tok.padTokenId });
+    const res = await generate(model, rows, { ...opts, eosTokenId: stopTokenIds(model, tok), padTokenId: tok.padTokenId });
     const secs = (performance.now() - t0) / 1000;
     const newTokens = res.tokens.reduce((a, t) => a + t.length, 0);
     const eos = tok.eosTokenId;

@@ -8,10 +8,11 @@ import { AlignflowError, usageError } from '../../errors.js';
 import { createLocalStore } from '../../store/artifacts.js';
 import { listArtifacts, resolveArtifactId, showArtifact } from '../../store/registry.js';
 import { initBackend } from '../../ml/backend.js';
-import { PRESETS, modelFamily, knownModelTypes } from '../../ml/models/registry.js';
+import { PRESETS, knownModelTypes } from '../../ml/models/registry.js';
+import { initContextLength, initModel, resolveInitConfig } from '../../ml/models/init.js';
 import { saveModelDir, loadModelDir } from '../../ml/models/io.js';
 import { importModelDir, putModel } from '../../ml/models/store.js';
-import { bytesTokenizer, loadTokenizerDir, trainBpeTokenizer, type TextTokenizer } from '../../ml/tokenizer/index.js';
+import { bytesTokenizer, loadTokenizerDir, trainBpeTokenizer, withChatTemplate, CHATML_TEMPLATE, type TextTokenizer } from '../../ml/tokenizer/index.js';
 
 function store() {
   return createLocalStore(cliDb(), alignflowHome());
@@ -37,41 +38,32 @@ interface InitOpts {
   name?: string;
   tokenizer?: string;
   trainTokenizer?: string;
+  family?: string;
+  chatTemplate?: string;
   json?: boolean;
 }
 
 async function init(o: InitOpts): Promise<void> {
-  if (!!o.config === !!o.preset) throw usageError(`give exactly one of --config JSON|FILE or --preset (${Object.keys(PRESETS).join(', ')})`);
-  let raw: Record<string, unknown>;
-  if (o.preset) {
-    const p = PRESETS[o.preset];
-    if (!p) throw usageError(`unknown preset "${o.preset}" (${Object.keys(PRESETS).join(', ')})`);
-    raw = { ...p };
-  } else raw = parseConfigArg(o.config!);
-  raw.model_type ??= 'gpt2';
-  const family = modelFamily(String(raw.model_type));
-  if (!family) throw new AlignflowError('config', `unknown model_type "${String(raw.model_type)}" (alignflow supports ${knownModelTypes().join(', ')})`);
+  if (!o.config && !o.preset && !o.family) throw usageError(`give --preset (${Object.keys(PRESETS).join(', ')}), --config JSON|FILE, or --family with --config`);
+  const where = o.config && fs.existsSync(o.config) ? o.config : '--config';
+  const keys = o.config ? parseConfigArg(o.config) : {};
+  if (o.family) {
+    if (keys.model_type !== undefined && keys.model_type !== o.family) throw usageError(`--family ${o.family} disagrees with model_type "${String(keys.model_type)}" in --config`);
+    keys.model_type = o.family;
+  }
+  const { raw, family } = resolveInitConfig(o.preset, keys, where);
   const seed = Number(o.seed);
   if (!Number.isInteger(seed)) throw usageError('--seed must be an integer');
   const vocab = Number(raw.vocab_size ?? 0);
-
+  const ctx = initContextLength(raw, family);
   let tok: TextTokenizer | undefined;
   if (o.tokenizer) tok = loadTokenizerDir(o.tokenizer);
   else if (o.trainTokenizer) {
     const text = fs.readFileSync(o.trainTokenizer, 'utf8');
-    tok = trainBpeTokenizer(text.split('\n'), { vocabSize: vocab, modelMaxLength: Number(raw.n_positions ?? 1024) });
-  } else if (vocab >= 257) tok = bytesTokenizer({ modelMaxLength: Number(raw.n_positions ?? 1024) });
-  if (tok) {
-    if (tok.vocabSize > vocab) throw new AlignflowError('config', `the tokenizer has ${tok.vocabSize} ids but vocab_size is ${vocab}`);
-    if (tok.eosTokenId !== undefined) {
-      raw.bos_token_id ??= tok.bosTokenId ?? tok.eosTokenId;
-      raw.eos_token_id ??= tok.eosTokenId;
-    }
-  }
-  const config = family.withDefaults(raw);
-  family.validate(config, o.config && fs.existsSync(o.config) ? o.config : '--config');
-  await initBackend();
-  const model = family.create(config, seed);
+    tok = trainBpeTokenizer(text.split('\n'), { vocabSize: vocab, modelMaxLength: ctx });
+  } else if (vocab >= 257) tok = bytesTokenizer({ modelMaxLength: ctx });
+  if (tok && o.chatTemplate) tok = withChatTemplate(tok, o.chatTemplate === 'chatml' ? CHATML_TEMPLATE : fs.readFileSync(o.chatTemplate, 'utf8'));
+  const { model } = await initModel(raw, family, { tokenizer: tok, seed, where });
   try {
     if (o.out) {
       saveModelDir(model, tok, o.out);
@@ -92,9 +84,11 @@ export function register(program: Command): void {
 
   models
     .command('init')
-    .description('create a freshly initialised model (GPT-2 init) as a directory (--out) or a model artifact')
-    .option('--config <json|file>', 'config.json keys, e.g. \'{"vocab_size":512,"n_embd":128,"n_layer":4,"n_head":4,"n_positions":128}\'')
+    .description('create a freshly initialised model (transformers\' init for its family) as a directory (--out) or a model artifact')
+    .option('--family <model_type>', `model family: ${knownModelTypes().join(', ')} (default gpt2, or the preset's)`)
+    .option('--config <json|file>', 'config.json keys of the family, e.g. \'{"vocab_size":512,"hidden_size":128,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2}\' for llama')
     .option('--preset <name>', `named config: ${Object.keys(PRESETS).join(', ')}`)
+    .option('--chat-template <chatml|file>', 'give the tokenizer a chat template (a Jinja file, or "chatml")')
     .option('--seed <n>', 'initialisation seed', '0')
     .option('--tokenizer <dir>', 'copy the tokenizer of this directory (default: a bytes-only tokenizer when vocab_size ≥ 257)')
     .option('--train-tokenizer <file>', 'train a byte-level BPE with vocab_size tokens on this text file (one document per line)')

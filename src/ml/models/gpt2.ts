@@ -8,7 +8,8 @@
 // Dropout is not applied (training here is deterministic; see docs/engine-models.md).
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../../errors.js';
-import type { CausalLM, ForwardOptions, ForwardResult, Gpt2Config, KVCache } from './types.js';
+import { keyPaddingMask, maskBias, tensorSeed } from './attention.js';
+import type { CausalLM, ForwardOptions, ForwardResult, Gpt2Config, KVCache, LinearAdapter, LinearLayer } from './types.js';
 
 let modelCounter = 0;
 
@@ -113,21 +114,11 @@ export function geluNew(x: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
 }
 
-/** Additive mask bias [B|1, 1, T, S]: 0 where query t may attend key s, a large negative number elsewhere. */
-function maskBias(T: number, past: number, keyMask: tf.Tensor2D | undefined): tf.Tensor {
-  const S = past + T;
-  const causal = new Float32Array(T * S);
-  for (let t = 0; t < T; t++) for (let s = past + t + 1; s < S; s++) causal[t * S + s] = -1e9;
-  const c = tf.tensor4d(causal, [1, 1, T, S]);
-  if (!keyMask) return c;
-  const pad = tf.mul(tf.sub(1, tf.cast(keyMask, 'float32')), -1e9).reshape([keyMask.shape[0], 1, 1, S]);
-  return tf.add(c, pad);
-}
-
 export class Gpt2Model implements CausalLM {
   readonly config: Gpt2Config;
   readonly params: Map<string, tf.Variable>;
   private readonly headDim: number;
+  adapter?: LinearAdapter;
 
   /** Takes the tensors as given (HF names, already validated); they become the model's variables. */
   constructor(config: Gpt2Config, weights: Map<string, tf.Tensor>) {
@@ -149,11 +140,52 @@ export class Gpt2Model implements CausalLM {
     return gpt2ParamShapes(this.config);
   }
 
+  get contextLength(): number {
+    return this.config.n_positions;
+  }
+  get hiddenSize(): number {
+    return this.config.n_embd;
+  }
+  get vocabSize(): number {
+    return this.config.vocab_size;
+  }
+
+  linearLayers(): LinearLayer[] {
+    const C = this.config.n_embd;
+    const inner = this.config.n_inner ?? 4 * C;
+    const out: LinearLayer[] = [];
+    for (let i = 0; i < this.config.n_layer; i++) {
+      const p = `transformer.h.${i}.`;
+      out.push({ weight: p + 'attn.c_attn.weight', module: 'c_attn', inFeatures: C, outFeatures: 3 * C, fanInFanOut: true });
+      out.push({ weight: p + 'attn.c_proj.weight', module: 'c_proj', inFeatures: C, outFeatures: C, fanInFanOut: true });
+      out.push({ weight: p + 'mlp.c_fc.weight', module: 'c_fc', inFeatures: C, outFeatures: inner, fanInFanOut: true });
+      out.push({ weight: p + 'mlp.c_proj.weight', module: 'c_proj', inFeatures: inner, outFeatures: C, fanInFanOut: true });
+    }
+    return out;
+  }
+
+  hiddenStates(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+    return this.run(ids, { ...opts, useCache: false }, false).hidden;
+  }
+
+  /** y = x W + b, plus the adapter's delta when one targets W. */
+  private lin(x: tf.Tensor2D, name: string, cols?: { start: number; size: number }): tf.Tensor2D {
+    const w = this.p(name + '.weight');
+    const b = this.p(name + '.bias');
+    const y = cols ? linear(x, tf.slice(w, [0, cols.start], [w.shape[0]!, cols.size]), tf.slice(b, [cols.start], [cols.size])) : linear(x, w, b);
+    const d = this.adapter?.delta(name + '.weight', x, cols);
+    return d ? tf.add(y, d) : y;
+  }
+
   private p(name: string): tf.Variable {
     return this.params.get(name)!;
   }
 
   forward(ids: tf.Tensor2D, opts: ForwardOptions = {}): ForwardResult {
+    return this.run(ids, opts, true);
+  }
+
+  private run(ids: tf.Tensor2D, opts: ForwardOptions, withLogits: boolean): ForwardResult {
     const c = this.config;
     const [B, T] = ids.shape;
     const past = opts.cache?.length ?? 0;
@@ -163,18 +195,7 @@ export class Gpt2Model implements CausalLM {
     }
     if (opts.cache && opts.cache.layers.length !== c.n_layer) throw new AlignflowError('internal', 'KV cache has the wrong number of layers');
     return tf.tidy((): tf.TensorContainer => {
-      // the key padding mask over all S positions, if any
-      let keyMask: tf.Tensor2D | undefined;
-      if (opts.attentionMask) {
-        const m = tf.cast(opts.attentionMask, 'float32') as tf.Tensor2D;
-        if (m.shape[1] === S) keyMask = m;
-        else if (m.shape[1] === T) {
-          const prev = opts.cache?.mask ?? (past > 0 ? tf.ones([B, past]) : undefined);
-          keyMask = prev ? (tf.concat([prev, m], 1) as tf.Tensor2D) : m;
-        } else throw new AlignflowError('internal', `attentionMask has ${m.shape[1]} columns; expected ${T} or ${S}`);
-      } else if (opts.cache?.mask) {
-        keyMask = tf.concat([opts.cache.mask, tf.ones([B, T])], 1) as tf.Tensor2D;
-      }
+      const keyMask = keyPaddingMask(opts, B, T, past);
 
       const flatIds = tf.reshape(ids, [-1]);
       let x = tf.gather(this.p('transformer.wte.weight'), flatIds) as tf.Tensor2D; // [B*T, C]
@@ -194,10 +215,8 @@ export class Gpt2Model implements CausalLM {
         // q, k, v from column blocks of c_attn's [C, 3C] weight: splitting the small weight instead of
         // the [B*T, 3C] activations avoids a strided copy (and its gradient) per layer, and never
         // builds the 5-D [B, T, 3, H, D] tensor whose transpose is ~100x slower on wasm
-        const w = this.p(p + 'attn.c_attn.weight');
-        const bias3 = this.p(p + 'attn.c_attn.bias');
         const C = c.n_embd;
-        const proj = (j: number) => linear(h, tf.slice(w, [0, j * C], [C, C]), tf.slice(bias3, [j * C], [C]));
+        const proj = (j: number) => this.lin(h, p + 'attn.c_attn', { start: j * C, size: C });
         const [q2, k2, v2] = [proj(0), proj(1), proj(2)];
         const heads = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [B, T, c.n_head, this.headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
         const q = heads(q2);
@@ -212,14 +231,15 @@ export class Gpt2Model implements CausalLM {
         const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias); // [B, H, T, S]
         const att = tf.matMul(tf.softmax(scores, -1), v); // [B, H, T, D]
         const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, c.n_embd]) as tf.Tensor2D;
-        x = tf.add(x, linear(merged, this.p(p + 'attn.c_proj.weight'), this.p(p + 'attn.c_proj.bias')));
+        x = tf.add(x, this.lin(merged, p + 'attn.c_proj'));
         const h2 = layerNorm(x, this.p(p + 'ln_2.weight'), this.p(p + 'ln_2.bias'), c.layer_norm_epsilon);
-        const ff = geluNew(linear(h2, this.p(p + 'mlp.c_fc.weight'), this.p(p + 'mlp.c_fc.bias'))) as tf.Tensor2D;
-        x = tf.add(x, linear(ff, this.p(p + 'mlp.c_proj.weight'), this.p(p + 'mlp.c_proj.bias')));
+        const ff = geluNew(this.lin(h2, p + 'mlp.c_fc')) as tf.Tensor2D;
+        x = tf.add(x, this.lin(ff, p + 'mlp.c_proj'));
       }
       const hidden2 = layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.layer_norm_epsilon);
-      const logits = tf.reshape(tf.matMul(hidden2, this.p('transformer.wte.weight'), false, true), [B, T, c.vocab_size]) as tf.Tensor3D;
       const hidden = tf.reshape(hidden2, [B, T, c.n_embd]) as tf.Tensor3D;
+      if (!withLogits) return { hidden } as unknown as tf.TensorContainer;
+      const logits = tf.reshape(tf.matMul(hidden2, this.p('transformer.wte.weight'), false, true), [B, T, c.vocab_size]) as tf.Tensor3D;
       if (!opts.useCache) return { logits, hidden };
       const cache: KVCache = { layers: newLayers, length: S };
       if (keyMask) cache.mask = keyMask === opts.attentionMask ? (tf.clone(keyMask) as tf.Tensor2D) : keyMask;
@@ -231,14 +251,6 @@ export class Gpt2Model implements CausalLM {
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
   }
-}
-
-/** Seeds a per-tensor stream so each tensor's values do not depend on the others. */
-function tensorSeed(seed: number, index: number): number {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  h = Math.imul(h ^ (index + 1), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /**

@@ -6,9 +6,9 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError, type InputIssue } from '../../errors.js';
 import { initBackend } from '../backend.js';
-import { readSafetensors, serializeSafetensors, type NamedTensor, type SafetensorsDtype } from '../safetensors.js';
+import { SafetensorsReader, serializeSafetensors, type NamedTensor, type SafetensorsDtype } from '../safetensors.js';
 import { loadTokenizerDir, saveTokenizerDir, type TextTokenizer } from '../tokenizer/tokenizer.js';
-import { knownModelTypes, modelFamily, type ModelFamily } from './registry.js';
+import { familyOf, knownModelTypes, modelFamily, type ModelFamily } from './registry.js';
 import type { CausalLM, ModelConfig } from './types.js';
 
 export const TRANSFORMERS_VERSION = '4.46.3'; // the version whose layout we mirror
@@ -49,47 +49,118 @@ export function readModelConfig(dir: string): { config: ModelConfig; family: Mod
   return { config, family };
 }
 
+/** The tensors of a model directory: model.safetensors, or the shards named by model.safetensors.index.json. */
+export class CheckpointReader {
+  /** Stored tensor name → its shard. */
+  readonly tensors = new Map<string, { reader: SafetensorsReader; shape: number[]; dtype: string }>();
+  private readonly readers: SafetensorsReader[] = [];
+  /** The file named in errors (model.safetensors or the index). */
+  readonly file: string;
+
+  constructor(dir: string) {
+    const single = path.join(dir, 'model.safetensors');
+    const index = path.join(dir, 'model.safetensors.index.json');
+    if (fs.existsSync(single)) {
+      this.file = single;
+      this.add(new SafetensorsReader(single));
+      return;
+    }
+    if (!fs.existsSync(index)) {
+      const bin = ['pytorch_model.bin', 'pytorch_model.bin.index.json'].find((f) => fs.existsSync(path.join(dir, f)));
+      throw new AlignflowError('not_found', `${single}: missing${bin ? ` (the directory has ${bin}; convert it with transformers: AutoModelForCausalLM.from_pretrained(dir).save_pretrained(out), which writes safetensors)` : ''}`);
+    }
+    this.file = index;
+    let map: Record<string, unknown>;
+    try {
+      map = (JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map ?? {};
+    } catch (e) {
+      throw inputErr(index, `invalid JSON (${(e as Error).message})`);
+    }
+    const shards = new Map<string, string[]>();
+    for (const [name, f] of Object.entries(map)) {
+      if (typeof f !== 'string' || f.includes('/') || f.includes('\\')) throw inputErr(index, `weight_map: "${name}" names ${JSON.stringify(f)}, not a file of this directory`, [{ file: index, field: `weight_map.${name}`, reason: 'not a file name' }]);
+      shards.set(f, [...(shards.get(f) ?? []), name]);
+    }
+    if (shards.size === 0) throw inputErr(index, 'weight_map is empty');
+    try {
+      for (const [f, names] of shards) {
+        const r = new SafetensorsReader(path.join(dir, f));
+        this.add(r);
+        for (const n of names) if (!r.entries.has(n)) throw inputErr(index, `weight_map puts "${n}" in ${f}, which has no such tensor`, [{ file: index, field: `weight_map.${n}`, reason: `not in ${f}` }]);
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  private add(r: SafetensorsReader): void {
+    this.readers.push(r);
+    for (const [name, e] of r.entries) this.tensors.set(name, { reader: r, shape: e.shape, dtype: e.dtype });
+  }
+
+  get dtypes(): string[] {
+    return [...new Set([...this.tensors.values()].map((t) => t.dtype))];
+  }
+
+  read(name: string): Float32Array {
+    const t = this.tensors.get(name);
+    if (!t) throw new AlignflowError('internal', `${this.file}: no tensor ${name}`);
+    return t.reader.read(name);
+  }
+
+  close(): void {
+    for (const r of this.readers.splice(0)) r.close();
+  }
+}
+
 /**
- * Checks stored tensors against the architecture. Accepts names with or without the "transformer."
- * prefix and an lm_head.weight equal to wte (tied); ignores known buffers. Returns HF-named tensors.
+ * Checks stored tensors against the architecture and maps each parameter to its stored name
+ * (the family's weight-name mapping; a tied head stored anyway must equal the embedding). `head:
+ * false` is the sequence-classification body (no untied lm_head); `extra` names tensors that
+ * belong to a wrapper (score.weight) and are left to it.
  */
 export function matchWeights(
   family: ModelFamily,
   config: ModelConfig,
-  stored: Map<string, NamedTensor>,
+  stored: Map<string, { shape: number[] }>,
   file: string,
-): Map<string, NamedTensor> {
-  const expected = family.paramShapes(config);
-  const out = new Map<string, NamedTensor>();
+  opts: { head?: boolean; extra?: string[]; read?: (name: string) => Float32Array } = {},
+): Map<string, string> {
+  const expected = family.paramShapes(config, { head: opts.head });
+  const tied = family.tiedHead(config);
+  const out = new Map<string, string>();
   const issues: InputIssue[] = [];
-  let lmHead: NamedTensor | undefined;
+  let tiedCopy: string | undefined;
   for (const [rawName, t] of stored) {
-    if (rawName === 'lm_head.weight') {
-      lmHead = t;
+    if (opts.extra?.includes(rawName)) continue;
+    const name = family.canonicalName(rawName);
+    if (family.ignoredTensor(name)) continue;
+    if (tied && name === tied.head && !expected.has(name)) {
+      tiedCopy = rawName;
       continue;
     }
-    const name = expected.has(rawName) || rawName.startsWith('transformer.') ? rawName : `transformer.${rawName}`;
-    if (family.ignoredTensor(name)) continue;
     const shape = expected.get(name);
     if (!shape) {
-      issues.push({ file, field: rawName, reason: 'unexpected tensor (not part of this architecture)' });
+      issues.push({ file, field: rawName, reason: opts.head === false && name === 'lm_head.weight' ? 'a reward model (sequence classification) has no lm_head' : 'unexpected tensor (not part of this architecture)' });
       continue;
     }
     if (shape.join() !== t.shape.join()) {
       issues.push({ file, field: rawName, reason: `shape [${t.shape.join(', ')}] disagrees with config.json (expected [${shape.join(', ')}])` });
       continue;
     }
-    out.set(name, t);
+    out.set(name, rawName);
   }
   for (const name of expected.keys()) {
-    if (!out.has(name) && !issues.some((i) => i.field === name || i.field === name.replace(/^transformer\./, ''))) {
-      issues.push({ file, field: name, reason: 'missing tensor' });
+    if (!out.has(name) && !issues.some((i) => i.field !== undefined && family.canonicalName(i.field) === name)) {
+      issues.push({ file, field: name, reason: name === 'lm_head.weight' ? 'missing tensor (config.json says tie_word_embeddings false)' : 'missing tensor' });
     }
   }
-  if (lmHead && issues.length === 0) {
-    const wte = out.get('transformer.wte.weight')!;
-    const same = lmHead.shape.join() === wte.shape.join() && lmHead.data.every((v, i) => v === wte.data[i]);
-    if (!same) issues.push({ file, field: 'lm_head.weight', reason: 'differs from transformer.wte.weight; alignflow supports only tied output heads' });
+  if (tiedCopy && tied && issues.length === 0 && opts.read) {
+    const head = opts.read(tiedCopy);
+    const emb = opts.read(out.get(tied.embedding)!);
+    const same = head.length === emb.length && head.every((v, i) => v === emb[i]);
+    if (!same) issues.push({ file, field: tiedCopy, reason: `differs from ${tied.embedding} although config.json ties the embeddings (set tie_word_embeddings false for an untied head)` });
   }
   if (issues.length) {
     const first = issues.slice(0, 3).map((i) => `${i.field}: ${i.reason}`).join('; ');
@@ -98,47 +169,59 @@ export function matchWeights(
   return out;
 }
 
+/** Reads the matched tensors one at a time into tfjs tensors (no second host copy of the checkpoint). */
+export function readWeights(reader: CheckpointReader, mapping: Map<string, string>): Map<string, tf.Tensor> {
+  const tensors = new Map<string, tf.Tensor>();
+  try {
+    for (const [name, stored] of mapping) tensors.set(name, tf.tensor(reader.read(stored), reader.tensors.get(stored)!.shape, 'float32'));
+  } catch (e) {
+    for (const t of tensors.values()) t.dispose();
+    throw e;
+  }
+  return tensors;
+}
+
 /** Loads and validates a model directory (config, weights, tokenizer when present). */
 export async function loadModelDir(dir: string, opts: { requireTokenizer?: boolean } = {}): Promise<LoadedModel> {
   await initBackend();
   const { config, family } = readModelConfig(dir);
-  const wfile = path.join(dir, 'model.safetensors');
-  if (!fs.existsSync(wfile)) {
-    const sharded = fs.existsSync(path.join(dir, 'model.safetensors.index.json'));
-    throw new AlignflowError('not_found', `${wfile}: missing${sharded ? ' (sharded checkpoints are not supported)' : ''}`);
-  }
-  const st = readSafetensors(wfile);
-  const dtypes = new Set([...st.tensors.values()].map((t) => t.dtype));
-  const weights = matchWeights(family, config, st.tensors, wfile);
-
-  let tokenizer: TextTokenizer | undefined;
-  const tfile = path.join(dir, 'tokenizer.json');
-  if (fs.existsSync(tfile)) {
-    tokenizer = loadTokenizerDir(dir);
-    const vs = (config as { vocab_size: number }).vocab_size;
-    if (tokenizer.vocabSize > vs) {
-      throw new AlignflowError('input', `${tfile}: the tokenizer produces ids up to ${tokenizer.vocabSize - 1} but config.json vocab_size is ${vs}`, {
-        issues: [{ file: tfile, field: 'vocab_size', reason: `tokenizer vocabulary ${tokenizer.vocabSize} > model vocab_size ${vs}` }],
-      });
-    }
-  } else if (opts.requireTokenizer) {
-    throw new AlignflowError('not_found', `${tfile}: missing`);
-  }
-
-  const tensors = new Map<string, tf.Tensor>();
-  for (const [name, t] of weights) tensors.set(name, tf.tensor(t.data, t.shape, 'float32'));
+  const reader = new CheckpointReader(dir);
   try {
-    const model = family.fromWeights(config, tensors);
-    return { model, tokenizer, config, dir, storedDtype: [...dtypes].join('+') };
+    const mapping = matchWeights(family, config, reader.tensors, reader.file, { read: (n) => reader.read(n) });
+    const tokenizer = loadDirTokenizer(dir, config, opts);
+    const tensors = readWeights(reader, mapping);
+    try {
+      const model = family.fromWeights(config, tensors);
+      return { model, tokenizer, config, dir, storedDtype: reader.dtypes.join('+') };
+    } finally {
+      for (const t of tensors.values()) t.dispose();
+    }
   } finally {
-    for (const t of tensors.values()) t.dispose();
+    reader.close();
   }
+}
+
+/** The directory's tokenizer (checked against vocab_size), if it has a tokenizer.json. */
+export function loadDirTokenizer(dir: string, config: ModelConfig, opts: { requireTokenizer?: boolean } = {}): TextTokenizer | undefined {
+  const tfile = path.join(dir, 'tokenizer.json');
+  if (!fs.existsSync(tfile)) {
+    if (opts.requireTokenizer) throw new AlignflowError('not_found', `${tfile}: missing`);
+    return undefined;
+  }
+  const tokenizer = loadTokenizerDir(dir);
+  if (tokenizer.vocabSize > config.vocab_size) {
+    throw new AlignflowError('input', `${tfile}: the tokenizer produces ids up to ${tokenizer.vocabSize - 1} but config.json vocab_size is ${config.vocab_size}`, {
+      issues: [{ file: tfile, field: 'vocab_size', reason: `tokenizer vocabulary ${tokenizer.vocabSize} > model vocab_size ${config.vocab_size}` }],
+    });
+  }
+  return tokenizer;
 }
 
 /** config.json as transformers writes it: keys sorted, architectures, torch_dtype, version. */
 export function configJson(config: ModelConfig, dtype: SafetensorsDtype = 'F32'): string {
   const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
-  const c: Record<string, unknown> = { ...config, architectures: config.architectures ?? ['GPT2LMHeadModel'], torch_dtype: torchDtype, transformers_version: TRANSFORMERS_VERSION };
+  const c: Record<string, unknown> = { ...config, architectures: config.architectures ?? [familyOf(config).architecture], torch_dtype: torchDtype, transformers_version: TRANSFORMERS_VERSION };
+  delete c.dtype; // transformers 5's name for torch_dtype; 4.x reads torch_dtype and 5.x reads both
   const sorted = Object.fromEntries(Object.keys(c).sort().map((k) => [k, c[k]]));
   return JSON.stringify(sorted, null, 2) + '\n';
 }
@@ -150,31 +233,45 @@ export function modelTensors(model: CausalLM): Map<string, NamedTensor> {
   return m;
 }
 
-/**
- * Writes a model directory atomically: into a temporary sibling, then renamed onto `dir`
- * (which must not exist or be empty). Weights are float32 unless `dtype` says otherwise.
- */
-export function saveModelDir(model: CausalLM, tokenizer: TextTokenizer | undefined, dir: string, opts: { dtype?: SafetensorsDtype } = {}): void {
-  const dtype = opts.dtype ?? 'F32';
+/** generation_config.json for a config: bos/eos (eos may be a list) and pad, as transformers derives it. */
+export function generationConfigJson(config: ModelConfig): string {
+  const gen: Record<string, unknown> = { _from_model_config: true, bos_token_id: config.bos_token_id ?? undefined, eos_token_id: config.eos_token_id ?? undefined };
+  if (typeof config.pad_token_id === 'number') gen.pad_token_id = config.pad_token_id;
+  gen.transformers_version = TRANSFORMERS_VERSION;
+  return JSON.stringify(gen, null, 2) + '\n';
+}
+
+/** Writes `files` (name → bytes) into a fresh directory `dir` atomically: a temporary sibling renamed onto it. */
+export function writeDirAtomically(dir: string, write: (tmp: string) => void): void {
   if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) throw new AlignflowError('usage', `${dir}: exists and is not empty`);
-  const vs = (model.config as { vocab_size: number }).vocab_size;
-  if (tokenizer && tokenizer.vocabSize > vs) {
-    throw new AlignflowError('input', `tokenizer vocabulary ${tokenizer.vocabSize} is larger than the model's vocab_size ${vs}`);
-  }
   const parent = path.dirname(path.resolve(dir));
   fs.mkdirSync(parent, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.tmp-`));
   try {
-    fs.writeFileSync(path.join(tmp, 'config.json'), configJson(model.config, dtype));
-    const c = model.config as { bos_token_id?: number; eos_token_id?: number };
-    const gen = { _from_model_config: true, bos_token_id: c.bos_token_id, eos_token_id: c.eos_token_id, transformers_version: TRANSFORMERS_VERSION };
-    fs.writeFileSync(path.join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
-    fs.writeFileSync(path.join(tmp, 'model.safetensors'), serializeSafetensors(modelTensors(model), { dtype, metadata: { format: 'pt' } }));
-    if (tokenizer) saveTokenizerDir(tokenizer, tmp);
+    write(tmp);
     if (fs.existsSync(dir)) fs.rmdirSync(dir);
     fs.renameSync(tmp, dir);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * Writes a model directory atomically (`dir` must not exist or be empty): config.json, model.safetensors
+ * in `dtype` (default float32), the tokenizer, and every companion file of the directory the tokenizer
+ * came from (generation_config.json, vocab.json, merges.txt, chat_template.jinja, ...) unchanged.
+ */
+export function saveModelDir(model: CausalLM, tokenizer: TextTokenizer | undefined, dir: string, opts: { dtype?: SafetensorsDtype; config?: ModelConfig; tensors?: Map<string, NamedTensor> } = {}): void {
+  const dtype = opts.dtype ?? 'F32';
+  if (tokenizer && tokenizer.vocabSize > model.vocabSize) {
+    throw new AlignflowError('input', `tokenizer vocabulary ${tokenizer.vocabSize} is larger than the model's vocab_size ${model.vocabSize}`);
+  }
+  const config = opts.config ?? model.config;
+  writeDirAtomically(dir, (tmp) => {
+    if (tokenizer) saveTokenizerDir(tokenizer, tmp);
+    if (!fs.existsSync(path.join(tmp, 'generation_config.json'))) fs.writeFileSync(path.join(tmp, 'generation_config.json'), generationConfigJson(config));
+    fs.writeFileSync(path.join(tmp, 'config.json'), configJson(config, dtype));
+    fs.writeFileSync(path.join(tmp, 'model.safetensors'), serializeSafetensors(opts.tensors ?? modelTensors(model), { dtype, metadata: { format: 'pt' } }));
+  });
 }

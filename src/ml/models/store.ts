@@ -7,23 +7,37 @@ import { AlignflowError } from '../../errors.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { loadModelDir, saveModelDir, type LoadedModel } from './io.js';
 import type { CausalLM } from './types.js';
+import { familyOf } from './registry.js';
 
-/** Files of a model directory that travel with it (others, e.g. pytorch_model.bin, are left out). */
-export const MODEL_FILES = ['config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
+/**
+ * The files of a model directory that travel with it: every top-level file except weights in formats
+ * alignflow does not read (pytorch_model.bin, *.gguf, ...), which would go stale once the model trains.
+ */
+export function modelDirFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isFile() && !e.name.startsWith('.') && !/\.(bin|pt|pth|h5|msgpack|onnx|gguf|ot|ckpt)$|\.bin\.index\.json$/.test(e.name))
+    .map((e) => e.name)
+    .sort();
+}
 
-/** What `models ls/show` display; part of the artifact's metadata. */
+/** What `models ls/show` display; part of the artifact's metadata (family-neutral names). */
 export function modelSummary(loaded: Pick<LoadedModel, 'model' | 'tokenizer' | 'storedDtype'>): Record<string, unknown> {
-  const c = loaded.model.config as unknown as Record<string, unknown>;
+  const m = loaded.model;
+  const s = familyOf(m.config).shape(m.config);
   let n = 0;
-  for (const v of loaded.model.params.values()) n += v.size;
+  for (const v of m.params.values()) n += v.size;
   return {
-    model_type: c.model_type,
+    model_type: m.config.model_type,
+    architecture: m.config.architectures?.[0] ?? familyOf(m.config).architecture,
     parameters: n,
-    vocab_size: c.vocab_size,
-    n_positions: c.n_positions,
-    n_embd: c.n_embd,
-    n_layer: c.n_layer,
-    n_head: c.n_head,
+    vocab_size: m.vocabSize,
+    context_length: m.contextLength,
+    hidden_size: m.hiddenSize,
+    layers: s.layers,
+    heads: s.heads,
+    kv_heads: s.kvHeads,
+    tied_embeddings: s.tiedHead,
     dtype: loaded.storedDtype,
     tokenizer: loaded.tokenizer ? { vocab_size: loaded.tokenizer.vocabSize, eos_token: loaded.tokenizer.eosToken ?? null } : null,
   };
@@ -44,7 +58,7 @@ export async function importModelDir(
   const loaded = await loadModelDir(dir);
   const metadata = modelSummary(loaded);
   loaded.model.dispose();
-  const files = MODEL_FILES.filter((f) => fs.existsSync(path.join(dir, f))).map((f) => ({ path: f, sourceFile: path.join(dir, f) }));
+  const files = modelDirFiles(dir).map((f) => ({ path: f, sourceFile: path.join(dir, f) }));
   return store.put({ kind: 'model', name: opts.name ?? path.basename(path.resolve(dir)), files, metadata, inputs: opts.inputs, producer: opts.producer });
 }
 

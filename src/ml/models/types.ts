@@ -1,8 +1,23 @@
 import type * as tf from '@tensorflow/tfjs';
 
 
+/** config.json keys every family has (transformers' PretrainedConfig). */
+export interface BaseModelConfig {
+  model_type: string;
+  architectures?: string[];
+  vocab_size: number;
+  bos_token_id?: number | null;
+  /** Llama 3 and Qwen list several stop ids. */
+  eos_token_id?: number | number[] | null;
+  pad_token_id?: number | null;
+  tie_word_embeddings?: boolean;
+  initializer_range?: number;
+  torch_dtype?: string;
+  [key: string]: unknown;
+}
+
 /** config.json keys, exactly as transformers writes them for GPT-2. */
-export interface Gpt2Config {
+export interface Gpt2Config extends BaseModelConfig {
   model_type: 'gpt2';
   architectures?: string[];
   vocab_size: number;
@@ -21,13 +36,20 @@ export interface Gpt2Config {
   scale_attn_weights?: boolean;
   bos_token_id?: number;
   eos_token_id?: number;
-  pad_token_id?: number | null;
-  tie_word_embeddings?: boolean;
-  torch_dtype?: string;
-  [key: string]: unknown;
 }
 
-export type ModelConfig = Gpt2Config; // other families (llama, ...) join this union
+/**
+ * A family's config as loaded (transformers' defaults filled in). Code outside ml/models/<family>.ts
+ * reads only the BaseModelConfig keys; sizes come from CausalLM (contextLength, hiddenSize, vocabSize).
+ */
+export type ModelConfig = BaseModelConfig;
+
+/** The stop ids of a config: eos_token_id as a list (it may be one id, a list, or absent). */
+export function configEosIds(c: BaseModelConfig): number[] {
+  const e = c.eos_token_id;
+  if (Array.isArray(e)) return e.filter((x) => Number.isInteger(x));
+  return typeof e === 'number' ? [e] : [];
+}
 
 /** Per-layer attention keys and values of the tokens seen so far: [B, heads, T, headDim]. */
 export interface KVCache {
@@ -53,17 +75,53 @@ export interface ForwardOptions {
   useCache?: boolean;
 }
 
+/**
+ * Low-rank adapters on a model's linear layers (LoRA). A model that has one adds, to each adapted
+ * projection y = x W (+ b), the adapter's delta(x); `cols` asks for a column block of the output
+ * (GPT-2's fused q/k/v projection is applied one block at a time).
+ */
+export interface LinearAdapter {
+  delta(weight: string, x: tf.Tensor2D, cols?: { start: number; size: number }): tf.Tensor2D | undefined;
+}
+
+/** A linear layer a LoRA adapter may target: its weight's name, PEFT module name and sizes. */
+export interface LinearLayer {
+  /** Parameter name of the weight ("model.layers.0.self_attn.q_proj.weight"). */
+  weight: string;
+  /** PEFT's target_modules name of the layer ("q_proj", "c_attn"). */
+  module: string;
+  inFeatures: number;
+  outFeatures: number;
+  /** The weight is stored [in, out] (GPT-2's Conv1D; PEFT's fan_in_fan_out) rather than torch.nn.Linear's [out, in]. */
+  fanInFanOut: boolean;
+}
+
 export interface ForwardResult {
   logits: tf.Tensor3D; // [B, T, vocab]
-  hidden: tf.Tensor3D; // [B, T, n_embd], after the final layer norm
+  hidden: tf.Tensor3D; // [B, T, hiddenSize], after the final norm
   cache?: KVCache;
 }
 
-/** A causal language model whose parameters carry Hugging Face names ("transformer.h.0.attn.c_attn.weight"). */
+/**
+ * A causal language model whose parameters carry Hugging Face names ("transformer.h.0.attn.c_attn.weight",
+ * "model.layers.0.self_attn.q_proj.weight"). Callers read sizes from here, never from config keys.
+ */
 export interface CausalLM {
   readonly config: ModelConfig;
   readonly params: Map<string, tf.Variable>;
+  /** Longest sequence the model takes (GPT-2 n_positions, Llama max_position_embeddings). */
+  readonly contextLength: number;
+  /** Width of the hidden states (what a reward head reads). */
+  readonly hiddenSize: number;
+  /** Rows of the output head (config vocab_size). */
+  readonly vocabSize: number;
+  /** LoRA adapters applied in forward (undefined: none, or switched off). */
+  adapter?: LinearAdapter;
   forward(ids: tf.Tensor2D, opts?: ForwardOptions): ForwardResult;
+  /** The final hidden states only, without the output head (reward models). */
+  hiddenStates(ids: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
+  /** The linear layers LoRA may target, in parameter order. */
+  linearLayers(): LinearLayer[];
   /** Parameter names → shapes this architecture expects for its config (HF names, HF layouts). */
   expectedShapes(): Map<string, number[]>;
   dispose(): void;

@@ -2,7 +2,7 @@
 // variables transformers passes (messages, add_generation_prompt, bos_token, eos_token).
 import { Template } from '@huggingface/jinja';
 import { AlignflowError } from '../../errors.js';
-import type { TextTokenizer } from './tokenizer.js';
+import { CHAT_TEMPLATE_FILE, TextTokenizer } from './tokenizer.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | string;
@@ -39,6 +39,8 @@ export function renderChat(
       add_generation_prompt: opts.addGenerationPrompt ?? false,
       bos_token: tok.bosToken ?? '',
       eos_token: tok.eosToken ?? '',
+      pad_token: tok.padToken ?? '',
+      unk_token: tok.unkToken ?? '',
     });
   } catch (e) {
     throw new AlignflowError('input', `chat template failed: ${(e as Error).message}`);
@@ -56,4 +58,15 @@ export function chatPromptCompletion(tok: TextTokenizer, prompt: ChatMessage[], 
     throw new AlignflowError('input', 'chat template: the rendered prompt is not a prefix of the rendered conversation');
   }
   return { prompt: p, completion: full.slice(p.length) };
+}
+
+/** ChatML, as Qwen and SmolLM2 use it (without their default system messages). */
+export const CHATML_TEMPLATE =
+  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/** The same tokenizer with another chat template (saved in tokenizer_config.json; a chat_template.jinja it came with is dropped). */
+export function withChatTemplate(tok: TextTokenizer, template: string): TextTokenizer {
+  const files = new Map([...tok.companionFiles].filter(([n]) => n !== CHAT_TEMPLATE_FILE));
+  return new TextTokenizer(tok.json, { ...tok.config, chat_template: template }, 'tokenizer.json', { companionFiles: files });
 }

@@ -101,11 +101,11 @@ export function sftTotalSteps(h: Pick<SftHyper, 'maxSteps' | 'epochs' | 'batchSi
 
 export async function runSft(o: SftRunOptions): Promise<SftRunResult> {
   const h = o.hyper;
-  const ctx = o.model.config.n_positions;
+  const ctx = o.model.contextLength;
   const maxLength = Math.min(h.maxLength, ctx);
   const pad = o.tokenizer.padTokenId ?? 0;
-  if (o.tokenizer.vocabSize > o.model.config.vocab_size) {
-    throw new AlignflowError('input', `the tokenizer produces ids up to ${o.tokenizer.vocabSize - 1}, but the model's vocab_size is ${o.model.config.vocab_size}`);
+  if (o.tokenizer.vocabSize > o.model.vocabSize) {
+    throw new AlignflowError('input', `the tokenizer produces ids up to ${o.tokenizer.vocabSize - 1}, but the model's vocab_size is ${o.model.vocabSize}`);
   }
 
   const tr = tokenize(o.tokenizer, o.train, h.addEos);

@@ -1,0 +1,58 @@
+// Pieces every decoder family shares: the key padding mask over cached + new positions, the additive
+// causal mask, scaled dot-product attention with grouped-query heads, and per-tensor init seeds.
+import * as tf from '@tensorflow/tfjs';
+import { AlignflowError } from '../../errors.js';
+import type { ForwardOptions } from './types.js';
+
+/** Call inside tf.tidy. The [B, past + T] key mask (1 real, 0 padding), or undefined when every key is real. */
+export function keyPaddingMask(opts: ForwardOptions, B: number, T: number, past: number): tf.Tensor2D | undefined {
+  const S = past + T;
+  if (opts.attentionMask) {
+    const m = tf.cast(opts.attentionMask, 'float32') as tf.Tensor2D;
+    if (m.shape[1] === S) return m;
+    if (m.shape[1] === T) {
+      const prev = opts.cache?.mask ?? (past > 0 ? tf.ones([B, past]) : undefined);
+      return prev ? (tf.concat([prev, m], 1) as tf.Tensor2D) : m;
+    }
+    throw new AlignflowError('internal', `attentionMask has ${m.shape[1]} columns; expected ${T} or ${S}`);
+  }
+  if (opts.cache?.mask) return tf.concat([opts.cache.mask, tf.ones([B, T])], 1) as tf.Tensor2D;
+  return undefined;
+}
+
+/** Additive mask bias [B|1, 1, T, S]: 0 where query t may attend key s, a large negative number elsewhere. */
+export function maskBias(T: number, past: number, keyMask: tf.Tensor2D | undefined): tf.Tensor4D {
+  const S = past + T;
+  const causal = new Float32Array(T * S);
+  for (let t = 0; t < T; t++) for (let s = past + t + 1; s < S; s++) causal[t * S + s] = -1e9;
+  const c = tf.tensor4d(causal, [1, 1, T, S]);
+  if (!keyMask) return c;
+  const pad = tf.mul(tf.sub(1, tf.cast(keyMask, 'float32')), -1e9).reshape([keyMask.shape[0], 1, 1, S]);
+  return tf.add(c, pad) as tf.Tensor4D;
+}
+
+/**
+ * softmax(q kᵀ · scale + bias) v with grouped-query attention: q [B, H, T, D], k and v [B, KV, S, D],
+ * query head h reads key/value head ⌊h / (H/KV)⌋ (transformers' repeat_kv). The KV heads are not
+ * copied: q's heads of one group are stacked along the time axis, [B, KV, G·T, D], and the mask is
+ * tiled to match. Returns [B, H, T, D].
+ */
+export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D, scale: number): tf.Tensor4D {
+  const [B, H, T, D] = q.shape;
+  const KV = k.shape[1];
+  if (H % KV !== 0) throw new AlignflowError('internal', `attend: ${H} query heads are not a multiple of ${KV} key/value heads`);
+  const G = H / KV;
+  if (G === 1) return tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias), -1), v) as tf.Tensor4D;
+  const qg = tf.reshape(q, [B, KV, G * T, D]);
+  const bg = tf.tile(bias, [1, 1, G, 1]);
+  const scores = tf.add(tf.mul(tf.matMul(qg, k, false, true), scale), bg); // [B, KV, G·T, S]
+  return tf.reshape(tf.matMul(tf.softmax(scores, -1), v), [B, H, T, D]) as tf.Tensor4D;
+}
+
+/** Seeds a per-tensor stream so each tensor's values do not depend on the others (never 0: tfjs reads 0 as "unseeded"). */
+export function tensorSeed(seed: number, index: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  h = Math.imul(h ^ (index + 1), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0 || 1;
+}
