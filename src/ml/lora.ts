@@ -1,0 +1,229 @@
+// LoRA (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models"): each targeted
+// linear layer y = x Wᵀ gains a trainable low-rank update, y = x Wᵀ + (α/r) · x Aᵀ Bᵀ, with
+// A [r, in] and B [out, r]; W stays frozen. Laid out as PEFT does it (peft/tuners/lora/layer.py),
+// so an adapter directory loads with peft.PeftModel.from_pretrained:
+//   - A initialised kaiming-uniform(a=√5), i.e. U(−1/√in, 1/√in); B zeros, so a fresh adapter
+//     changes nothing;
+//   - tensor names base_model.model.<module>.lora_A.weight / lora_B.weight in adapter_model.safetensors;
+//   - adapter_config.json with peft_type LORA, r, lora_alpha, lora_dropout, target_modules and
+//     fan_in_fan_out (true for GPT-2's Conv1D, whose weights are stored [in, out]).
+// Dropout on the adapter input is recorded in the config but not applied: the engine trains
+// deterministically (docs/engine-models.md).
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { AlignflowError } from '../errors.js';
+import { tensorSeed } from './models/attention.js';
+import type { CausalLM, LinearAdapter, LinearLayer } from './models/types.js';
+import { SafetensorsReader, serializeSafetensors, type NamedTensor, type SafetensorsDtype } from './safetensors.js';
+
+export const loraConfigSchema = z.strictObject({
+  r: z.number().int().positive(),
+  /** PEFT's lora_alpha (default 8, as PEFT); the update is scaled by alpha / r. */
+  alpha: z.number().positive().optional(),
+  dropout: z.number().min(0).lt(1).default(0),
+  /** PEFT module names (q_proj, v_proj, c_attn, ...) or "all-linear". */
+  target_modules: z.union([z.array(z.string().min(1)).min(1), z.literal('all-linear')]),
+});
+export type LoraConfig = z.input<typeof loraConfigSchema>;
+
+interface AdapterPair {
+  layer: LinearLayer;
+  a: tf.Variable; // [r, in]
+  b: tf.Variable; // [out, r]
+}
+
+let adapterCounter = 0;
+
+/** The PEFT state-dict name of a layer's A or B matrix. */
+export function peftTensorName(layer: LinearLayer, which: 'A' | 'B'): string {
+  return `base_model.model.${layer.weight.replace(/\.weight$/, '')}.lora_${which}.weight`;
+}
+
+export class LoraAdapter implements LinearAdapter {
+  readonly pairs = new Map<string, AdapterPair>();
+  readonly scale: number;
+  readonly config: { r: number; alpha: number; dropout: number; target_modules: string[] | 'all-linear' };
+
+  constructor(layers: LinearLayer[], cfg: LoraConfig, init: { seed: number } | { tensors: Map<string, NamedTensor> }) {
+    const c = loraConfigSchema.parse(cfg);
+    this.config = { r: c.r, alpha: c.alpha ?? 8, dropout: c.dropout, target_modules: c.target_modules };
+    this.scale = this.config.alpha / c.r;
+    const id = ++adapterCounter;
+    let i = 0;
+    for (const layer of layers) {
+      let a: tf.Tensor;
+      let b: tf.Tensor;
+      if ('seed' in init) {
+        const bound = 1 / Math.sqrt(layer.inFeatures);
+        a = tf.randomUniform([c.r, layer.inFeatures], -bound, bound, 'float32', tensorSeed(init.seed, i++));
+        b = tf.zeros([layer.outFeatures, c.r]);
+      } else {
+        const get = (w: 'A' | 'B', shape: number[]) => {
+          const name = peftTensorName(layer, w);
+          const t = init.tensors.get(name);
+          if (!t) throw new AlignflowError('input', `adapter_model.safetensors: missing tensor ${name}`, { issues: [{ file: 'adapter_model.safetensors', field: name, reason: 'missing tensor' }] });
+          if (t.shape.join() !== shape.join()) throw new AlignflowError('input', `adapter_model.safetensors: ${name} has shape [${t.shape}], expected [${shape}]`, { issues: [{ file: 'adapter_model.safetensors', field: name, reason: `shape [${t.shape}], expected [${shape}]` }] });
+          return tf.tensor(t.data, t.shape, 'float32');
+        };
+        a = get('A', [c.r, layer.inFeatures]);
+        b = get('B', [layer.outFeatures, c.r]);
+      }
+      this.pairs.set(layer.weight, { layer, a: tf.variable(a, true, `lora${id}/${peftTensorName(layer, 'A')}`), b: tf.variable(b, true, `lora${id}/${peftTensorName(layer, 'B')}`) });
+      a.dispose();
+      b.dispose();
+    }
+  }
+
+  delta(weight: string, x: tf.Tensor2D, cols?: { start: number; size: number }): tf.Tensor2D | undefined {
+    const p = this.pairs.get(weight);
+    if (!p) return undefined;
+    const xa = tf.matMul(x, p.a, false, true); // [N, r]
+    const b = cols ? tf.slice(p.b, [cols.start, 0], [cols.size, p.b.shape[1]!]) : p.b;
+    return tf.mul(tf.matMul(xa, b as tf.Tensor2D, false, true), this.scale) as tf.Tensor2D;
+  }
+
+  /** The trainable variables, by PEFT tensor name. */
+  get params(): Map<string, tf.Variable> {
+    const m = new Map<string, tf.Variable>();
+    for (const p of this.pairs.values()) {
+      m.set(peftTensorName(p.layer, 'A'), p.a);
+      m.set(peftTensorName(p.layer, 'B'), p.b);
+    }
+    return m;
+  }
+
+  get parameterCount(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  tensors(): Map<string, NamedTensor> {
+    const m = new Map<string, NamedTensor>();
+    for (const [n, v] of this.params) m.set(n, { shape: v.shape.slice(), data: v.dataSync() as Float32Array });
+    return m;
+  }
+
+  dispose(): void {
+    for (const p of this.pairs.values()) {
+      p.a.dispose();
+      p.b.dispose();
+    }
+    this.pairs.clear();
+  }
+}
+
+/** The model's linear layers that `target_modules` selects (PEFT matches the last name component; "all-linear": every one). */
+export function targetLayers(model: CausalLM, target: string[] | 'all-linear'): LinearLayer[] {
+  const all = model.linearLayers();
+  if (target === 'all-linear') return all;
+  const known = new Set(all.map((l) => l.module));
+  const unknown = target.filter((t) => !known.has(t));
+  if (unknown.length) {
+    throw new AlignflowError('config', `lora.target_modules: ${unknown.map((u) => `"${u}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not a linear layer of this ${model.config.model_type} model (it has ${[...known].join(', ')})`);
+  }
+  return all.filter((l) => target.includes(l.module));
+}
+
+/** Attaches fresh adapters (B = 0, so outputs are unchanged) to `model` and returns them. */
+export function attachLora(model: CausalLM, cfg: LoraConfig, seed = 0): LoraAdapter {
+  const c = loraConfigSchema.parse(cfg);
+  const adapter = new LoraAdapter(targetLayers(model, c.target_modules), c, { seed });
+  model.adapter = adapter;
+  return adapter;
+}
+
+/** Runs fn with the model's adapters switched off (the DPO reference: the base model, no second copy). */
+export function withAdaptersOff<T>(model: CausalLM, fn: () => T): T {
+  const saved = model.adapter;
+  model.adapter = undefined;
+  try {
+    return fn();
+  } finally {
+    model.adapter = saved;
+  }
+}
+
+/** W + (α/r)·B·A (transposed for fan_in_fan_out weights), per adapted layer: the merged weights. */
+export function mergedTensors(model: CausalLM, adapter: LoraAdapter): Map<string, NamedTensor> {
+  const out = new Map<string, NamedTensor>();
+  for (const [name, v] of model.params) {
+    const p = adapter.pairs.get(name);
+    const merged = p
+      ? tf.tidy(() => {
+          const ba = tf.mul(tf.matMul(p.b, p.a), adapter.scale); // [out, in]
+          return tf.add(v, p.layer.fanInFanOut ? tf.transpose(ba) : ba);
+        })
+      : undefined;
+    out.set(name, { shape: v.shape.slice(), data: (merged ?? v).dataSync() as Float32Array });
+    merged?.dispose();
+  }
+  return out;
+}
+
+export const ADAPTER_CONFIG = 'adapter_config.json';
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+
+/** adapter_config.json as PEFT writes it for a LoRA adapter. */
+export function adapterConfigJson(model: CausalLM, adapter: LoraAdapter, baseModel: string, taskType: 'CAUSAL_LM' | 'SEQ_CLS' = 'CAUSAL_LM'): string {
+  const modules = [...new Set([...adapter.pairs.values()].map((p) => p.layer.module))].sort();
+  const fanInFanOut = [...adapter.pairs.values()].some((p) => p.layer.fanInFanOut);
+  const c = {
+    alpha_pattern: {},
+    auto_mapping: null,
+    base_model_name_or_path: baseModel,
+    bias: 'none',
+    fan_in_fan_out: fanInFanOut,
+    inference_mode: true,
+    init_lora_weights: true,
+    layers_pattern: null,
+    layers_to_transform: null,
+    lora_alpha: adapter.config.alpha,
+    lora_dropout: adapter.config.dropout,
+    modules_to_save: null,
+    peft_type: 'LORA',
+    r: adapter.config.r,
+    rank_pattern: {},
+    revision: null,
+    target_modules: modules,
+    task_type: taskType,
+    use_dora: false,
+    use_rslora: false,
+  };
+  void model;
+  return JSON.stringify(c, null, 2) + '\n';
+}
+
+/** Writes adapter_config.json and adapter_model.safetensors (PEFT names) into `dir`. */
+export function writeAdapterFiles(dir: string, model: CausalLM, adapter: LoraAdapter, baseModel: string, dtype: SafetensorsDtype = 'F32'): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, ADAPTER_CONFIG), adapterConfigJson(model, adapter, baseModel));
+  fs.writeFileSync(path.join(dir, ADAPTER_WEIGHTS), serializeSafetensors(adapter.tensors(), { dtype, metadata: { format: 'pt' } }));
+}
+
+/** Reads a PEFT LoRA adapter directory and attaches it to `model`. */
+export function loadAdapterDir(dir: string, model: CausalLM): { adapter: LoraAdapter; baseModel: string | undefined } {
+  const cfgFile = path.join(dir, ADAPTER_CONFIG);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new AlignflowError('input', `${cfgFile}: cannot read (${(e as Error).message})`);
+  }
+  if (raw.peft_type !== 'LORA') throw new AlignflowError('input', `${cfgFile}: peft_type ${JSON.stringify(raw.peft_type)} is not supported (LORA)`, { issues: [{ file: cfgFile, field: 'peft_type', reason: 'only LORA' }] });
+  for (const k of ['use_dora', 'use_rslora'] as const) if (raw[k]) throw new AlignflowError('input', `${cfgFile}: ${k} true is not supported`, { issues: [{ file: cfgFile, field: k, reason: 'not supported' }] });
+  const target = raw.target_modules;
+  const cfg: LoraConfig = { r: Number(raw.r), alpha: Number(raw.lora_alpha ?? 8), dropout: Number(raw.lora_dropout ?? 0), target_modules: typeof target === 'string' ? (target === 'all-linear' ? 'all-linear' : [target]) : (target as string[]) };
+  const reader = new SafetensorsReader(path.join(dir, ADAPTER_WEIGHTS));
+  try {
+    const tensors = new Map<string, NamedTensor>();
+    for (const [n, e] of reader.entries) tensors.set(n.replace('.lora_A.default.weight', '.lora_A.weight').replace('.lora_B.default.weight', '.lora_B.weight'), { shape: e.shape, data: reader.read(n) });
+    const adapter = new LoraAdapter(targetLayers(model, loraConfigSchema.parse(cfg).target_modules), cfg, { tensors });
+    model.adapter = adapter;
+    return { adapter, baseModel: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : undefined };
+  } finally {
+    reader.close();
+  }
+}
