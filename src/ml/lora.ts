@@ -227,3 +227,51 @@ export function loadAdapterDir(dir: string, model: CausalLM): { adapter: LoraAda
     reader.close();
   }
 }
+
+/** Folds the adapters into the base weights (W += (α/r)·B·A) and removes them: the same function, no adapter. */
+export function mergeInto(model: CausalLM, adapter: LoraAdapter): void {
+  const merged = mergedTensors(model, adapter);
+  for (const name of adapter.pairs.keys()) {
+    const t = merged.get(name)!;
+    const v = tf.tensor(t.data, t.shape, 'float32');
+    model.params.get(name)!.assign(v);
+    v.dispose();
+  }
+  if (model.adapter === adapter) model.adapter = undefined;
+  adapter.dispose();
+}
+
+/**
+ * The base model under its adapters, as a CausalLM of its own: forwards run with the adapters switched
+ * off, and dispose() leaves the shared weights alone. This is the DPO reference with LoRA: no second
+ * copy of the weights is loaded.
+ */
+export function baseView(model: CausalLM): CausalLM {
+  return {
+    config: model.config,
+    params: model.params,
+    get contextLength() {
+      return model.contextLength;
+    },
+    get hiddenSize() {
+      return model.hiddenSize;
+    },
+    get vocabSize() {
+      return model.vocabSize;
+    },
+    forward: (ids, opts) => withAdaptersOff(model, () => model.forward(ids, opts)),
+    hiddenStates: (ids, opts) => withAdaptersOff(model, () => model.hiddenStates(ids, opts)),
+    linearLayers: () => model.linearLayers(),
+    expectedShapes: () => model.expectedShapes(),
+    dispose: () => undefined,
+  };
+}
+
+/**
+ * Attaches fresh adapters for a training stage. A model that already carries adapters (a LoRA SFT
+ * model going into LoRA DPO) has them merged into its weights first, so the new stage trains on top.
+ */
+export function attachStageLora(model: CausalLM, cfg: LoraConfig, seed: number): LoraAdapter {
+  if (model.adapter instanceof LoraAdapter) mergeInto(model, model.adapter);
+  return attachLora(model, cfg, seed);
+}

@@ -13,6 +13,7 @@ import { AlignflowError, configError } from '../errors.js';
 import type { ArtifactManifest } from '../store/types.js';
 import type { StageContext, StageHandler, StageOutcome } from './contract.js';
 import { saveModelDir } from '../ml/models/io.js';
+import { attachStageLora, baseView, loraConfigSchema } from '../ml/lora.js';
 import { train, evaluateLoss } from '../ml/train/loop.js';
 import { checkpointArtifact, readCheckpoint, type TrainerCheckpoint } from '../ml/train/checkpoint.js';
 import { preparePairs, prepareUnpaired, PairBatches, sequentialPairBatches, type PreparedPair, type TruncationRule } from '../ml/preference-data.js';
@@ -46,6 +47,8 @@ export const dpoConfigSchema = z
     /** Batch size of the one-off reference pass. */
     ref_batch_size: z.number().int().positive().default(16),
     seed: z.number().int().optional(),
+    /** Train LoRA adapters only; the reference is then the base with adapters off (no second copy). */
+    lora: loraConfigSchema.optional(),
   })
   .strict();
 
@@ -106,6 +109,7 @@ export const dpoStage: StageHandler<DpoConfig> = {
     const seed = cfg.seed ?? ctx.seed;
 
     const policy = await loadModelInput(ctx, 'model');
+    const adapter = cfg.lora ? attachStageLora(policy.model, cfg.lora, seed) : undefined;
     const tok = policy.tokenizer!;
     const padId = tok.padTokenId ?? 0;
     try {
@@ -144,7 +148,8 @@ export const dpoStage: StageHandler<DpoConfig> = {
           padId,
           loadReference: async () => {
             ctx.log.info(`computing reference log-probs for ${label} (${prepared.length} pairs)`);
-            return refInput.id === policy.artifact.id ? (await loadModelInput(ctx, 'model')).model : (await loadModelInput(ctx, 'reference')).model;
+            if (refInput.id === policy.artifact.id) return adapter ? baseView(policy.model) : (await loadModelInput(ctx, 'model')).model;
+            return (await loadModelInput(ctx, 'reference')).model;
           },
           onProgress: (d, n) => ctx.progress({ step: 0, total: 1, message: `reference log-probs ${label}: ${d}/${n}` }),
         });
@@ -214,7 +219,7 @@ export const dpoStage: StageHandler<DpoConfig> = {
         return dirFiles(d);
       };
       const result = await train({
-        params: policy.model.params,
+        params: adapter ? adapter.params : policy.model.params,
         lossFn: lossFnFor(trainRefSub),
         data: new PairBatches(trainPairs, cfg.batch_size, cfg.grad_accum, padId, seed),
         ...pairTrainOptions(cfg, steps, seed),
@@ -243,12 +248,12 @@ export const dpoStage: StageHandler<DpoConfig> = {
 
       // --- output: the trained policy as a model directory
       const outDir = path.join(ctx.workDir, 'model-out');
-      saveModelDir(policy.model, tok, outDir);
+      saveModelDir(policy.model, tok, outDir, { baseModel: policy.artifact.id });
       const model = await ctx.store.put({
         kind: 'model',
         name: `${ctx.stageName} (dpo ${allLosses.join('+')}, β ${cfg.beta})`,
         files: dirFiles(outDir),
-        metadata: { stage: 'dpo', losses: allLosses, beta: cfg.beta, steps: result.step, base: policy.artifact.id, reference: needRef && refInput ? refInput.id : null },
+        metadata: { stage: 'dpo', losses: allLosses, beta: cfg.beta, steps: result.step, base: policy.artifact.id, reference: needRef && refInput ? refInput.id : null, ...(adapter ? { lora: adapter.config, base_model: policy.artifact.id } : {}) },
         inputs: [
           { artifactId: policy.artifact.id, role: 'base_model' },
           { artifactId: trainDs.id, role: 'train' },

@@ -11,6 +11,7 @@ import { AlignflowError } from '../errors.js';
 import type { SftRecord } from '../data/formats.js';
 import { readDatasetRecords } from '../data/datasets.js';
 import { loadModelDir, saveModelDir, configJson } from '../ml/models/io.js';
+import { attachStageLora, loraConfigSchema } from '../ml/lora.js';
 import { checkpointArtifact, readCheckpoint } from '../ml/train/checkpoint.js';
 import { runSft, splitEval } from '../ml/train/sft.js';
 import type { StageContext, StageHandler } from './contract.js';
@@ -45,6 +46,8 @@ export const sftConfigSchema = z
     log_every: posInt.default(1),
     /** Overrides the run-derived stage seed. */
     seed: z.number().int().nonnegative().optional(),
+    /** Train LoRA adapters only (PEFT names); the output is the base plus an adapter (ml/lora.ts). */
+    lora: loraConfigSchema.optional(),
   })
   .strict();
 
@@ -71,6 +74,7 @@ export const sftStage: StageHandler<SftConfig> = {
 
     const baseDir = await ctx.store.materialize(modelIn.id, path.join(ctx.workDir, 'base'));
     const { model, tokenizer } = await loadModelDir(baseDir, { requireTokenizer: true });
+    const adapter = c.lora ? attachStageLora(model, c.lora, seed) : undefined;
     try {
       let train = await readSft(ctx, 'train');
       let evalRecords: SftRecord[] | undefined;
@@ -97,6 +101,7 @@ export const sftStage: StageHandler<SftConfig> = {
 
       const result = await runSft({
         model,
+        ...(adapter ? { params: adapter.params } : {}),
         tokenizer: tokenizer!,
         train,
         eval: evalRecords,
@@ -135,7 +140,7 @@ export const sftStage: StageHandler<SftConfig> = {
       });
 
       const outDir = path.join(ctx.workDir, 'out');
-      saveModelDir(model, tokenizer, outDir);
+      saveModelDir(model, tokenizer, outDir, { baseModel: modelIn.id });
       const files = fs.readdirSync(outDir).sort().map((f) => ({ path: f, sourceFile: path.join(outDir, f) }));
       const inputs = [{ artifactId: modelIn.id, role: 'model' }, { artifactId: ctx.inputs.train!.id, role: 'train' }];
       if (ctx.inputs.eval) inputs.push({ artifactId: ctx.inputs.eval.id, role: 'eval' });
@@ -159,7 +164,7 @@ export const sftStage: StageHandler<SftConfig> = {
         kind: 'model',
         name: `${ctx.stageName}`,
         files,
-        metadata: { source: 'sft', model_type: model.config.model_type, ...reproducible },
+        metadata: { source: 'sft', model_type: model.config.model_type, ...reproducible, ...(adapter ? { lora: adapter.config, base_model: modelIn.id } : {}) },
         inputs, // lineage; the orchestrator records the stage output (stage_outputs) itself
       });
       return { status: 'done', outputs: { model: manifest }, summary };

@@ -10,6 +10,7 @@ import { SafetensorsReader, serializeSafetensors, type NamedTensor, type Safeten
 import { loadTokenizerDir, saveTokenizerDir, type TextTokenizer } from '../tokenizer/tokenizer.js';
 import { familyOf, knownModelTypes, modelFamily, type ModelFamily } from './registry.js';
 import type { CausalLM, ModelConfig } from './types.js';
+import { ADAPTER_CONFIG, LoraAdapter, loadAdapterDir, writeAdapterFiles } from '../lora.js';
 
 export const TRANSFORMERS_VERSION = '4.46.3'; // the version whose layout we mirror
 
@@ -192,6 +193,15 @@ export async function loadModelDir(dir: string, opts: { requireTokenizer?: boole
     const tensors = readWeights(reader, mapping);
     try {
       const model = family.fromWeights(config, tensors);
+      // a LoRA model directory: the base's files plus the adapter, which is attached
+      if (fs.existsSync(path.join(dir, ADAPTER_CONFIG))) {
+        try {
+          loadAdapterDir(dir, model);
+        } catch (e) {
+          model.dispose();
+          throw e;
+        }
+      }
       return { model, tokenizer, config, dir, storedDtype: reader.dtypes.join('+') };
     } finally {
       for (const t of tensors.values()) t.dispose();
@@ -262,7 +272,12 @@ export function writeDirAtomically(dir: string, write: (tmp: string) => void): v
  * in `dtype` (default float32), the tokenizer, and every companion file of the directory the tokenizer
  * came from (generation_config.json, vocab.json, merges.txt, chat_template.jinja, ...) unchanged.
  */
-export function saveModelDir(model: CausalLM, tokenizer: TextTokenizer | undefined, dir: string, opts: { dtype?: SafetensorsDtype; config?: ModelConfig; tensors?: Map<string, NamedTensor> } = {}): void {
+export function saveModelDir(
+  model: CausalLM,
+  tokenizer: TextTokenizer | undefined,
+  dir: string,
+  opts: { dtype?: SafetensorsDtype; config?: ModelConfig; tensors?: Map<string, NamedTensor>; baseModel?: string } = {},
+): void {
   const dtype = opts.dtype ?? 'F32';
   if (tokenizer && tokenizer.vocabSize > model.vocabSize) {
     throw new AlignflowError('input', `tokenizer vocabulary ${tokenizer.vocabSize} is larger than the model's vocab_size ${model.vocabSize}`);
@@ -273,5 +288,7 @@ export function saveModelDir(model: CausalLM, tokenizer: TextTokenizer | undefin
     if (!fs.existsSync(path.join(tmp, 'generation_config.json'))) fs.writeFileSync(path.join(tmp, 'generation_config.json'), generationConfigJson(config));
     fs.writeFileSync(path.join(tmp, 'config.json'), configJson(config, dtype));
     fs.writeFileSync(path.join(tmp, 'model.safetensors'), serializeSafetensors(opts.tensors ?? modelTensors(model), { dtype, metadata: { format: 'pt' } }));
+    // a model with LoRA adapters: the (frozen) base files above plus the PEFT adapter files
+    if (model.adapter instanceof LoraAdapter && !opts.tensors) writeAdapterFiles(tmp, model, model.adapter, opts.baseModel ?? 'base', dtype);
   });
 }

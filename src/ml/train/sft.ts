@@ -4,6 +4,7 @@
 // (src/stages/sft.ts) wraps it with artifacts, checkpoints and progress.
 import { AlignflowError } from '../../errors.js';
 import type { SftRecord } from '../../data/formats.js';
+import type * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/types.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { tokenizePair } from '../tokenizer/pairs.js';
@@ -49,6 +50,8 @@ export interface SftDataStats {
 
 export interface SftRunOptions {
   model: CausalLM;
+  /** The variables to train (default: all of the model's; LoRA passes its adapters). */
+  params?: Map<string, tf.Variable>;
   tokenizer: TextTokenizer;
   train: SftRecord[];
   eval?: SftRecord[];
@@ -153,7 +156,7 @@ export async function runSft(o: SftRunOptions): Promise<SftRunResult> {
   const t0 = performance.now();
   const startStep = o.resume?.state.step ?? 0;
   const result = await train<Batch>({
-    params: o.model.params,
+    params: o.params ?? o.model.params,
     lossFn,
     data: new ExampleBatches(rows, h.batchSize, pad, deriveSeed(h.seed, 'data')),
     maxSteps: totalSteps,
