@@ -8,10 +8,13 @@ import { AlignflowError, usageError } from '../../errors.js';
 import { createLocalStore } from '../../store/artifacts.js';
 import { listArtifacts, resolveArtifactId, showArtifact } from '../../store/registry.js';
 import { initBackend } from '../../ml/backend.js';
-import { PRESETS, knownModelTypes } from '../../ml/models/registry.js';
+import { PRESETS, knownModelTypes, modelFamily } from '../../ml/models/registry.js';
+import { parameterCount, trainingMemory } from '../../ml/models/estimate.js';
+import type { ModelConfig } from '../../ml/models/types.js';
 import { initContextLength, initModel, resolveInitConfig } from '../../ml/models/init.js';
-import { saveModelDir, loadModelDir } from '../../ml/models/io.js';
+import { saveModelDir, loadModelDir, readModelConfig } from '../../ml/models/io.js';
 import { importModelDir, putModel } from '../../ml/models/store.js';
+import { exportModelDir, parseDtype } from '../../ml/models/export.js';
 import { bytesTokenizer, loadTokenizerDir, trainBpeTokenizer, withChatTemplate, CHATML_TEMPLATE, type TextTokenizer } from '../../ml/tokenizer/index.js';
 
 function store() {
@@ -110,28 +113,31 @@ export function register(program: Command): void {
 
   models
     .command('export <id>')
-    .description('write a model artifact out as a directory that transformers loads')
+    .description('write a model artifact out as a directory that transformers (or peft, for a LoRA model) loads')
     .requiredOption('--out <dir>', 'target directory (must not exist or be empty)')
+    .option('--dtype <fp32|fp16|bf16>', 'weights in this dtype (default: as stored; float32 when rewritten)')
+    .option('--merge', 'a LoRA model: merge the adapter into the base weights (default: a PEFT adapter directory)')
+    .option('--base-path <hub id|dir>', "a LoRA model: base_model_name_or_path for adapter_config.json (default: the base's artifact id)")
     .option('--json', 'print JSON')
-    .action(async (ref: string, o: { out: string; json?: boolean }) => {
+    .action(async (ref: string, o: { out: string; dtype?: string; merge?: boolean; basePath?: string; json?: boolean }) => {
       const s = store();
       const id = resolveArtifactId(s.db, ref);
       const m = await s.get(id);
       if (m.kind !== 'model') throw new AlignflowError('input', `artifact ${id} is a ${m.kind}, not a model`);
       if (fs.existsSync(o.out) && fs.readdirSync(o.out).length > 0) throw usageError(`${o.out}: exists and is not empty`);
-      const parent = path.dirname(path.resolve(o.out));
-      fs.mkdirSync(parent, { recursive: true });
-      const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(o.out)}.tmp-`));
+      const dtype = parseDtype(o.dtype);
+      const base = tmpDir(alignflowHome());
+      fs.mkdirSync(base, { recursive: true });
+      const src = fs.mkdtempSync(path.join(base, 'export-'));
+      let kind: string;
       try {
-        await s.materialize(id, tmp);
-        if (fs.existsSync(o.out)) fs.rmdirSync(o.out);
-        fs.renameSync(tmp, o.out);
-      } catch (e) {
-        fs.rmSync(tmp, { recursive: true, force: true });
-        throw e;
+        await s.materialize(id, src);
+        kind = await exportModelDir(src, o.out, { dtype, merge: o.merge, basePath: o.basePath });
+      } finally {
+        fs.rmSync(src, { recursive: true, force: true });
       }
-      if (o.json) printJson({ id, dir: path.resolve(o.out), files: m.files.map((f) => f.path) });
-      else process.stdout.write(`wrote ${o.out}\n`);
+      if (o.json) printJson({ id, dir: path.resolve(o.out), kind, files: fs.readdirSync(o.out).sort() });
+      else process.stdout.write(`wrote ${o.out} (${kind})\n`);
     });
 
   models
@@ -142,35 +148,61 @@ export function register(program: Command): void {
       const s = store();
       const rows = listArtifacts(s.db, { kind: 'model' }).map((a) => {
         const md = (s.find(a.id)?.metadata ?? {}) as Record<string, unknown>;
-        return { id: a.id, name: a.name, model_type: md.model_type, parameters: md.parameters, layers: md.n_layer, width: md.n_embd, vocab: md.vocab_size, context: md.n_positions, dtype: md.dtype, created: new Date(a.createdAt).toISOString() };
+        // metadata of artifacts made before the family-neutral names carried GPT-2's (n_layer, n_embd, n_positions)
+        return { id: a.id, name: a.name, model_type: md.model_type, parameters: md.parameters, layers: md.layers ?? md.n_layer, width: md.hidden_size ?? md.n_embd, vocab: md.vocab_size, context: md.context_length ?? md.n_positions, dtype: md.dtype, created: new Date(a.createdAt).toISOString() };
       });
       if (o.json) printJson(rows);
       else printTable(rows);
     });
 
   models
-    .command('show <id>')
-    .description('a model artifact: config summary, files, lineage')
+    .command('show <ref>')
+    .description('a model: an artifact (id or name), a model directory, or a preset; parameters and training-memory estimates (full vs LoRA)')
     .option('--json', 'print JSON')
     .option('--check', 'also load it (validates tensors and tokenizer)')
-    .action(async (ref: string, o: { json?: boolean; check?: boolean }) => {
+    .option('--batch <n>', 'sequences per micro-batch for the activation estimate (DPO: 2 per pair)', '8')
+    .option('--seq-len <n>', 'tokens per sequence for the activation estimate', '512')
+    .option('--lora-r <n>', 'LoRA rank for the LoRA estimate', '16')
+    .option('--lora-targets <list>', 'LoRA target modules, comma-separated, or all-linear', 'all-linear')
+    .action(async (ref: string, o: { json?: boolean; check?: boolean; batch: string; seqLen: string; loraR: string; loraTargets: string }) => {
+      const est = { batch: posIntArg(o.batch, '--batch'), seqLen: posIntArg(o.seqLen, '--seq-len') };
+      const lora = { r: posIntArg(o.loraR, '--lora-r'), targetModules: o.loraTargets === 'all-linear' ? ('all-linear' as const) : o.loraTargets.split(',').map((x) => x.trim()) };
+      // a preset or a directory: estimated from its config alone, no weights made
+      const cfgFromRef = (): { config: ModelConfig; source: string } | undefined => {
+        if (PRESETS[ref]) {
+          const family = modelFamily(String(PRESETS[ref]!.model_type))!;
+          return { config: family.withDefaults(PRESETS[ref]!), source: `preset ${ref}` };
+        }
+        if (fs.existsSync(path.join(ref, 'config.json'))) return { config: readModelConfig(ref).config, source: path.resolve(ref) };
+        return undefined;
+      };
+      const direct = cfgFromRef();
+      if (direct) {
+        const report = estimateReport(direct.config, est, lora);
+        if (o.json) printJson({ source: direct.source, ...report });
+        else printEstimate(direct.source, report);
+        return;
+      }
       const s = store();
       const d = showArtifact(s, ref);
       if (d.kind !== 'model') throw new AlignflowError('input', `artifact ${d.id} is a ${d.kind}, not a model`);
       let check: string | undefined;
-      if (o.check) {
-        const tmp = fs.mkdtempSync(path.join(fs.existsSync(tmpDir(alignflowHome())) ? tmpDir(alignflowHome()) : (await import('node:os')).tmpdir(), 'show-'));
-        try {
+      const tmp = fs.mkdtempSync(path.join(fs.existsSync(tmpDir(alignflowHome())) ? tmpDir(alignflowHome()) : (await import('node:os')).tmpdir(), 'show-'));
+      let report: ReturnType<typeof estimateReport> | undefined;
+      try {
+        fs.writeFileSync(path.join(tmp, 'config.json'), await s.readFile(d.id, 'config.json'));
+        report = estimateReport(readModelConfig(tmp).config, est, lora);
+        if (o.check) {
           await s.materialize(d.id, tmp);
           const l = await loadModelDir(tmp);
           l.model.dispose();
           check = 'ok';
-        } finally {
-          fs.rmSync(tmp, { recursive: true, force: true });
         }
+      } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
       }
       if (o.json) {
-        printJson({ ...d, ...(check ? { check } : {}) });
+        printJson({ ...d, ...(check ? { check } : {}), estimate: report });
         return;
       }
       const md = d.metadata;
@@ -180,5 +212,38 @@ export function register(program: Command): void {
       for (const f of d.files) process.stdout.write(`    ${f.path}  ${f.sizeBytes} bytes  sha256:${f.sha256.slice(0, 12)}\n`);
       if (d.inputs.length) process.stdout.write(`  made from: ${d.inputs.map((i) => `${i.artifactId} (${i.role})`).join(', ')}\n`);
       if (check) process.stdout.write(`  check: ${check}\n`);
+      if (report) printEstimate('', report);
     });
+}
+
+function posIntArg(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw usageError(`${flag} must be a positive integer (got "${v}")`);
+  return n;
+}
+
+function estimateReport(config: ModelConfig, est: { batch: number; seqLen: number }, lora: { r: number; targetModules: string[] | 'all-linear' }) {
+  const shape = modelFamily(config.model_type)!.shape(config);
+  return {
+    model_type: config.model_type,
+    shape,
+    parameters: parameterCount(config),
+    micro_batch: est,
+    full: trainingMemory(config, est),
+    lora: { ...lora, ...trainingMemory(config, { ...est, lora }) },
+  };
+}
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+function printEstimate(source: string, r: ReturnType<typeof estimateReport>): void {
+  if (source) process.stdout.write(`${source}  (${r.model_type})\n`);
+  const s = r.shape;
+  process.stdout.write(`  parameters: ${r.parameters.toLocaleString('en-US')} (${(r.parameters / 1e6).toFixed(1)}M); ${s.layers} layers, hidden ${s.hiddenSize}, ${s.heads} heads / ${s.kvHeads} kv heads, vocab ${s.vocabSize}, context ${s.contextLength}${s.tiedHead ? ', tied head' : ''}\n`);
+  process.stdout.write(`  training memory, float32 + AdamW, micro-batch ${r.micro_batch.batch} × ${r.micro_batch.seqLen} tokens:\n`);
+  for (const [label, m] of [['full', r.full], [`LoRA r=${r.lora.r} (${Array.isArray(r.lora.targetModules) ? r.lora.targetModules.join(',') : r.lora.targetModules})`, r.lora]] as const) {
+    process.stdout.write(
+      `    ${label}: trainable ${m.trainable.toLocaleString('en-US')}; weights ${gib(m.weights)}, gradients ${gib(m.gradients)}, optimizer ${gib(m.optimizer)}, activations ${gib(m.activations)}; total ≈ ${gib(m.total)}\n`,
+    );
+  }
 }

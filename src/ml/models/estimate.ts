@@ -1,0 +1,62 @@
+// Parameter counts and training-memory estimates from a config alone (no weights are made), for
+// `alignflow models show`: full fine-tuning vs LoRA, float32 weights and AdamW state as alignflow
+// trains. Activation memory follows Korthikanti et al. 2022 ("Reducing Activation Recomputation in
+// Large Transformer Models", §4.1: s·b·h·(34 + 5·a·s/h) bytes per layer at 16 bits), doubled for
+// float32, plus the logits (b·s·V floats, kept with their softmax for the backward pass).
+import type { ModelConfig } from './types.js';
+import { familyOf } from './registry.js';
+
+export interface MemoryEstimate {
+  parameters: number;
+  trainable: number;
+  /** Bytes: frozen and trained weights, gradients, AdamW moments, activations of one micro-batch. */
+  weights: number;
+  gradients: number;
+  optimizer: number;
+  activations: number;
+  total: number;
+}
+
+export interface EstimateOptions {
+  /** Sequences in one micro-batch (DPO: 2 per pair) and their length. */
+  batch: number;
+  seqLen: number;
+  /** LoRA rank and the PEFT module names it targets; absent: full fine-tuning. */
+  lora?: { r: number; targetModules: string[] | 'all-linear' };
+}
+
+export function parameterCount(config: ModelConfig): number {
+  let n = 0;
+  for (const shape of familyOf(config).paramShapes(config).values()) n += shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+/** r·(in + out) per targeted linear layer: the LoRA parameters of a config. */
+export function loraParameterCount(config: ModelConfig, r: number, targetModules: string[] | 'all-linear'): number {
+  const f = familyOf(config);
+  // the layers' 2-D weights from the family's own shapes ([out, in], or [in, out] for GPT-2): in + out either way
+  let n = 0;
+  for (const [name, shape] of f.paramShapes(config)) {
+    if (shape.length !== 2 || !name.endsWith('.weight')) continue;
+    const module = name.split('.').at(-2)!;
+    if (!/\.(layers|h)\.\d+\./.test(name)) continue;
+    if (targetModules !== 'all-linear' && !targetModules.includes(module)) continue;
+    n += r * (shape[0]! + shape[1]!);
+  }
+  return n;
+}
+
+export function trainingMemory(config: ModelConfig, o: EstimateOptions): MemoryEstimate {
+  const s = familyOf(config).shape(config);
+  const parameters = parameterCount(config);
+  const trainable = o.lora ? loraParameterCount(config, o.lora.r, o.lora.targetModules) : parameters;
+  const F = 4; // float32
+  const weights = F * (parameters + (o.lora ? trainable : 0));
+  const gradients = F * trainable;
+  const optimizer = 2 * F * trainable;
+  const b = o.batch;
+  const t = o.seqLen;
+  const perLayer = t * b * s.hiddenSize * (34 + (5 * s.heads * t) / s.hiddenSize) * 2;
+  const activations = s.layers * perLayer + 2 * F * b * t * s.vocabSize;
+  return { parameters, trainable, weights, gradients, optimizer, activations, total: weights + gradients + optimizer + activations };
+}
