@@ -193,7 +193,8 @@ function checkMessages(v: unknown, field: string, ctx: ListContext, issues: Fiel
       issues.push({ field: `${at}.role`, reason: role === undefined ? 'missing' : `must be "system", "user" or "assistant", got ${JSON.stringify(role)}` });
       return;
     }
-    const c = checkString(content, `${at}.content`, issues);
+    // an empty system message is valid data (it replaces a template's default system prompt, e.g. SmolLM2's)
+    const c = role === 'system' && content === '' ? '' : checkString(content, `${at}.content`, issues);
     if (c !== undefined) out.push({ role: role as Role, content: c });
   });
   if (issues.length > before) return undefined;
