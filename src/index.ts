@@ -20,10 +20,13 @@ export { generateSentiment, generateCount, generateMixed, writeDataset } from '.
 // The engine
 export { initBackend, describeBackends } from './ml/backend.js';
 export { createGpt2, Gpt2Model } from './ml/models/gpt2.js';
-export { PRESETS } from './ml/models/registry.js';
+export { createLlama, LlamaModel, type LlamaConfig } from './ml/models/llama.js';
+export { PRESETS, modelFamily, knownModelTypes, type ModelFamily } from './ml/models/registry.js';
+export { attachLora, loadAdapterDir, mergedTensors, withAdaptersOff, type LoraConfig } from './ml/lora.js';
+export { exportModelDir } from './ml/models/export.js';
 export { loadModelDir, saveModelDir, type LoadedModel } from './ml/models/io.js';
 export { importModelDir, putModel, loadModelArtifact } from './ml/models/store.js';
-export type { CausalLM, ModelConfig, Gpt2Config, KVCache } from './ml/models/types.js';
+export type { CausalLM, ModelConfig, Gpt2Config, KVCache, LinearLayer } from './ml/models/types.js';
 export { TextTokenizer, loadTokenizerDir, saveTokenizerDir, trainBpeTokenizer, bytesTokenizer, renderChat, tokenizePair } from './ml/tokenizer/index.js';
 export { completionLogps } from './ml/logprobs.js';
 export { train, AdamW, learningRateAt, runSft, type TrainOptions, type TrainResult } from './ml/train/index.js';
