@@ -18,6 +18,8 @@ const config = family.withDefaults(PRESETS[preset]!);
 let t = performance.now();
 const model = family.create(config, 1);
 const initS = (performance.now() - t) / 1000;
+const log = (m: string) => process.stderr.write(`${m} (rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB, ${tf.memory().numTensors} tensors)\n`);
+log(`initialised in ${initS.toFixed(1)} s`);
 const adapter = attachLora(model, { r: 16, alpha: 32, target_modules: 'all-linear' }, 2);
 const rng = new Rng(3);
 const V = model.vocabSize;
@@ -32,8 +34,11 @@ const { pairs: prepared } = preparePairs(data, { maxLength: seqLen });
 t = performance.now();
 const ref = await computeRefLogps(baseView(model), prepared, { batchSize: pairs, padId: 0 });
 const refS = (performance.now() - t) / 1000;
+log(`reference pass ${refS.toFixed(1)} s`);
 const stamps: number[] = [];
+const cpu: number[] = [];
 let last = performance.now();
+let lastCpu = process.cpuUsage();
 const losses: number[] = [];
 await train({
   params: adapter.params,
@@ -45,7 +50,11 @@ await train({
     const now = performance.now();
     stamps.push((now - last) / 1000);
     last = now;
+    const c = process.cpuUsage(lastCpu); // the shared build machine's wall clock includes other jobs; CPU time does not
+    cpu.push((c.user + c.system) / 1e6);
+    lastCpu = process.cpuUsage();
     losses.push(m.loss!);
+    log(`step ${stamps.length}: ${stamps.at(-1)!.toFixed(2)} s wall, ${cpu.at(-1)!.toFixed(2)} s CPU, loss ${m.loss}`);
   },
 });
 const tokensPerStep = 2 * pairs * seqLen;
@@ -63,6 +72,8 @@ console.log(
     init_s: +initS.toFixed(1),
     ref_pass_s: +refS.toFixed(1),
     step_s: stamps.map((s) => +s.toFixed(2)),
+    step_cpu_s: cpu.map((s) => +s.toFixed(2)),
+    tokens_per_cpu_s_median: +(tokensPerStep / [...cpu.slice(1)].sort((a, b) => a - b)[Math.floor((cpu.length - 1) / 2)]!).toFixed(1),
     tokens_per_s_median: +(tokensPerStep / median).toFixed(1),
     first_loss: losses[0],
     rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20),
