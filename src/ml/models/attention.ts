@@ -2,7 +2,7 @@
 // causal mask, scaled dot-product attention with grouped-query heads, and per-tensor init seeds.
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../../errors.js';
-import type { ForwardOptions } from './types.js';
+import type { ForwardOptions, KVCache } from './types.js';
 
 /** Call inside tf.tidy. The [B, past + T] key mask (1 real, 0 padding), or undefined when every key is real. */
 export function keyPaddingMask(opts: ForwardOptions, B: number, T: number, past: number): tf.Tensor2D | undefined {
@@ -55,4 +55,26 @@ export function tensorSeed(seed: number, index: number): number {
   h = Math.imul(h ^ (index + 1), 0x85ebca6b) >>> 0;
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
   return (h ^ (h >>> 16)) >>> 0 || 1;
+}
+
+/**
+ * Call inside the forward's tidy. The forward's result from the final hidden states [B·T, C]: hidden
+ * [B, T, C], logits through `head` [V, C] when asked, and the new KV cache when asked.
+ */
+export function forwardResult(
+  hidden2: tf.Tensor2D,
+  o: { B: number; T: number; head: tf.Tensor | undefined; opts: ForwardOptions; layers: { k: tf.Tensor4D; v: tf.Tensor4D }[]; length: number; keyMask: tf.Tensor2D | undefined },
+): tf.TensorContainer {
+  const hidden = tf.reshape(hidden2, [o.B, o.T, hidden2.shape[1]]) as tf.Tensor3D;
+  if (!o.head) return { hidden } as unknown as tf.TensorContainer;
+  const logits = tf.reshape(tf.matMul(hidden2, o.head, false, true), [o.B, o.T, o.head.shape[0]!]) as tf.Tensor3D;
+  if (!o.opts.useCache) return { logits, hidden };
+  const cache: KVCache = { layers: o.layers, length: o.length };
+  if (o.keyMask) cache.mask = o.keyMask === o.opts.attentionMask ? (tf.clone(o.keyMask) as tf.Tensor2D) : o.keyMask;
+  return { logits, hidden, cache } as unknown as tf.TensorContainer;
+}
+
+export function disposeParams(params: Map<string, tf.Variable>): void {
+  for (const v of params.values()) v.dispose();
+  params.clear();
 }

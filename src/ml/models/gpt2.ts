@@ -8,8 +8,8 @@
 // Dropout is not applied (training here is deterministic; see docs/engine-models.md).
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../../errors.js';
-import { keyPaddingMask, maskBias, tensorSeed } from './attention.js';
-import type { CausalLM, ForwardOptions, ForwardResult, Gpt2Config, KVCache, LinearAdapter, LinearLayer } from './types.js';
+import { disposeParams, forwardResult, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
+import type { CausalLM, ForwardOptions, ForwardResult, Gpt2Config, LinearAdapter, LinearLayer } from './types.js';
 
 let modelCounter = 0;
 
@@ -237,19 +237,12 @@ export class Gpt2Model implements CausalLM {
         x = tf.add(x, this.lin(ff, p + 'mlp.c_proj'));
       }
       const hidden2 = layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.layer_norm_epsilon);
-      const hidden = tf.reshape(hidden2, [B, T, c.n_embd]) as tf.Tensor3D;
-      if (!withLogits) return { hidden } as unknown as tf.TensorContainer;
-      const logits = tf.reshape(tf.matMul(hidden2, this.p('transformer.wte.weight'), false, true), [B, T, c.vocab_size]) as tf.Tensor3D;
-      if (!opts.useCache) return { logits, hidden };
-      const cache: KVCache = { layers: newLayers, length: S };
-      if (keyMask) cache.mask = keyMask === opts.attentionMask ? (tf.clone(keyMask) as tf.Tensor2D) : keyMask;
-      return { logits, hidden, cache } as unknown as tf.TensorContainer;
+      return forwardResult(hidden2, { B, T, head: withLogits ? this.p('transformer.wte.weight') : undefined, opts, layers: newLayers, length: S, keyMask });
     }) as unknown as ForwardResult;
   }
 
   dispose(): void {
-    for (const v of this.params.values()) v.dispose();
-    this.params.clear();
+    disposeParams(this.params);
   }
 }
 

@@ -12,8 +12,8 @@
 // Dropout is not applied (see docs/engine-models.md).
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError, type InputIssue } from '../../errors.js';
-import { attend, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
-import type { BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, KVCache, LinearAdapter, LinearLayer } from './types.js';
+import { attend, disposeParams, forwardResult, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
+import type { BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer } from './types.js';
 
 export type LlamaModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 
@@ -397,20 +397,13 @@ export class LlamaModel implements CausalLM {
         x = tf.add(x, this.lin(ff, p + 'mlp.down_proj'));
       }
       const hidden2 = rmsNorm(x, this.p('model.norm.weight'), c.rms_norm_eps);
-      const hidden = tf.reshape(hidden2, [B, T, C]) as tf.Tensor3D;
-      if (!withLogits) return { hidden } as unknown as tf.TensorContainer;
-      const head = this.params.get('lm_head.weight') ?? this.p('model.embed_tokens.weight');
-      const logits = tf.reshape(tf.matMul(hidden2, head, false, true), [B, T, c.vocab_size]) as tf.Tensor3D;
-      if (!opts.useCache) return { logits, hidden };
-      const cache: KVCache = { layers: newLayers, length: S };
-      if (keyMask) cache.mask = keyMask === opts.attentionMask ? (tf.clone(keyMask) as tf.Tensor2D) : keyMask;
-      return { logits, hidden, cache } as unknown as tf.TensorContainer;
+      const head = withLogits ? (this.params.get('lm_head.weight') ?? this.p('model.embed_tokens.weight')) : undefined;
+      return forwardResult(hidden2, { B, T, head, opts, layers: newLayers, length: S, keyMask });
     }) as unknown as ForwardResult;
   }
 
   dispose(): void {
-    for (const v of this.params.values()) v.dispose();
-    this.params.clear();
+    disposeParams(this.params);
   }
 }
 
