@@ -60,6 +60,7 @@ for (const c of CASES) {
     assert.deepEqual(logits.shape, [1, ref.ids.length, model.vocabSize]);
     assert.deepEqual(hidden.shape, [1, ref.ids.length, model.hiddenSize]);
     const d = maxAbsDiff(logits.dataSync(), ref.logits.flat());
+    console.log(`${c.name}: max |Δlogit| ${d.toExponential(2)} over ${ref.logits.flat().length} logits`);
     assert.ok(d < 1e-4, `max |Δlogit| ${d}`);
     tf.dispose([ids, logits, hidden]);
     model.dispose();
