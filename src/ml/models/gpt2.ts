@@ -9,7 +9,30 @@
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../../errors.js';
 import { disposeParams, forwardResult, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
-import type { CausalLM, ForwardOptions, ForwardResult, Gpt2Config, LinearAdapter, LinearLayer } from './types.js';
+import { z } from 'zod';
+import type { BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer, ModelFamily } from './types.js';
+
+/** config.json keys, exactly as transformers writes them for GPT-2. */
+export interface Gpt2Config extends BaseModelConfig {
+  model_type: 'gpt2';
+  architectures?: string[];
+  vocab_size: number;
+  n_positions: number;
+  n_ctx?: number;
+  n_embd: number;
+  n_layer: number;
+  n_head: number;
+  n_inner?: number | null;
+  activation_function: string; // "gelu_new" (tanh approximation)
+  layer_norm_epsilon: number;
+  resid_pdrop?: number;
+  embd_pdrop?: number;
+  attn_pdrop?: number;
+  initializer_range?: number;
+  scale_attn_weights?: boolean;
+  bos_token_id?: number;
+  eos_token_id?: number;
+}
 
 let modelCounter = 0;
 
@@ -274,3 +297,47 @@ export function createGpt2(config: Partial<Gpt2Config>, seed = 0): Gpt2Model {
   for (const t of weights.values()) t.dispose();
   return m;
 }
+
+const pos = () => z.number().int().positive().optional();
+const prob = () => z.number().min(0).max(1).optional();
+
+/** The registry entry: model_type gpt2. */
+export const gpt2Family: ModelFamily = {
+  modelType: 'gpt2',
+  architecture: 'GPT2LMHeadModel',
+  rewardArchitecture: 'GPT2ForSequenceClassification',
+  withDefaults: (raw) => gpt2ConfigDefaults(raw as Partial<Gpt2Config>),
+  validate: (c, file) => validateGpt2Config(c as Gpt2Config, file),
+  paramShapes: (c) => gpt2ParamShapes(c as Gpt2Config),
+  canonicalName: (n) => (n.startsWith('transformer.') || n === 'lm_head.weight' ? n : `transformer.${n}`),
+  // older checkpoints carry the causal-mask buffers attn.bias [1,1,n,n] and attn.masked_bias
+  ignoredTensor: (n) => /^transformer\.h\.\d+\.attn\.(bias|masked_bias)$/.test(n),
+  tiedHead: () => ({ head: 'lm_head.weight', embedding: 'transformer.wte.weight' }),
+  shape: (raw) => {
+    const c = raw as Gpt2Config;
+    return { layers: c.n_layer, hiddenSize: c.n_embd, heads: c.n_head, kvHeads: c.n_head, headDim: c.n_embd / c.n_head, intermediateSize: c.n_inner ?? 4 * c.n_embd, contextLength: c.n_positions, vocabSize: c.vocab_size, tiedHead: true };
+  },
+  initKeys: {
+    n_layer: pos(),
+    n_head: pos(),
+    n_embd: pos(),
+    n_positions: pos(),
+    n_inner: z.number().int().positive().nullable().optional(),
+    activation_function: z.string().optional(),
+    resid_pdrop: prob(),
+    embd_pdrop: prob(),
+    attn_pdrop: prob(),
+    layer_norm_epsilon: z.number().positive().optional(),
+    initializer_range: z.number().positive().optional(),
+  },
+  fromWeights: (c, w) => new Gpt2Model(c as Gpt2Config, w),
+  create: (c, seed) => createGpt2(c as Gpt2Config, seed),
+};
+
+/** Named GPT-2 configs for `models init --preset`. */
+export const GPT2_PRESETS: Record<string, Record<string, unknown>> = {
+  // the reference model of the benchmarks (issue 3): vocab 512, 128 wide, 4 layers, 4 heads, 128 context
+  'gpt2-tiny': { model_type: 'gpt2', vocab_size: 512, n_positions: 128, n_embd: 128, n_layer: 4, n_head: 4 },
+  'gpt2-micro': { model_type: 'gpt2', vocab_size: 260, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 2 },
+  'gpt2-small': { model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12 },
+};

@@ -1,6 +1,6 @@
 // Model directories in Hugging Face layout: config.json, model.safetensors, generation_config.json,
 // tokenizer.json, tokenizer_config.json, special_tokens_map.json. What we write loads in transformers
-// (GPT2LMHeadModel.from_pretrained) unchanged; what transformers writes (fp32/fp16/bf16) loads here.
+// (AutoModelForCausalLM.from_pretrained) unchanged; what transformers writes (fp32/fp16/bf16) loads here.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';

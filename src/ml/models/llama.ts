@@ -13,7 +13,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError, type InputIssue } from '../../errors.js';
 import { attend, disposeParams, forwardResult, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
-import type { BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer } from './types.js';
+import { z } from 'zod';
+import type { BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer, ModelFamily } from './types.js';
 
 export type LlamaModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 
@@ -430,3 +431,67 @@ export function createLlama(raw: Record<string, unknown>, seed = 0): LlamaModel 
   for (const t of weights.values()) t.dispose();
   return m;
 }
+
+const pos = () => z.number().int().positive().optional();
+
+const llamaInitKeys: z.ZodRawShape = {
+  hidden_size: pos(),
+  intermediate_size: pos(),
+  num_hidden_layers: pos(),
+  num_attention_heads: pos(),
+  num_key_value_heads: pos(),
+  head_dim: pos(),
+  max_position_embeddings: pos(),
+  rms_norm_eps: z.number().positive().optional(),
+  rope_theta: z.number().positive().optional(),
+  rope_scaling: z.record(z.string(), z.unknown()).nullable().optional(),
+  rope_parameters: z.record(z.string(), z.unknown()).nullable().optional(),
+  tie_word_embeddings: z.boolean().optional(),
+  attention_bias: z.boolean().optional(),
+  mlp_bias: z.boolean().optional(),
+  sliding_window: z.number().int().positive().nullable().optional(),
+  initializer_range: z.number().positive().optional(),
+};
+
+/** The registry entry of one model_type of the family. */
+export function llamaFamily(modelType: LlamaModelType): ModelFamily {
+  const t = LLAMA_TRAITS[modelType];
+  return {
+    modelType,
+    architecture: t.architecture,
+    rewardArchitecture: t.rewardArchitecture,
+    withDefaults: (raw) => llamaConfigDefaults(raw),
+    validate: (c, file) => validateLlamaConfig(c as LlamaConfig, file),
+    paramShapes: (c, o) => llamaParamShapes(c as LlamaConfig, o),
+    canonicalName: (n) => n,
+    ignoredTensor: (n) => /\.rotary_emb\.inv_freq$/.test(n),
+    tiedHead: (c) => (c.tie_word_embeddings === false ? undefined : { head: 'lm_head.weight', embedding: 'model.embed_tokens.weight' }),
+    shape: (raw) => {
+      const c = raw as LlamaConfig;
+      return {
+        layers: c.num_hidden_layers,
+        hiddenSize: c.hidden_size,
+        heads: c.num_attention_heads,
+        kvHeads: c.num_key_value_heads,
+        headDim: llamaHeadDim(c),
+        intermediateSize: c.intermediate_size,
+        contextLength: c.max_position_embeddings,
+        vocabSize: c.vocab_size,
+        tiedHead: c.tie_word_embeddings !== false,
+      };
+    },
+    initKeys: llamaInitKeys,
+    fromWeights: (c, w, o) => new LlamaModel(c as LlamaConfig, w, o),
+    create: (c, seed) => createLlama(c, seed),
+  };
+}
+
+/** Named Llama-family configs for `models init --preset` and `models show`. */
+export const LLAMA_PRESETS: Record<string, Record<string, unknown>> = {
+  // a small random Llama for examples and tests (SmolLM2's layout: tied head, GQA, rope_theta 1e5)
+  'llama-tiny': { model_type: 'llama', vocab_size: 512, hidden_size: 128, intermediate_size: 384, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 256, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true },
+  // the shapes of real checkpoints (config.json of HuggingFaceTB/SmolLM2-135M/360M-Instruct, Qwen/Qwen2.5-0.5B-Instruct), for estimates
+  'smollm2-135m': { model_type: 'llama', vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2 },
+  'smollm2-360m': { model_type: 'llama', vocab_size: 49152, hidden_size: 960, intermediate_size: 2560, num_hidden_layers: 32, num_attention_heads: 15, num_key_value_heads: 5, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2 },
+  'qwen2.5-0.5b': { model_type: 'qwen2', vocab_size: 151936, hidden_size: 896, intermediate_size: 4864, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2, max_position_embeddings: 32768, rms_norm_eps: 1e-6, rope_theta: 1000000, tie_word_embeddings: true, bos_token_id: 151643, eos_token_id: 151645 },
+};

@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { z } from 'zod';
 
 
 /** config.json keys every family has (transformers' PretrainedConfig). */
@@ -16,27 +17,7 @@ export interface BaseModelConfig {
   [key: string]: unknown;
 }
 
-/** config.json keys, exactly as transformers writes them for GPT-2. */
-export interface Gpt2Config extends BaseModelConfig {
-  model_type: 'gpt2';
-  architectures?: string[];
-  vocab_size: number;
-  n_positions: number;
-  n_ctx?: number;
-  n_embd: number;
-  n_layer: number;
-  n_head: number;
-  n_inner?: number | null;
-  activation_function: string; // "gelu_new" (tanh approximation)
-  layer_norm_epsilon: number;
-  resid_pdrop?: number;
-  embd_pdrop?: number;
-  attn_pdrop?: number;
-  initializer_range?: number;
-  scale_attn_weights?: boolean;
-  bos_token_id?: number;
-  eos_token_id?: number;
-}
+export type { Gpt2Config } from './gpt2.js';
 
 /**
  * A family's config as loaded (transformers' defaults filled in). Code outside ml/models/<family>.ts
@@ -135,3 +116,42 @@ export function disposeCache(cache: KVCache | undefined): void {
   }
   cache.mask?.dispose();
 }
+
+/** Sizes of a config in one vocabulary, for listings and memory estimates. */
+export interface ModelShape {
+  layers: number;
+  hiddenSize: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  contextLength: number;
+  vocabSize: number;
+  tiedHead: boolean;
+}
+
+/** A model family: one model file (gpt2.ts, llama.ts) exports one, and registry.ts lists it. */
+export interface ModelFamily {
+  modelType: string;
+  /** transformers' class of the causal LM, and of the reward model (sequence classification, num_labels 1). */
+  architecture: string;
+  rewardArchitecture: string;
+  /** Fills transformers' defaults for keys a config may omit. */
+  withDefaults(raw: Record<string, unknown>): ModelConfig;
+  /** Throws an 'input' AlignflowError naming `file` and the field. */
+  validate(config: ModelConfig, file: string): void;
+  /** Parameter names → shapes; `head: false` leaves out an untied output head (reward bodies). */
+  paramShapes(config: ModelConfig, opts?: { head?: boolean }): Map<string, number[]>;
+  /** A stored tensor name → the parameter name (GPT-2 checkpoints may omit the "transformer." prefix). */
+  canonicalName(stored: string): string;
+  /** Stored tensors the model does not use (buffers). */
+  ignoredTensor(name: string): boolean;
+  /** With tied embeddings a checkpoint may still carry the head: its name and the parameter it must equal. */
+  tiedHead(config: ModelConfig): { head: string; embedding: string } | undefined;
+  shape(config: ModelConfig): ModelShape;
+  /** The config keys `models init --config` and a pipeline's `model.fresh` may set (besides model_type). */
+  initKeys: z.ZodRawShape;
+  fromWeights(config: ModelConfig, weights: Map<string, tf.Tensor>, opts?: { head?: boolean }): CausalLM;
+  create(config: ModelConfig, seed: number): CausalLM;
+}
+

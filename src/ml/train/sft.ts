@@ -32,7 +32,7 @@ export interface SftHyper {
   beta2: number;
   eps: number;
   maxGradNorm: number;
-  /** Clamped to the model's n_positions. */
+  /** Clamped to the model's context length. */
   maxLength: number;
   packing: boolean;
   addEos: boolean;
