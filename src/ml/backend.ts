@@ -1,13 +1,15 @@
 // Picks the fastest tfjs backend this machine can run, once per process:
-// tensorflow (tfjs-node-gpu, CUDA) → tensorflow (tfjs-node, CPU) → wasm (+ our kernels) → cpu.
+// tensorflow (tfjs-node-gpu, CUDA) → tensorflow (tfjs-node, CPU) → native (our C++ addon, BLAS) →
+// wasm (+ our kernels) → cpu.
 // Every module imports tfjs as `import * as tf from '@tensorflow/tfjs'`; tfjs-node depends on the same
 // @tensorflow/tfjs(-core) and registers its 'tensorflow' backend into that core's registry on import, so
 // our `tf` sees it as long as npm deduplicated tfjs-core (we check and say so if it did not).
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../errors.js';
 import { registerWasmKernels, registerCpuKernels } from './kernels/index.js';
+import { registerNativeBackend } from './backends/native.js';
 
-export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';
+export type BackendName = 'node-gpu' | 'node' | 'native' | 'wasm' | 'cpu';
 
 export interface BackendCandidate {
   name: BackendName;
@@ -30,6 +32,7 @@ export interface BackendInfo {
 const ORDER: { name: BackendName; tfName: string }[] = [
   { name: 'node-gpu', tfName: 'tensorflow' },
   { name: 'node', tfName: 'tensorflow' },
+  { name: 'native', tfName: 'native' },
   { name: 'wasm', tfName: 'wasm' },
   { name: 'cpu', tfName: 'cpu' },
 ];
@@ -40,6 +43,7 @@ const FORCE_ALIASES: Record<string, BackendName[]> = {
   'node-gpu': ['node-gpu'],
   gpu: ['node-gpu'],
   node: ['node'],
+  native: ['native'],
   wasm: ['wasm'],
   cpu: ['cpu'],
 };
@@ -78,6 +82,9 @@ function probe(name: BackendName): Promise<BackendCandidate> {
         reason = await importNode('@tensorflow/tfjs-node-gpu');
       } else if (name === 'node') {
         reason = await importNode('@tensorflow/tfjs-node');
+      } else if (name === 'native') {
+        const r = registerNativeBackend();
+        if ('reason' in r) reason = r.reason;
       } else if (name === 'wasm') {
         try {
           await import('@tensorflow/tfjs-backend-wasm');
@@ -97,6 +104,10 @@ async function activate(c: BackendCandidate): Promise<string | undefined> {
   let custom: string[] = [];
   if (c.name === 'wasm') custom = registerWasmKernels(); // before setBackend: kernel setup runs at init
   if (c.name === 'cpu') custom = registerCpuKernels();
+  if (c.name === 'native') {
+    const r = registerNativeBackend();
+    custom = 'kernels' in r ? r.kernels : [];
+  }
   try {
     const ok = await tf.setBackend(c.tfName);
     if (!ok) return `tf.setBackend('${c.tfName}') failed to initialise`;
