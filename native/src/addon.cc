@@ -14,6 +14,7 @@
 
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 extern "C" char* openblas_get_config(void) __attribute__((weak));
+extern "C" char* openblas_get_corename(void) __attribute__((weak));
 
 namespace {
 
@@ -115,7 +116,14 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_create_object(env, &o);
   napi_create_int32(env, af::threads(), &v);
   napi_set_named_property(env, o, "threads", v);
-  std::string blas = openblas_get_config ? std::string("OpenBLAS ") + openblas_get_config() : "CBLAS";
+  std::string blas = "CBLAS";
+  if (openblas_get_config) {
+    // "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ...": keep the version; the kernel set is chosen at load
+    std::string cfg = openblas_get_config();
+    size_t sp = cfg.find(' ', cfg.find(' ') + 1);
+    blas = cfg.substr(0, sp);
+    if (openblas_get_corename) blas += std::string(" (") + openblas_get_corename() + " kernels)";
+  }
   napi_create_string_utf8(env, blas.c_str(), blas.size(), &v);
   napi_set_named_property(env, o, "blas", v);
   napi_create_int32(env, (int)std::thread::hardware_concurrency(), &v);

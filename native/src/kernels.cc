@@ -196,7 +196,7 @@ namespace {
 // element here). Cephes expf: x = n·ln2 + r with ln2 split in two parts, a degree-6 polynomial for
 // e^r, 2^n by building the exponent bits; relative error ~1e-7 (2 ulp) over the float range.
 inline float fast_exp(float x) {
-  float xc = x > 88.3762626647949f ? 88.3762626647949f : x;
+  float xc = x > 88.72283905206835f ? 88.72283905206835f : x;
   xc = xc < -87.3365478515625f ? -87.3365478515625f : xc;
   // floor(t) as truncation of t + 128 (t > -126 after the clamp): floorf stays a libm call without
   // -ffast-math, and a compare-and-correct floor stops GCC from vectorising the loop

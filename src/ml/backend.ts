@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../errors.js';
 import { registerWasmKernels, registerCpuKernels } from './kernels/index.js';
 import { registerNativeBackend } from './backends/native.js';
+import { loadNativeAddon, NATIVE_FIX } from './backends/native-addon.js';
 
 export type BackendName = 'node-gpu' | 'node' | 'native' | 'wasm' | 'cpu';
 
@@ -164,11 +165,42 @@ export function initBackend(): Promise<BackendInfo> {
   return active;
 }
 
-/** For `alignflow doctor`: the active backend and why each better one is not in use. */
-export async function describeBackends(): Promise<{ active: string; candidates: { name: string; available: boolean; reason?: string }[] }> {
+/**
+ * Switches to a named backend after the default choice (tests and benchmarks compare backends in one
+ * process). Throws with the reason when that backend cannot start.
+ */
+export async function useBackend(name: BackendName): Promise<BackendInfo> {
   const info = await initBackend();
+  if (tf.getBackend() === ORDER.find((o) => o.name === name)!.tfName && info.name === name) return info;
+  const c = { ...(await probe(name)) };
+  if (!c.available) throw new AlignflowError('config', `backend ${name} is not available (${c.reason})`);
+  const err = await activate(c);
+  if (err) throw new AlignflowError('config', `backend ${name} failed to start (${err})`);
+  return { ...info, name, tfBackend: tf.getBackend(), customKernels: activeKernels };
+}
+
+/** Why `name` cannot run here, or undefined when it can (without switching to it). */
+export async function backendUnavailable(name: BackendName): Promise<string | undefined> {
+  const c = await probe(name);
+  return c.available ? undefined : c.reason;
+}
+
+/** For `alignflow doctor`: the active backend and why each better one is not in use. */
+export async function describeBackends(): Promise<{
+  active: string;
+  candidates: { name: string; available: boolean; reason?: string }[];
+  /** When native is active: its thread count and BLAS. */
+  native?: { threads: number; blas: string };
+  /** When native is not available: the one command that enables it. */
+  enableNative?: string;
+}> {
+  const info = await initBackend();
+  const nativeCandidate = info.candidates.find((c) => c.name === 'native');
+  const addon = info.name === 'native' ? loadNativeAddon().addon : undefined;
   return {
     active: info.name,
+    ...(addon ? { native: { threads: addon.info().threads, blas: addon.info().blas } } : {}),
+    ...(nativeCandidate && !nativeCandidate.available ? { enableNative: NATIVE_FIX } : {}),
     candidates: info.candidates.map((c) => ({
       name: c.name,
       available: c.available,

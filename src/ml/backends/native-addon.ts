@@ -23,10 +23,11 @@ export interface NativeAddon {
 }
 
 /** The one command that builds the addon where it is missing (Debian/Ubuntu). */
-export const NATIVE_FIX = 'apt-get install g++ make libopenblas-dev, then npm run build:native';
+export const NATIVE_FIX = 'apt-get install g++ make python3 libopenblas-dev, then npm run build:native';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const addonPath = path.join(repoRoot, 'native/build/Release/alignflow_native.node');
+/** ALIGNFLOW_NATIVE_ADDON points at another build (tests use it to simulate a missing addon). */
+export const addonPath = process.env.ALIGNFLOW_NATIVE_ADDON ? path.resolve(process.env.ALIGNFLOW_NATIVE_ADDON) : path.join(repoRoot, 'native/build/Release/alignflow_native.node');
 /** Written by scripts/build-native.mjs when the build fails: the first lines of why. */
 export const buildErrorPath = path.join(repoRoot, 'native/build-error.txt');
 
@@ -62,7 +63,7 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason?: string } {
   if (loaded) return loaded;
   if (!existsSync(addonPath)) {
     let why = 'the native addon is not built';
-    if (existsSync(buildErrorPath)) why += ` (build failed: ${readFileSync(buildErrorPath, 'utf8').split('\n').find((l) => l.trim())?.slice(0, 200) ?? 'see native/build-error.txt'})`;
+    if (existsSync(buildErrorPath) && !process.env.ALIGNFLOW_NATIVE_ADDON) why += ` (build failed: ${readFileSync(buildErrorPath, 'utf8').split('\n').find((l) => l.trim())?.slice(0, 200) ?? 'see native/build-error.txt'})`;
     loaded = { reason: `${why}; to enable it: ${NATIVE_FIX}` };
     return loaded;
   }

@@ -55,7 +55,7 @@ const COMPARE: Record<string, number> = { Equal: 0, NotEqual: 1, Less: 2, LessEq
 const REDUCE: Record<string, { op: number; axisAttr: string }> = {
   Sum: { op: 0, axisAttr: 'axis' },
   Max: { op: 1, axisAttr: 'reductionIndices' },
-  Min: { op: 2, axisAttr: 'reductionIndices' },
+  Min: { op: 2, axisAttr: 'axis' },
   Mean: { op: 3, axisAttr: 'axis' },
   Prod: { op: 4, axisAttr: 'axis' },
 };
