@@ -28,6 +28,33 @@ void gemm_block(const float* a, const float* b, float* c, int64_t m, int64_t n, 
   cblas_sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, (int)mm, (int)nn, (int)k, 1.0f, ap,
               (int)(ta ? m : k), bp, (int)(tb ? k : n), 0.0f, c + m0 * n + n0, (int)n);
 }
+
+// One product with every output element summed over k in order, in one accumulator, vectorised over
+// the columns: its value then depends on nothing but its row of A and column of B, never on M, N or
+// where the row sits in the batch, and zero terms appended to K (padding) leave it unchanged. Used for
+// the small products (attention), whose N and K follow the batch's padded length.
+void gemm_ordered(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
+                  std::vector<float>& scratch) {
+  const float* bk = b;
+  if (tb) {  // B is [n, k]: lay it out as [k, n] so rows of B are contiguous
+    scratch.resize(k * n);
+    for (int64_t j = 0; j < n; j++)
+      for (int64_t q = 0; q < k; q++) scratch[q * n + j] = b[j * k + q];
+    bk = scratch.data();
+  }
+  for (int64_t i = 0; i < m; i++) {
+    float* ci = c + i * n;
+    for (int64_t j = 0; j < n; j++) ci[j] = 0.0f;
+    for (int64_t q = 0; q < k; q++) {
+      float av = ta ? a[q * m + i] : a[i * k + q];
+      const float* bq = bk + q * n;
+      for (int64_t j = 0; j < n; j++) ci[j] += av * bq[j];
+    }
+  }
+}
+
+// Threads split a large product's rows at multiples of this, so each sgemm call sees whole tiles.
+constexpr int64_t kRowTile = 32;
 }  // namespace
 
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
@@ -37,27 +64,25 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t m, 
     std::memset(c, 0, sizeof(float) * batch * m * n);
     return;
   }
-  int t = threads();
+  // The kernel is chosen from N and K only (a layer's weight shape), never from M (the batch's rows),
+  // so a row's result does not depend on how many rows came with it: OpenBLAS's AVX-512 sgemm gives a
+  // row the same bits whatever M is (measured; its Haswell kernels do not), gemm_ordered always does.
   int64_t flops = m * n * k;
-  if (batch >= t || flops < (1 << 18)) {
-    // whole products per thread (attention's many small products)
-    int64_t per = std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, flops));
+  if (batch > 1 || n * k < (1 << 13)) {
+    // many small products (attention), or tiny layers: whole products per thread, in-order sums
+    int64_t per = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, flops));
     parallel_for(batch, per, [&](int64_t b0, int64_t b1) {
+      std::vector<float> scratch;
       for (int64_t i = b0; i < b1; i++)
-        gemm_block(a + i * stride_a, b + i * stride_b, c + i * m * n, m, n, k, ta, tb, 0, m, 0, n);
+        gemm_ordered(a + i * stride_a, b + i * stride_b, c + i * m * n, m, n, k, ta, tb, scratch);
     });
     return;
   }
-  for (int64_t i = 0; i < batch; i++) {
-    const float* ai = a + i * stride_a;
-    const float* bi = b + i * stride_b;
-    float* ci = c + i * m * n;
-    if (m >= n) {
-      parallel_for(m, 8, [&](int64_t r0, int64_t r1) { gemm_block(ai, bi, ci, m, n, k, ta, tb, r0, r1, 0, n); });
-    } else {
-      parallel_for(n, 16, [&](int64_t c0, int64_t c1) { gemm_block(ai, bi, ci, m, n, k, ta, tb, 0, m, c0, c1); });
-    }
-  }
+  // one large product: rows split across threads at whole tiles
+  int64_t tiles = (m + kRowTile - 1) / kRowTile;
+  parallel_for(tiles, 1, [&](int64_t t0, int64_t t1) {
+    gemm_block(a, b, c, m, n, k, ta, tb, t0 * kRowTile, std::min(m, t1 * kRowTile), 0, n);
+  });
 }
 
 namespace {

@@ -193,3 +193,22 @@ test('no tensor leak, and the same inputs give bit-identical results run to run'
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([a, b]);
 });
+
+test('a row of a product does not depend on the rows batched with it, nor on zero padding of K (DPO compares logps computed in different batches)', async (t) => {
+  if (skip) return t.skip(skip);
+  await tf.setBackend('native');
+  const bits = (x: tf.Tensor) => Array.from(new Uint32Array((x.dataSync() as Float32Array).slice().buffer));
+  tf.tidy(() => {
+    const w = tf.tensor(rand(128 * 384, 50), [128, 384]);
+    const x = tf.tensor(rand(300 * 128, 51), [300, 128]);
+    const all = bits(tf.matMul(x, w));
+    for (const [start, rows] of [[0, 1], [0, 17], [5, 37], [64, 200]] as const) {
+      assert.deepEqual(bits(tf.matMul(tf.slice(x, [start, 0], [rows, 128]), w)), all.slice(start * 384, (start + rows) * 384), `rows ${start}..${start + rows}`);
+    }
+    // attention: probabilities [B, T, T] times values [B, T, D], then the same with T padded by zeros
+    const p = tf.tensor(rand(4 * 9 * 9, 52), [4, 9, 9]);
+    const v = tf.tensor(rand(4 * 9 * 16, 53), [4, 9, 16]);
+    const padded = tf.matMul(tf.pad(p, [[0, 0], [0, 0], [0, 7]]), tf.pad(v, [[0, 0], [0, 7], [0, 0]]));
+    assert.deepEqual(bits(padded), bits(tf.matMul(p, v)));
+  });
+});
