@@ -18,6 +18,8 @@ extern "C" char* openblas_get_corename(void) __attribute__((weak));
 
 namespace {
 
+bool g_tiled = true;
+
 struct Err {
   std::string msg;
 };
@@ -107,6 +109,7 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
     Args a(env, info);
     af::set_threads((int)a.i64(0));
     if (openblas_set_num_threads) openblas_set_num_threads(1);  // we split products ourselves
+    g_tiled = af::calibrate_matmul(a.argc > 1 ? (int)a.i64(1) : -1);
     return undef(env);
   });
 }
@@ -128,6 +131,9 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_set_named_property(env, o, "blas", v);
   napi_create_int32(env, (int)std::thread::hardware_concurrency(), &v);
   napi_set_named_property(env, o, "hardwareThreads", v);
+  const char* mode = g_tiled ? "row-tiled" : "direct";
+  napi_create_string_utf8(env, mode, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "matmul", v);
   return o;
 }
 

@@ -42,19 +42,56 @@ void gemm_ordered(const float* a, const float* b, float* c, int64_t m, int64_t n
       for (int64_t q = 0; q < k; q++) scratch[q * n + j] = b[j * k + q];
     bk = scratch.data();
   }
+  // 64 columns at a time held in registers across the whole k loop (one store per element)
+  constexpr int64_t W = 64;
   for (int64_t i = 0; i < m; i++) {
     float* ci = c + i * n;
-    for (int64_t j = 0; j < n; j++) ci[j] = 0.0f;
-    for (int64_t q = 0; q < k; q++) {
-      float av = ta ? a[q * m + i] : a[i * k + q];
-      const float* bq = bk + q * n;
-      for (int64_t j = 0; j < n; j++) ci[j] += av * bq[j];
+    for (int64_t j0 = 0; j0 < n; j0 += W) {
+      int64_t w = std::min(W, n - j0);
+      float acc[W] = {0};
+      if (w == W) {
+        for (int64_t q = 0; q < k; q++) {
+          float av = ta ? a[q * m + i] : a[i * k + q];
+          const float* bq = bk + q * n + j0;
+          for (int64_t j = 0; j < W; j++) acc[j] += av * bq[j];
+        }
+      } else {
+        for (int64_t q = 0; q < k; q++) {
+          float av = ta ? a[q * m + i] : a[i * k + q];
+          const float* bq = bk + q * n + j0;
+          for (int64_t j = 0; j < w; j++) acc[j] += av * bq[j];
+        }
+      }
+      std::memcpy(ci + j0, acc, sizeof(float) * w);
     }
   }
 }
 
-// Threads split a large product's rows at multiples of this, so each sgemm call sees whole tiles.
-constexpr int64_t kRowTile = 32;
+// Every sgemm call gets exactly kRowTile rows (the last block zero-padded): OpenBLAS's kernels round
+// a row differently depending on the M of the call (measured on its Haswell kernels; its AVX-512
+// ones did not), and a row's result must not depend on how many rows were batched with it.
+#ifndef ALIGNFLOW_ROW_TILE
+#define ALIGNFLOW_ROW_TILE 16
+#endif
+constexpr int64_t kRowTile = ALIGNFLOW_ROW_TILE;
+bool g_tiled = true;  // set by calibrate_matmul()
+void gemm_tiles(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t t0,
+                int64_t t1) {
+  std::vector<float> pa, pc;
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t r0 = t * kRowTile, rows = std::min(kRowTile, m - r0);
+    if (rows == kRowTile) {
+      gemm_block(a, b, c, m, n, k, ta, tb, r0, r0 + rows, 0, n);
+      continue;
+    }
+    pa.assign(kRowTile * k, 0.0f);
+    pc.resize(kRowTile * n);
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t q = 0; q < k; q++) pa[i * k + q] = ta ? a[q * m + r0 + i] : a[(r0 + i) * k + q];
+    gemm_block(pa.data(), b, pc.data(), kRowTile, n, k, false, tb, 0, kRowTile, 0, n);
+    std::memcpy(c + r0 * n, pc.data(), sizeof(float) * rows * n);
+  }
+}
 }  // namespace
 
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
@@ -80,9 +117,36 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t m, 
   }
   // one large product: rows split across threads at whole tiles
   int64_t tiles = (m + kRowTile - 1) / kRowTile;
-  parallel_for(tiles, 1, [&](int64_t t0, int64_t t1) {
-    gemm_block(a, b, c, m, n, k, ta, tb, t0 * kRowTile, std::min(m, t1 * kRowTile), 0, n);
-  });
+  if (g_tiled) {
+    parallel_for(tiles, 1, [&](int64_t t0, int64_t t1) { gemm_tiles(a, b, c, m, n, k, ta, tb, t0, t1); });
+  } else {
+    parallel_for(tiles, 1, [&](int64_t t0, int64_t t1) {
+      gemm_block(a, b, c, m, n, k, ta, tb, t0 * kRowTile, std::min(m, t1 * kRowTile), 0, n);
+    });
+  }
+}
+
+bool calibrate_matmul(int force) {
+  if (force >= 0) return g_tiled = force == 1;
+  // Does this BLAS give a row the same bits whatever the M of the call? Compare rows computed in
+  // calls of several sizes with the same rows of one big call.
+  const int64_t k = 96, n = 160, big = 300;
+  std::vector<float> a(big * k), b(k * n), ref(big * n), c(big * n);
+  uint32_t s = 12345;
+  auto rnd = [&] {
+    s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+    return (float)(s % 2001) / 1000.0f - 1.0f;
+  };
+  for (auto& v : a) v = rnd();
+  for (auto& v : b) v = rnd();
+  gemm_block(a.data(), b.data(), ref.data(), big, n, k, false, false, 0, big, 0, n);
+  for (int64_t m : {1, 3, 16, 17, 40, 100, 160}) {
+    for (int64_t off : {0, 5}) {
+      gemm_block(a.data() + off * k, b.data(), c.data(), m, n, k, false, false, 0, m, 0, n);
+      if (std::memcmp(c.data(), ref.data() + off * n, sizeof(float) * m * n) != 0) return g_tiled = true;
+    }
+  }
+  return g_tiled = false;
 }
 
 namespace {

@@ -8,6 +8,11 @@ namespace af {
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
             int64_t stride_a, int64_t stride_b);
 
+// Chooses how large products call BLAS: directly when this BLAS computes a row the same way whatever
+// the number of rows in the call (checked here, once), else in fixed row tiles (slower, same bits).
+// force: 1 tiled, 0 direct, -1 check. Returns true when tiled.
+bool calibrate_matmul(int force);
+
 enum BinaryOp { ADD = 0, SUB, MUL, DIV, MAXIMUM, MINIMUM, SQDIFF, POW };
 // out[i] = op(a[ia], b[ib]) with ia, ib from per-dimension strides (0 = broadcast) over out's shape.
 void binary(int op, const float* a, const float* b, float* out, int rank, const int64_t* shape, const int64_t* sa,

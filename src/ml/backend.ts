@@ -190,7 +190,7 @@ export async function describeBackends(): Promise<{
   active: string;
   candidates: { name: string; available: boolean; reason?: string }[];
   /** When native is active: its thread count and BLAS. */
-  native?: { threads: number; blas: string };
+  native?: { threads: number; blas: string; matmul: string };
   /** When native is not available: the one command that enables it. */
   enableNative?: string;
 }> {
@@ -199,7 +199,7 @@ export async function describeBackends(): Promise<{
   const addon = info.name === 'native' ? loadNativeAddon().addon : undefined;
   return {
     active: info.name,
-    ...(addon ? { native: { threads: addon.info().threads, blas: addon.info().blas } } : {}),
+    ...(addon ? { native: { threads: addon.info().threads, blas: addon.info().blas, matmul: addon.info().matmul } } : {}),
     ...(nativeCandidate && !nativeCandidate.available ? { enableNative: NATIVE_FIX } : {}),
     candidates: info.candidates.map((c) => ({
       name: c.name,

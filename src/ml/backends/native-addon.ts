@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 export interface NativeAddon {
   setThreads(n: number): void;
-  info(): { threads: number; blas: string; hardwareThreads: number };
+  info(): { threads: number; blas: string; hardwareThreads: number; matmul: 'direct' | 'row-tiled' };
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, m: number, n: number, k: number, ta: boolean, tb: boolean, strideA: number, strideB: number): void;
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, shape: number[], stridesA: number[], stridesB: number[]): void;
   unary(op: number, x: Float32Array, out: Float32Array, n: number): void;
