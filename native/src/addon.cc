@@ -131,7 +131,7 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_set_named_property(env, o, "blas", v);
   napi_create_int32(env, (int)std::thread::hardware_concurrency(), &v);
   napi_set_named_property(env, o, "hardwareThreads", v);
-  const char* mode = g_tiled ? "row-tiled" : "direct";
+  const char* mode = g_tiled ? "in-order (BLAS rows are not batch-invariant here)" : "BLAS";
   napi_create_string_utf8(env, mode, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, o, "matmul", v);
   return o;

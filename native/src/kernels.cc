@@ -67,31 +67,11 @@ void gemm_ordered(const float* a, const float* b, float* c, int64_t m, int64_t n
   }
 }
 
-// Every sgemm call gets exactly kRowTile rows (the last block zero-padded): OpenBLAS's kernels round
-// a row differently depending on the M of the call (measured on its Haswell kernels; its AVX-512
-// ones did not), and a row's result must not depend on how many rows were batched with it.
-#ifndef ALIGNFLOW_ROW_TILE
-#define ALIGNFLOW_ROW_TILE 16
-#endif
-constexpr int64_t kRowTile = ALIGNFLOW_ROW_TILE;
-bool g_tiled = true;  // set by calibrate_matmul()
-void gemm_tiles(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t t0,
-                int64_t t1) {
-  std::vector<float> pa, pc;
-  for (int64_t t = t0; t < t1; t++) {
-    int64_t r0 = t * kRowTile, rows = std::min(kRowTile, m - r0);
-    if (rows == kRowTile) {
-      gemm_block(a, b, c, m, n, k, ta, tb, r0, r0 + rows, 0, n);
-      continue;
-    }
-    pa.assign(kRowTile * k, 0.0f);
-    pc.resize(kRowTile * n);
-    for (int64_t i = 0; i < rows; i++)
-      for (int64_t q = 0; q < k; q++) pa[i * k + q] = ta ? a[q * m + r0 + i] : a[(r0 + i) * k + q];
-    gemm_block(pa.data(), b, pc.data(), kRowTile, n, k, false, tb, 0, kRowTile, 0, n);
-    std::memcpy(c + r0 * n, pc.data(), sizeof(float) * rows * n);
-  }
-}
+// Threads split a large product's rows at multiples of this.
+constexpr int64_t kRowTile = 32;
+// False when this BLAS's row results depend on the call's M or the row's position (calibrate_matmul);
+// then every product takes gemm_ordered: slower, but a row's bits never depend on its batch.
+bool g_blas_invariant = false;
 }  // namespace
 
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
@@ -105,7 +85,7 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t m, 
   // so a row's result does not depend on how many rows came with it: OpenBLAS's AVX-512 sgemm gives a
   // row the same bits whatever M is (measured; its Haswell kernels do not), gemm_ordered always does.
   int64_t flops = m * n * k;
-  if (batch > 1 || n * k < (1 << 13)) {
+  if (batch > 1 || n * k < (1 << 13) || !g_blas_invariant) {
     // many small products (attention), or tiny layers: whole products per thread, in-order sums
     int64_t per = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, flops));
     parallel_for(batch, per, [&](int64_t b0, int64_t b1) {
@@ -117,17 +97,13 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t m, 
   }
   // one large product: rows split across threads at whole tiles
   int64_t tiles = (m + kRowTile - 1) / kRowTile;
-  if (g_tiled) {
-    parallel_for(tiles, 1, [&](int64_t t0, int64_t t1) { gemm_tiles(a, b, c, m, n, k, ta, tb, t0, t1); });
-  } else {
-    parallel_for(tiles, 1, [&](int64_t t0, int64_t t1) {
-      gemm_block(a, b, c, m, n, k, ta, tb, t0 * kRowTile, std::min(m, t1 * kRowTile), 0, n);
-    });
-  }
+  parallel_for(tiles, 1, [&](int64_t t0, int64_t t1) {
+    gemm_block(a, b, c, m, n, k, ta, tb, t0 * kRowTile, std::min(m, t1 * kRowTile), 0, n);
+  });
 }
 
 bool calibrate_matmul(int force) {
-  if (force >= 0) return g_tiled = force == 1;
+  if (force >= 0) return !(g_blas_invariant = force == 0);
   // Does this BLAS give a row the same bits whatever the M of the call? Compare rows computed in
   // calls of several sizes with the same rows of one big call.
   const int64_t k = 96, n = 160, big = 300;
@@ -143,10 +119,10 @@ bool calibrate_matmul(int force) {
   for (int64_t m : {1, 3, 16, 17, 40, 100, 160}) {
     for (int64_t off : {0, 5}) {
       gemm_block(a.data() + off * k, b.data(), c.data(), m, n, k, false, false, 0, m, 0, n);
-      if (std::memcmp(c.data(), ref.data() + off * n, sizeof(float) * m * n) != 0) return g_tiled = true;
+      if (std::memcmp(c.data(), ref.data() + off * n, sizeof(float) * m * n) != 0) return !(g_blas_invariant = false);
     }
   }
-  return g_tiled = false;
+  return !(g_blas_invariant = true);
 }
 
 namespace {

@@ -8,9 +8,9 @@ namespace af {
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
             int64_t stride_a, int64_t stride_b);
 
-// Chooses how large products call BLAS: directly when this BLAS computes a row the same way whatever
-// the number of rows in the call (checked here, once), else in fixed row tiles (slower, same bits).
-// force: 1 tiled, 0 direct, -1 check. Returns true when tiled.
+// Whether large products may use BLAS: only when it computes a row the same way whatever the number of
+// rows in the call and the row's place in it (checked here, once); else every product takes the
+// in-order kernel. force: 0 BLAS, 1 in-order, -1 check. Returns true when in-order.
 bool calibrate_matmul(int force);
 
 enum BinaryOp { ADD = 0, SUB, MUL, DIV, MAXIMUM, MINIMUM, SQDIFF, POW };

@@ -7,8 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface NativeAddon {
-  setThreads(n: number): void;
-  info(): { threads: number; blas: string; hardwareThreads: number; matmul: 'direct' | 'row-tiled' };
+  /** force: 0 BLAS for large products, 1 the in-order kernel for all, -1 (default) check BLAS. */
+  setThreads(n: number, force?: number): void;
+  info(): { threads: number; blas: string; hardwareThreads: number; matmul: string };
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, m: number, n: number, k: number, ta: boolean, tb: boolean, strideA: number, strideB: number): void;
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, shape: number[], stridesA: number[], stridesB: number[]): void;
   unary(op: number, x: Float32Array, out: Float32Array, n: number): void;
@@ -70,7 +71,10 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason?: string } {
   try {
     pickOpenblasCore();
     const addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
-    addon.setThreads(nativeThreads(addon.info().hardwareThreads));
+    // ALIGNFLOW_NATIVE_MATMUL=blas takes BLAS's speed even where its rows are not batch-invariant
+    const mm = process.env.ALIGNFLOW_NATIVE_MATMUL?.trim().toLowerCase();
+    if (mm && mm !== 'blas' && mm !== 'ordered') throw new Error(`ALIGNFLOW_NATIVE_MATMUL="${mm}" must be blas or ordered`);
+    addon.setThreads(nativeThreads(addon.info().hardwareThreads), mm === 'blas' ? 0 : mm === 'ordered' ? 1 : -1);
     loaded = { addon };
   } catch (e) {
     const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 200);
