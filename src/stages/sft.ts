@@ -13,6 +13,7 @@ import { readDatasetRecords } from '../data/datasets.js';
 import { loadModelDir, saveModelDir, configJson } from '../ml/models/io.js';
 import { checkpointArtifact, readCheckpoint } from '../ml/train/checkpoint.js';
 import { runSft, splitEval } from '../ml/train/sft.js';
+import { checkStageMemory } from './memory-check.js';
 import type { StageContext, StageHandler } from './contract.js';
 
 const posInt = z.number().int().positive();
@@ -72,6 +73,7 @@ export const sftStage: StageHandler<SftConfig> = {
     const baseDir = await ctx.store.materialize(modelIn.id, path.join(ctx.workDir, 'base'));
     const { model, tokenizer } = await loadModelDir(baseDir, { requireTokenizer: true });
     try {
+      await checkStageMemory('sft', model, c.batch_size, c.max_length);
       let train = await readSft(ctx, 'train');
       let evalRecords: SftRecord[] | undefined;
       if (ctx.inputs.eval) evalRecords = await readSft(ctx, 'eval');

@@ -8,10 +8,27 @@ import { AlignflowError, usageError } from '../../errors.js';
 import { createLocalStore } from '../../store/artifacts.js';
 import { listArtifacts, resolveArtifactId, showArtifact } from '../../store/registry.js';
 import { initBackend } from '../../ml/backend.js';
+import { describeEstimate, estimateTrainingMemory, gib, memoryLimit, type ModelShape } from '../../ml/memory.js';
 import { PRESETS, modelFamily, knownModelTypes } from '../../ml/models/registry.js';
 import { saveModelDir, loadModelDir } from '../../ml/models/io.js';
 import { importModelDir, putModel } from '../../ml/models/store.js';
 import { bytesTokenizer, loadTokenizerDir, trainBpeTokenizer, type TextTokenizer } from '../../ml/tokenizer/index.js';
+
+function modelShapeOf(md: Record<string, unknown>): ModelShape | undefined {
+  const keys = ['vocab_size', 'n_positions', 'n_embd', 'n_layer', 'n_head'] as const;
+  if (!keys.every((k) => typeof md[k] === 'number') || typeof md.parameters !== 'number') return undefined;
+  return Object.fromEntries(keys.map((k) => [k, md[k] as number])) as unknown as ModelShape;
+}
+
+/** One line: memory for full fine-tuning at the SFT stage's default batch (8 × min(1024, context)). */
+function fineTuneEstimate(md: Record<string, unknown>): string | undefined {
+  const shape = modelShapeOf(md);
+  if (!shape) return undefined;
+  const T = Math.min(1024, shape.n_positions);
+  const e = estimateTrainingMemory({ model: shape, params: md.parameters as number, rows: 8, seqLen: T });
+  const fits = (b: string) => (e.total <= memoryLimit(b).bytes * 0.9 ? 'fits' : 'does not fit');
+  return `full fine-tuning, batch 8 × ${T}: about ${gib(e.total)} (${describeEstimate(e)}); ${fits('native')} native (${memoryLimit('native').what}), ${fits('wasm')} wasm (4 GiB heap)`;
+}
 
 function store() {
   return createLocalStore(cliDb(), alignflowHome());
@@ -175,16 +192,20 @@ export function register(program: Command): void {
           fs.rmSync(tmp, { recursive: true, force: true });
         }
       }
+      const md = d.metadata;
       if (o.json) {
-        printJson({ ...d, ...(check ? { check } : {}) });
+        const shape = modelShapeOf(md);
+        const memory = shape ? estimateTrainingMemory({ model: shape, params: Number(md.parameters), rows: 8, seqLen: Math.min(1024, shape.n_positions) }) : undefined;
+        printJson({ ...d, ...(check ? { check } : {}), ...(memory ? { full_fine_tuning_memory: { batch: 8, seq_len: Math.min(1024, shape!.n_positions), ...memory } } : {}) });
         return;
       }
-      const md = d.metadata;
       process.stdout.write(`${d.id}  ${d.name}\n`);
       for (const [k, v] of Object.entries(md)) process.stdout.write(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
       process.stdout.write(`  files:\n`);
       for (const f of d.files) process.stdout.write(`    ${f.path}  ${f.sizeBytes} bytes  sha256:${f.sha256.slice(0, 12)}\n`);
       if (d.inputs.length) process.stdout.write(`  made from: ${d.inputs.map((i) => `${i.artifactId} (${i.role})`).join(', ')}\n`);
       if (check) process.stdout.write(`  check: ${check}\n`);
+      const est = fineTuneEstimate(md);
+      if (est) process.stdout.write(`  ${est}\n`);
     });
 }
