@@ -104,6 +104,25 @@ int64_t prod(const std::vector<int64_t>& s) {
   return p;
 }
 
+// The (a, b, out, shape, stridesA, stridesB) arguments at 1..6 of binary() and compare(): checks that
+// every strided read stays inside a and b.
+struct Broadcast {
+  std::vector<int64_t> shape, sa, sb;
+  int64_t n;
+  const float *pa, *pb;
+  explicit Broadcast(Args& a) : shape(a.list(4)), sa(a.list(5)), sb(a.list(6)) {
+    if (shape.size() > 8 || sa.size() != shape.size() || sb.size() != shape.size()) throw Err{"bad rank"};
+    n = prod(shape);
+    int64_t needA = n ? 1 : 0, needB = n ? 1 : 0;
+    for (size_t i = 0; i < shape.size(); i++) {
+      if (sa[i] < 0 || sb[i] < 0) throw Err{"negative stride"};
+      if (n) needA += (shape[i] - 1) * sa[i], needB += (shape[i] - 1) * sb[i];
+    }
+    pa = a.f32(1, needA);
+    pb = a.f32(2, needB);
+  }
+};
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     Args a(env, info);
@@ -160,19 +179,10 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     Args a(env, info);
     int op = (int)a.i64(0);
-    auto shape = a.list(4), sa = a.list(5), sb = a.list(6);
-    if (shape.size() > 8 || sa.size() != shape.size() || sb.size() != shape.size()) throw Err{"bad rank"};
-    int64_t n = prod(shape);
-    int64_t needA = n ? 1 : 0, needB = n ? 1 : 0;
-    for (size_t i = 0; i < shape.size(); i++) {
-      if (n) needA += (shape[i] - 1) * sa[i], needB += (shape[i] - 1) * sb[i];
-      if (sa[i] < 0 || sb[i] < 0) throw Err{"negative stride"};
-    }
-    const float* pa = a.f32(1, needA);
-    const float* pb = a.f32(2, needB);
-    float* po = a.f32(3, n);
+    Broadcast br(a);
+    float* po = a.f32(3, br.n);
     if (op < af::ADD || op > af::POW) throw Err{"unknown binary op"};
-    if (n) af::binary(op, pa, pb, po, (int)shape.size(), shape.data(), sa.data(), sb.data());
+    if (br.n) af::binary(op, br.pa, br.pb, po, (int)br.shape.size(), br.shape.data(), br.sa.data(), br.sb.data());
     return undef(env);
   });
 }
@@ -302,25 +312,16 @@ napi_value Compare(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     Args a(env, info);
     int op = (int)a.i64(0);
-    auto shape = a.list(4), sa = a.list(5), sb = a.list(6);
-    if (shape.size() > 8 || sa.size() != shape.size() || sb.size() != shape.size()) throw Err{"bad rank"};
-    int64_t n = prod(shape);
-    int64_t needA = n ? 1 : 0, needB = n ? 1 : 0;
-    for (size_t i = 0; i < shape.size(); i++) {
-      if (sa[i] < 0 || sb[i] < 0) throw Err{"negative stride"};
-      if (n) needA += (shape[i] - 1) * sa[i], needB += (shape[i] - 1) * sb[i];
-    }
-    const float* pa = a.f32(1, needA);
-    const float* pb = a.f32(2, needB);
+    Broadcast br(a);
     bool is = false;
     napi_is_typedarray(env, a.at(3), &is);
     napi_typedarray_type t;
     size_t len = 0;
     void* data = nullptr;
     if (is) napi_get_typedarray_info(env, a.argv[3], &t, &len, &data, nullptr, nullptr);
-    if (!is || t != napi_uint8_array || (int64_t)len < n) throw Err{"argument 3 must be a Uint8Array of the output size"};
+    if (!is || t != napi_uint8_array || (int64_t)len < br.n) throw Err{"argument 3 must be a Uint8Array of the output size"};
     if (op < af::EQ || op > af::GE) throw Err{"unknown compare op"};
-    if (n) af::compare(op, pa, pb, static_cast<uint8_t*>(data), (int)shape.size(), shape.data(), sa.data(), sb.data());
+    if (br.n) af::compare(op, br.pa, br.pb, static_cast<uint8_t*>(data), (int)br.shape.size(), br.shape.data(), br.sa.data(), br.sb.data());
     return undef(env);
   });
 }

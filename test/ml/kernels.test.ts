@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, useBackend } from '../../src/ml/backend.js';
 import { registerCpuKernels } from '../../src/ml/kernels/index.js';
+import { xorshiftFloats } from '../helpers/random.js';
 
 let wasm = false;
 before(async () => {
@@ -13,17 +14,7 @@ before(async () => {
   wasm = (await useBackend('wasm').catch(() => undefined))?.name === 'wasm';
 });
 
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return a;
-}
+const rand = (n: number, seed: number) => xorshiftFloats(n, seed);
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {

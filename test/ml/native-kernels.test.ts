@@ -6,6 +6,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, useBackend, backendUnavailable } from '../../src/ml/backend.js';
+import { xorshiftFloats } from '../helpers/random.js';
 
 let skip: string | undefined;
 before(async () => {
@@ -17,14 +18,7 @@ before(async () => {
 });
 
 function rand(n: number, seed: number, special = false): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 2 ** 32) * 6 - 3;
-  }
+  const a = xorshiftFloats(n, seed, 3);
   if (special && n > 3) {
     a[0] = NaN;
     a[1] = Infinity;

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NativeAddon } from '../backends/native-addon.js';
 import type { BufferPool } from '../backends/buffer-pool.js';
+import { planBatchMatMul } from './matmul-shape.js';
 
 interface CpuLikeBackend {
   /** Recycled output buffers (the native backend has one; contents are unspecified). */
@@ -67,27 +68,12 @@ export function makeNativeKernels(addon: NativeAddon, fallback: (name: string) =
     const av = f32(backend, a);
     const bv = f32(backend, b);
     if (!av || !bv) return undefined;
-    const ra = a.shape.length;
-    const rb = b.shape.length;
-    const outerA = a.shape.slice(0, -2);
-    const outerB = b.shape.slice(0, -2);
-    const bA = size(outerA);
-    const bB = size(outerB);
-    // one batch loop with a stride per side: equal outer sizes, or one side unbatched
-    if (!(bA === bB || bA === 1 || bB === 1)) return undefined;
-    const M = tA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
-    const K = tA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
-    const Kb = tB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
-    const N = tB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
-    if (K !== Kb) {
-      throw new Error(`Error in matMul: inner shapes (${K}) and (${Kb}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${tA} and transposeB=${tB} must match.`);
-    }
-    const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
-    if (bA === bB && bA > 1 && outerA.join() !== outerB.join()) return undefined; // e.g. [2,3] vs [3,2]
-    const batch = Math.max(bA, bB);
+    const plan = planBatchMatMul(a.shape, b.shape, tA, tB);
+    if (!plan) return undefined;
+    const { M, N, K, batch, batchA, batchB } = plan;
     const out = take(backend, batch * M * N);
-    addon.matmul(av, bv, out, batch, M, N, K, tA, tB, bA === 1 ? 0 : M * K, bB === 1 ? 0 : K * N);
-    return backend.makeTensorInfo([...outer, M, N], 'float32', out);
+    addon.matmul(av, bv, out, batch, M, N, K, tA, tB, batchA === 1 ? 0 : M * K, batchB === 1 ? 0 : K * N);
+    return backend.makeTensorInfo(plan.outShape, 'float32', out);
   }
 
   k.BatchMatMul = (args) => {
