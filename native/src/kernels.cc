@@ -42,27 +42,47 @@ void gemm_ordered(const float* a, const float* b, float* c, int64_t m, int64_t n
       for (int64_t q = 0; q < k; q++) scratch[q * n + j] = b[j * k + q];
     bk = scratch.data();
   }
-  // 64 columns at a time held in registers across the whole k loop (one store per element)
-  constexpr int64_t W = 64;
-  for (int64_t i = 0; i < m; i++) {
-    float* ci = c + i * n;
-    for (int64_t j0 = 0; j0 < n; j0 += W) {
-      int64_t w = std::min(W, n - j0);
-      float acc[W] = {0};
-      if (w == W) {
-        for (int64_t q = 0; q < k; q++) {
-          float av = ta ? a[q * m + i] : a[i * k + q];
-          const float* bq = bk + q * n + j0;
-          for (int64_t j = 0; j < W; j++) acc[j] += av * bq[j];
-        }
-      } else {
-        for (int64_t q = 0; q < k; q++) {
-          float av = ta ? a[q * m + i] : a[i * k + q];
-          const float* bq = bk + q * n + j0;
-          for (int64_t j = 0; j < w; j++) acc[j] += av * bq[j];
+  // Register blocks of 4 rows × 16 columns, then single rows, then single columns; every path does
+  // the same std::fma per element in the same k order, so where a column falls (which depends on N)
+  // never changes its bits.
+  auto aval = [&](int64_t i, int64_t q) { return ta ? a[q * m + i] : a[i * k + q]; };
+  constexpr int64_t R = 4, W = 16;
+  int64_t i = 0;
+  for (; i + R <= m; i += R) {
+    int64_t j0 = 0;
+    for (; j0 + W <= n; j0 += W) {
+      float acc[R][W] = {};
+      for (int64_t q = 0; q < k; q++) {
+        const float* bq = bk + q * n + j0;
+        for (int64_t r = 0; r < R; r++) {
+          float av = aval(i + r, q);
+          for (int64_t j = 0; j < W; j++) acc[r][j] = std::fma(av, bq[j], acc[r][j]);
         }
       }
-      std::memcpy(ci + j0, acc, sizeof(float) * w);
+      for (int64_t r = 0; r < R; r++) std::memcpy(c + (i + r) * n + j0, acc[r], sizeof(float) * W);
+    }
+    for (int64_t r = 0; r < R; r++)
+      for (int64_t j = j0; j < n; j++) {
+        float acc = 0.0f;
+        for (int64_t q = 0; q < k; q++) acc = std::fma(aval(i + r, q), bk[q * n + j], acc);
+        c[(i + r) * n + j] = acc;
+      }
+  }
+  for (; i < m; i++) {
+    int64_t j0 = 0;
+    for (; j0 + W <= n; j0 += W) {
+      float acc[W] = {};
+      for (int64_t q = 0; q < k; q++) {
+        float av = aval(i, q);
+        const float* bq = bk + q * n + j0;
+        for (int64_t j = 0; j < W; j++) acc[j] = std::fma(av, bq[j], acc[j]);
+      }
+      std::memcpy(c + i * n + j0, acc, sizeof(float) * W);
+    }
+    for (int64_t j = j0; j < n; j++) {
+      float acc = 0.0f;
+      for (int64_t q = 0; q < k; q++) acc = std::fma(aval(i, q), bk[q * n + j], acc);
+      c[i * n + j] = acc;
     }
   }
 }
