@@ -14,12 +14,6 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 const PARENT = path.dirname(REPO_ROOT);
 const allowed = [REPO_ROOT, fs.realpathSync(os.tmpdir()), path.resolve(os.tmpdir())];
 if (process.env.ALIGNFLOW_FIXTURES) allowed.push(path.resolve(process.env.ALIGNFLOW_FIXTURES));
-// node_modules belongs to the checkout even where it is a symlink to a shared install
-try {
-  allowed.push(fs.realpathSync(path.join(REPO_ROOT, 'node_modules')));
-} catch {
-  // not installed
-}
 
 const within = (p, dir) => p === dir || p.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
 
