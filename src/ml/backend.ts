@@ -1,13 +1,16 @@
 // Picks the fastest tfjs backend this machine can run, once per process:
-// tensorflow (tfjs-node-gpu, CUDA) → tensorflow (tfjs-node, CPU) → wasm (+ our kernels) → cpu.
+// tensorflow (tfjs-node-gpu, CUDA) → tensorflow (tfjs-node, CPU) → native (our C++ addon, BLAS) →
+// wasm (+ our kernels) → cpu.
 // Every module imports tfjs as `import * as tf from '@tensorflow/tfjs'`; tfjs-node depends on the same
 // @tensorflow/tfjs(-core) and registers its 'tensorflow' backend into that core's registry on import, so
 // our `tf` sees it as long as npm deduplicated tfjs-core (we check and say so if it did not).
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../errors.js';
 import { registerWasmKernels, registerCpuKernels } from './kernels/index.js';
+import { registerNativeBackend } from './backends/native.js';
+import { loadNativeAddon, NATIVE_FIX } from './backends/native-addon.js';
 
-export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';
+export type BackendName = 'node-gpu' | 'node' | 'native' | 'wasm' | 'cpu';
 
 export interface BackendCandidate {
   name: BackendName;
@@ -30,6 +33,7 @@ export interface BackendInfo {
 const ORDER: { name: BackendName; tfName: string }[] = [
   { name: 'node-gpu', tfName: 'tensorflow' },
   { name: 'node', tfName: 'tensorflow' },
+  { name: 'native', tfName: 'native' },
   { name: 'wasm', tfName: 'wasm' },
   { name: 'cpu', tfName: 'cpu' },
 ];
@@ -40,6 +44,7 @@ const FORCE_ALIASES: Record<string, BackendName[]> = {
   'node-gpu': ['node-gpu'],
   gpu: ['node-gpu'],
   node: ['node'],
+  native: ['native'],
   wasm: ['wasm'],
   cpu: ['cpu'],
 };
@@ -78,6 +83,9 @@ function probe(name: BackendName): Promise<BackendCandidate> {
         reason = await importNode('@tensorflow/tfjs-node-gpu');
       } else if (name === 'node') {
         reason = await importNode('@tensorflow/tfjs-node');
+      } else if (name === 'native') {
+        const r = registerNativeBackend();
+        if ('reason' in r) reason = r.reason;
       } else if (name === 'wasm') {
         try {
           await import('@tensorflow/tfjs-backend-wasm');
@@ -97,6 +105,10 @@ async function activate(c: BackendCandidate): Promise<string | undefined> {
   let custom: string[] = [];
   if (c.name === 'wasm') custom = registerWasmKernels(); // before setBackend: kernel setup runs at init
   if (c.name === 'cpu') custom = registerCpuKernels();
+  if (c.name === 'native') {
+    const r = registerNativeBackend();
+    custom = 'kernels' in r ? r.kernels : [];
+  }
   try {
     const ok = await tf.setBackend(c.tfName);
     if (!ok) return `tf.setBackend('${c.tfName}') failed to initialise`;
@@ -153,11 +165,42 @@ export function initBackend(): Promise<BackendInfo> {
   return active;
 }
 
-/** For `alignflow doctor`: the active backend and why each better one is not in use. */
-export async function describeBackends(): Promise<{ active: string; candidates: { name: string; available: boolean; reason?: string }[] }> {
+/**
+ * Switches to a named backend after the default choice (tests and benchmarks compare backends in one
+ * process). Throws with the reason when that backend cannot start.
+ */
+export async function useBackend(name: BackendName): Promise<BackendInfo> {
   const info = await initBackend();
+  if (tf.getBackend() === ORDER.find((o) => o.name === name)!.tfName && info.name === name) return info;
+  const c = { ...(await probe(name)) };
+  if (!c.available) throw new AlignflowError('config', `backend ${name} is not available (${c.reason})`);
+  const err = await activate(c);
+  if (err) throw new AlignflowError('config', `backend ${name} failed to start (${err})`);
+  return { ...info, name, tfBackend: tf.getBackend(), customKernels: activeKernels };
+}
+
+/** Why `name` cannot run here, or undefined when it can (without switching to it). */
+export async function backendUnavailable(name: BackendName): Promise<string | undefined> {
+  const c = await probe(name);
+  return c.available ? undefined : c.reason;
+}
+
+/** For `alignflow doctor`: the active backend and why each better one is not in use. */
+export async function describeBackends(): Promise<{
+  active: string;
+  candidates: { name: string; available: boolean; reason?: string }[];
+  /** When native is active: its thread count and BLAS. */
+  native?: { threads: number; blas: string; matmul: string };
+  /** When native is not available: the one command that enables it. */
+  enableNative?: string;
+}> {
+  const info = await initBackend();
+  const nativeCandidate = info.candidates.find((c) => c.name === 'native');
+  const addon = info.name === 'native' ? loadNativeAddon().addon : undefined;
   return {
     active: info.name,
+    ...(addon ? { native: { threads: addon.info().threads, blas: addon.info().blas, matmul: addon.info().matmul } } : {}),
+    ...(nativeCandidate && !nativeCandidate.available ? { enableNative: NATIVE_FIX } : {}),
     candidates: info.candidates.map((c) => ({
       name: c.name,
       available: c.available,

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import * as tf from '@tensorflow/tfjs';
+import { checkStageMemory } from './memory-check.js';
 import { AlignflowError, configError } from '../errors.js';
 import type { ArtifactManifest } from '../store/types.js';
 import type { StageContext, StageHandler, StageOutcome } from './contract.js';
@@ -181,6 +182,7 @@ export const dpoStage: StageHandler<DpoConfig> = {
       }
 
       // --- training
+      await checkStageMemory('dpo', policy.model, 2 * cfg.batch_size, cfg.max_length);
       const perStep = cfg.batch_size * cfg.grad_accum;
       const steps = cfg.max_steps ?? Math.max(1, Math.ceil((cfg.epochs * trainPairs.length) / perStep));
       const evalEvery = cfg.eval_every ?? Math.max(1, Math.ceil(steps / 4));

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import * as tf from '@tensorflow/tfjs';
+import { checkStageMemory } from './memory-check.js';
 import { AlignflowError, configError } from '../errors.js';
 import type { StageHandler } from './contract.js';
 import { train, evaluateLoss } from '../ml/train/loop.js';
@@ -49,6 +50,7 @@ export const rewardStage: StageHandler<RewardConfig> = {
     const padId = tok.padTokenId ?? 0;
     const rm = createRewardModel(base.model, { seed, padTokenId: padId });
     try {
+      await checkStageMemory('reward', base.model, 2 * cfg.batch_size, cfg.max_length);
       const rule: TruncationRule = { maxLength: Math.min(cfg.max_length, base.model.contextLength), ...(cfg.max_prompt_length ? { maxPromptLength: cfg.max_prompt_length } : {}) };
       const prep = async (id: string, label: string) => {
         const t = await tokenizePreferenceDataset(ctx.store, id, tok, { addEos: cfg.add_eos });

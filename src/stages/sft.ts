@@ -14,6 +14,7 @@ import { loadModelDir, saveModelDir, configJson } from '../ml/models/io.js';
 import { attachStageLora, loraConfigSchema } from '../ml/lora.js';
 import { checkpointArtifact, readCheckpoint } from '../ml/train/checkpoint.js';
 import { runSft, splitEval } from '../ml/train/sft.js';
+import { checkStageMemory } from './memory-check.js';
 import type { StageContext, StageHandler } from './contract.js';
 
 const posInt = z.number().int().positive();
@@ -76,6 +77,7 @@ export const sftStage: StageHandler<SftConfig> = {
     const { model, tokenizer } = await loadModelDir(baseDir, { requireTokenizer: true });
     const adapter = c.lora ? attachStageLora(model, c.lora, seed) : undefined;
     try {
+      await checkStageMemory('sft', model, c.batch_size, c.max_length);
       let train = await readSft(ctx, 'train');
       let evalRecords: SftRecord[] | undefined;
       if (ctx.inputs.eval) evalRecords = await readSft(ctx, 'eval');

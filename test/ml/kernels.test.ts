@@ -3,26 +3,18 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/ml/backend.js';
+import { initBackend, useBackend } from '../../src/ml/backend.js';
 import { registerCpuKernels } from '../../src/ml/kernels/index.js';
+import { xorshiftFloats } from '../helpers/random.js';
 
 let wasm = false;
 before(async () => {
-  const info = await initBackend();
-  wasm = info.name === 'wasm';
+  // these are the wasm backend's kernels: test them there even where native is the default
+  await initBackend();
+  wasm = (await useBackend('wasm').catch(() => undefined))?.name === 'wasm';
 });
 
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return a;
-}
+const rand = (n: number, seed: number) => xorshiftFloats(n, seed);
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
@@ -163,7 +155,7 @@ function probe(env: Record<string, string | undefined>): Record<string, unknown>
 
 test('backend choice: best available by default, ALIGNFLOW_BACKEND forces one, unknown or unavailable ones fail clearly', () => {
   const auto = probe({ ALIGNFLOW_BACKEND: undefined }) as { active: string; candidates: { name: string; available: boolean; reason?: string }[] };
-  assert.deepEqual(auto.candidates.map((c) => c.name), ['node-gpu', 'node', 'wasm', 'cpu']);
+  assert.deepEqual(auto.candidates.map((c) => c.name), ['node-gpu', 'node', 'native', 'wasm', 'cpu']);
   const firstAvailable = auto.candidates.find((c) => c.available)!.name;
   assert.equal(auto.active, firstAvailable);
   for (const c of auto.candidates) if (!c.available) assert.ok(c.reason && c.reason.length > 10, `${c.name} has a reason`);
@@ -173,6 +165,20 @@ test('backend choice: best available by default, ALIGNFLOW_BACKEND forces one, u
   const bad = probe({ ALIGNFLOW_BACKEND: 'tpu' });
   assert.equal(bad.kind, 'config');
   assert.match(String(bad.error), /ALIGNFLOW_BACKEND="tpu" is not a backend/);
+  const native = auto.candidates.find((c) => c.name === 'native')!;
+  if (native.available) {
+    const n = probe({ ALIGNFLOW_BACKEND: 'native' });
+    assert.equal(n.active, 'native');
+    assert.equal(n.tf, 'native');
+  }
+  // an addon that cannot load: forcing native is an error that names the fix; the default falls to wasm
+  const gone = { ALIGNFLOW_NATIVE_ADDON: path.join(path.dirname(fileURLToPath(import.meta.url)), 'no-such-addon.node') };
+  const forced = probe({ ...gone, ALIGNFLOW_BACKEND: 'native' });
+  assert.equal(forced.kind, 'config');
+  assert.match(String(forced.error), /ALIGNFLOW_BACKEND=native is not available \(native: the native addon is not built.*apt-get install g\+\+ make python3 libopenblas-dev, then npm run build:native/);
+  const fallback = probe({ ...gone, ALIGNFLOW_BACKEND: undefined }) as { active: string; enableNative?: string };
+  assert.equal(fallback.active, auto.active === 'native' ? 'wasm' : auto.active);
+  assert.match(String(fallback.enableNative), /apt-get install g\+\+ make python3 libopenblas-dev/);
   if (!auto.candidates.find((c) => c.name === 'node')!.available) {
     const node = probe({ ALIGNFLOW_BACKEND: 'node' });
     assert.match(String(node.error), /ALIGNFLOW_BACKEND=node is not available \(node: @tensorflow\/tfjs-node is not installed/);

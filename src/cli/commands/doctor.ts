@@ -119,7 +119,9 @@ export async function checkBackend(): Promise<Check> {
     const d = await describeBackends();
     const list = d.candidates.map((c) => `${c.name}: ${c.available ? 'available' : 'unavailable'}${c.reason ? ` (${c.reason})` : ''}`).join('; ');
     const anyAvailable = d.candidates.some((c) => c.available);
-    return { name: 'tfjs', status: anyAvailable ? 'ok' : 'fail', detail: `active backend ${d.active}. ${list}`, data: d };
+    const extra = d.native ? ` (${d.native.threads} threads, ${d.native.blas}, ${d.native.matmul} matmul)` : '';
+    const enable = d.enableNative ? `. To enable native: ${d.enableNative}` : '';
+    return { name: 'tfjs', status: anyAvailable ? 'ok' : 'fail', detail: `active backend ${d.active}${extra}. ${list}${enable}`, data: d };
   } catch (err) {
     return { name: 'tfjs', status: 'fail', detail: `no TensorFlow.js backend could be initialised: ${(err as Error).message}` };
   }

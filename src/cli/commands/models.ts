@@ -201,11 +201,11 @@ export function register(program: Command): void {
       } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
       }
+      const md = d.metadata;
       if (o.json) {
         printJson({ ...d, ...(check ? { check } : {}), estimate: report });
         return;
       }
-      const md = d.metadata;
       process.stdout.write(`${d.id}  ${d.name}\n`);
       for (const [k, v] of Object.entries(md)) process.stdout.write(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
       process.stdout.write(`  files:\n`);

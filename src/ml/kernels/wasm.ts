@@ -5,6 +5,7 @@
 //   1-2 GFLOP/s. Ours transposes explicitly (wasm Transpose kernel) and issues one 2-D, no-transpose
 //   XNNPACK product per batch, addressing each batch slice in place through a temporary tensor id.
 import * as tf from '@tensorflow/tfjs';
+import { planBatchMatMul } from './matmul-shape.js';
 
 // The parts of BackendWasm we use (its class is not exported in a typed way we can import cheaply).
 interface WasmModule {
@@ -63,35 +64,22 @@ function makeBatchMatMul(stock: tf.KernelConfig | undefined) {
     const b = args.inputs.b!;
     const tA = !!args.attrs!.transposeA;
     const tB = !!args.attrs!.transposeB;
-    const ra = a.shape.length;
-    const rb = b.shape.length;
-    const outerA = a.shape.slice(0, -2);
-    const outerB = b.shape.slice(0, -2);
-    const bA = size(outerA);
-    const bB = size(outerB);
-    // only same outer dims, or one side unbatched; other broadcasts go to the stock kernel
-    const simple = a.dtype === 'float32' && b.dtype === 'float32' && (bA === bB ? outerA.join() === outerB.join() || bA === 1 : bA === 1 || bB === 1);
-    if (!simple) {
+    const plan = a.dtype === 'float32' && b.dtype === 'float32' ? planBatchMatMul(a.shape, b.shape, tA, tB) : undefined;
+    if (!plan) {
       if (!stock) throw new Error('BatchMatMul: unsupported broadcast');
       return stock.kernelFunc(args as never) as tf.TensorInfo;
     }
+    const { M, N, K, batch, batchA: bA, batchB: bB } = plan;
     if (wasmMatMulOwner !== backend) {
       wasmMatMul = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
       wasmMatMulOwner = backend;
     }
-    const M = tA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
-    const K = tA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
-    const Kb = tB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
-    const N = tB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
-    if (K !== Kb) throw new Error(`Error in matMul: inner shapes (${K}) and (${Kb}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${tA} and transposeB=${tB} must match.`);
-    const outOuter = bA >= bB ? outerA : outerB;
-    const batch = Math.max(bA, bB);
     const temps: tf.TensorInfo[] = [];
     const aa = tA ? transposeLast2(backend, a, bA, K, M) : a;
     const bb = tB ? transposeLast2(backend, b, bB, N, K) : b;
     if (tA) temps.push(aa);
     if (tB) temps.push(bb);
-    const out = backend.makeOutput([...outOuter, M, N], 'float32');
+    const out = backend.makeOutput(plan.outShape, 'float32');
     const aOff = backend.dataIdMap.get(aa.dataId).memoryOffset;
     const bOff = backend.dataIdMap.get(bb.dataId).memoryOffset;
     const oOff = backend.dataIdMap.get(out.dataId).memoryOffset;

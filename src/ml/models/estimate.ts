@@ -1,10 +1,10 @@
 // Parameter counts and training-memory estimates from a config alone (no weights are made), for
 // `alignflow models show`: full fine-tuning vs LoRA, float32 weights and AdamW state as alignflow
-// trains. Activation memory follows Korthikanti et al. 2022 ("Reducing Activation Recomputation in
-// Large Transformer Models", §4.1: s·b·h·(34 + 5·a·s/h) bytes per layer at 16 bits), doubled for
-// float32, plus the logits (b·s·V floats, kept with their softmax for the backward pass).
+// trains. Activations use the same figure as the stages' pre-flight check (ml/memory.ts: fitted to
+// what tfjs's gradient tape really holds), so `models show` and a refused stage agree.
 import type { ModelConfig } from './types.js';
 import { familyOf } from './registry.js';
+import { activationBytes } from '../memory.js';
 
 export interface MemoryEstimate {
   parameters: number;
@@ -54,9 +54,6 @@ export function trainingMemory(config: ModelConfig, o: EstimateOptions): MemoryE
   const weights = F * (parameters + (o.lora ? trainable : 0));
   const gradients = F * trainable;
   const optimizer = 2 * F * trainable;
-  const b = o.batch;
-  const t = o.seqLen;
-  const perLayer = t * b * s.hiddenSize * (34 + (5 * s.heads * t) / s.hiddenSize) * 2;
-  const activations = s.layers * perLayer + 2 * F * b * t * s.vocabSize;
+  const activations = activationBytes(s, o.batch, o.seqLen);
   return { parameters, trainable, weights, gradients, optimizer, activations, total: weights + gradients + optimizer + activations };
 }

@@ -1,0 +1,275 @@
+// Kernels of the `native` backend that run in the C++ addon. Each one takes the cpu backend's
+// TypedArrays as they are (no copies), allocates its output here in JS, and hands both to the addon.
+// Whatever a kernel here does not handle (other dtypes, broadcasts the addon has no loop for) goes to
+// the tfjs cpu kernel of the same name, so coverage equals the cpu backend's.
+import * as tf from '@tensorflow/tfjs';
+import type { NativeAddon } from '../backends/native-addon.js';
+import type { BufferPool } from '../backends/buffer-pool.js';
+import { planBatchMatMul } from './matmul-shape.js';
+
+interface CpuLikeBackend {
+  /** Recycled output buffers (the native backend has one; contents are unspecified). */
+  pool?: BufferPool;
+  data: { get(dataId: object): { values?: unknown } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+}
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+type Kernel = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+function f32(backend: CpuLikeBackend, t: tf.TensorInfo): Float32Array | undefined {
+  if (t.dtype !== 'float32') return undefined;
+  const v = backend.data.get(t.dataId).values;
+  return v instanceof Float32Array ? v : undefined;
+}
+function i32(backend: CpuLikeBackend, t: tf.TensorInfo): Int32Array | undefined {
+  if (t.dtype !== 'int32') return undefined;
+  const v = backend.data.get(t.dataId).values;
+  return v instanceof Int32Array ? v : undefined;
+}
+function word32(backend: CpuLikeBackend, t: tf.TensorInfo): Float32Array | Int32Array | undefined {
+  return f32(backend, t) ?? i32(backend, t);
+}
+/** An output buffer whose every element the kernel will write. */
+function take(backend: CpuLikeBackend, n: number): Float32Array {
+  return backend.pool ? backend.pool.take(n) : new Float32Array(n);
+}
+function alloc(backend: CpuLikeBackend, dtype: 'float32' | 'int32', n: number): Float32Array | Int32Array {
+  return dtype === 'float32' ? take(backend, n) : new Int32Array(n);
+}
+
+/** Row-major strides of `shape` laid out over `outShape` (right-aligned), 0 where broadcast. */
+function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const st = new Array<number>(outShape.length).fill(0);
+  let s = 1;
+  for (let i = shape.length - 1, j = outShape.length - 1; i >= 0; i--, j--) {
+    st[j] = shape[i] === 1 ? 0 : s;
+    s *= shape[i]!;
+  }
+  return st;
+}
+
+const BINARY: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6, Pow: 7 };
+const UNARY: Record<string, number> = { Exp: 0, Log: 1, Neg: 2, Tanh: 3, Sqrt: 4, Rsqrt: 5, Square: 6, Relu: 7, Sigmoid: 8, Erf: 9, Abs: 10, Softplus: 11, Reciprocal: 12, Log1p: 13 };
+const COMPARE: Record<string, number> = { Equal: 0, NotEqual: 1, Less: 2, LessEqual: 3, Greater: 4, GreaterEqual: 5 };
+const REDUCE: Record<string, { op: number; axisAttr: string }> = {
+  Sum: { op: 0, axisAttr: 'axis' },
+  Max: { op: 1, axisAttr: 'reductionIndices' },
+  Min: { op: 2, axisAttr: 'axis' },
+  Mean: { op: 3, axisAttr: 'axis' },
+  Prod: { op: 4, axisAttr: 'axis' },
+};
+
+export function makeNativeKernels(addon: NativeAddon, fallback: (name: string) => Kernel): Record<string, Kernel> {
+  const k: Record<string, Kernel> = {};
+
+  function matmulInto(backend: CpuLikeBackend, a: tf.TensorInfo, b: tf.TensorInfo, tA: boolean, tB: boolean): tf.TensorInfo | undefined {
+    const av = f32(backend, a);
+    const bv = f32(backend, b);
+    if (!av || !bv) return undefined;
+    const plan = planBatchMatMul(a.shape, b.shape, tA, tB);
+    if (!plan) return undefined;
+    const { M, N, K, batch, batchA, batchB } = plan;
+    const out = take(backend, batch * M * N);
+    addon.matmul(av, bv, out, batch, M, N, K, tA, tB, batchA === 1 ? 0 : M * K, batchB === 1 ? 0 : K * N);
+    return backend.makeTensorInfo(plan.outShape, 'float32', out);
+  }
+
+  k.BatchMatMul = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const r = matmulInto(backend, args.inputs.a!, args.inputs.b!, !!args.attrs!.transposeA, !!args.attrs!.transposeB);
+    return r ?? fallback('BatchMatMul')(args);
+  };
+
+  function binaryInto(backend: CpuLikeBackend, op: number, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo | undefined {
+    const av = f32(backend, a);
+    const bv = f32(backend, b);
+    if (!av || !bv) return undefined;
+    const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    if (shape.length > 8) return undefined;
+    const out = take(backend, size(shape));
+    addon.binary(op, av, bv, out, shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape));
+    return backend.makeTensorInfo(shape, 'float32', out);
+  }
+
+  k._FusedMatMul = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { a, b, bias, preluActivationWeights } = args.inputs;
+    const act = (args.attrs!.activation as string | undefined) ?? 'linear';
+    if (preluActivationWeights || !['linear', 'relu'].includes(act)) return fallback('_FusedMatMul')(args);
+    const prod = matmulInto(backend, a!, b!, !!args.attrs!.transposeA, !!args.attrs!.transposeB);
+    if (!prod) return fallback('_FusedMatMul')(args);
+    let out = prod;
+    if (bias) {
+      const withBias = binaryInto(backend, BINARY.Add!, prod, bias);
+      if (!withBias) {
+        (args.backend as tf.KernelBackend).disposeData(prod.dataId);
+        return fallback('_FusedMatMul')(args);
+      }
+      (args.backend as tf.KernelBackend).disposeData(prod.dataId);
+      out = withBias;
+    }
+    if (act === 'relu') {
+      const v = f32(backend, out)!;
+      addon.unary(UNARY.Relu!, v, v, v.length); // in place: `out` is ours alone
+    }
+    return out;
+  };
+
+  for (const [name, op] of Object.entries(BINARY)) {
+    k[name] = (args) => binaryInto(args.backend as CpuLikeBackend, op, args.inputs.a!, args.inputs.b!) ?? fallback(name)(args);
+  }
+
+  for (const [name, op] of Object.entries(UNARY)) {
+    k[name] = (args) => {
+      const backend = args.backend as CpuLikeBackend;
+      const x = args.inputs.x!;
+      const xv = f32(backend, x);
+      if (!xv) return fallback(name)(args);
+      const out = take(backend, xv.length);
+      addon.unary(op, xv, out, xv.length);
+      return backend.makeTensorInfo(x.shape.slice(), 'float32', out);
+    };
+  }
+
+  k.Softmax = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const x = args.inputs.logits!;
+    const xv = f32(backend, x);
+    const dim = args.attrs!.dim as number;
+    if (!xv || x.shape.length === 0 || (dim !== -1 && dim !== x.shape.length - 1)) return fallback('Softmax')(args);
+    const cols = x.shape[x.shape.length - 1]!;
+    const out = take(backend, xv.length);
+    if (xv.length) addon.softmax(xv, out, xv.length / cols, cols, false);
+    return backend.makeTensorInfo(x.shape.slice(), 'float32', out);
+  };
+
+  function transposed(backend: CpuLikeBackend, x: tf.TensorInfo, v: Float32Array | Int32Array, perm: number[]): { shape: number[]; values: Float32Array | Int32Array } {
+    const shape = perm.map((p) => x.shape[p]!);
+    const out = alloc(backend, x.dtype as 'float32' | 'int32', v.length);
+    if (v.length) addon.transpose(v, out, x.shape.slice(), perm);
+    return { shape, values: out };
+  }
+
+  k.Transpose = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const x = args.inputs.x!;
+    const v = word32(backend, x);
+    const perm = args.attrs!.perm as number[];
+    if (!v || x.shape.length > 8) return fallback('Transpose')(args);
+    const t = transposed(backend, x, v, perm);
+    return backend.makeTensorInfo(t.shape, x.dtype, t.values);
+  };
+
+  for (const [name, { op, axisAttr }] of Object.entries(REDUCE)) {
+    k[name] = (args) => {
+      const backend = args.backend as CpuLikeBackend;
+      const x = args.inputs.x!;
+      const xv = f32(backend, x);
+      if (!xv || x.shape.length > 8) return fallback(name)(args);
+      const rank = x.shape.length;
+      const axes = tf.util.parseAxisParam(args.attrs![axisAttr] as number | number[], x.shape);
+      const keepDims = !!args.attrs!.keepDims;
+      const reduced = new Set(axes);
+      const kept = [...Array(rank).keys()].filter((i) => !reduced.has(i));
+      const sorted = [...reduced].sort((p, q) => p - q);
+      const outShape = keepDims ? x.shape.map((d, i) => (reduced.has(i) ? 1 : d)) : kept.map((i) => x.shape[i]!);
+      const cols = size(sorted.map((i) => x.shape[i]!));
+      const rows = size(kept.map((i) => x.shape[i]!));
+      if (rows * cols === 0) return fallback(name)(args); // empty reductions: tfjs's own identities
+      if ((op === 0 || op === 3) && sorted.every((a, i) => a === i)) {
+        // leading axes (a bias gradient): sum down the columns, no transpose
+        const out = take(backend, rows);
+        addon.reduceCols(op, xv, out, cols, rows);
+        return backend.makeTensorInfo(outShape, 'float32', out);
+      }
+      // reduced axes last and contiguous; transpose first when they are not
+      const perm = [...kept, ...sorted];
+      const inPlace = perm.every((p, i) => p === i);
+      const src = inPlace ? xv : (transposed(backend, x, xv, perm).values as Float32Array);
+      const out = take(backend, rows);
+      addon.reduce(op, src, out, rows, cols);
+      if (!inPlace) backend.pool?.give(src);
+      return backend.makeTensorInfo(outShape, 'float32', out);
+    };
+  }
+
+  k.GatherV2 = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { x, indices } = args.inputs;
+    const xv = word32(backend, x!);
+    const iv = i32(backend, indices!);
+    const batchDims = (args.attrs!.batchDims as number | undefined) ?? 0;
+    if (!xv || !iv || batchDims !== 0) return fallback('GatherV2')(args);
+    const axis = tf.util.parseAxisParam(args.attrs!.axis as number, x!.shape)[0]!;
+    const dim = x!.shape[axis]!;
+    for (let i = 0; i < iv.length; i++) {
+      const j = iv[i]!;
+      if (j < 0 || j > dim - 1) throw new Error(`GatherV2: the index value ${j} is not in [0, ${dim - 1}]`);
+    }
+    const outer = size(x!.shape.slice(0, axis));
+    const inner = size(x!.shape.slice(axis + 1));
+    const outShape = [...x!.shape.slice(0, axis), ...indices!.shape, ...x!.shape.slice(axis + 1)];
+    const out = alloc(backend, x!.dtype as 'float32' | 'int32', outer * iv.length * inner);
+    if (out.length) addon.gather(xv, iv, out, outer, dim, inner, iv.length);
+    return backend.makeTensorInfo(outShape, x!.dtype, out);
+  };
+
+  k.Slice = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const x = args.inputs.x!;
+    const v = word32(backend, x);
+    if (!v || x.shape.length === 0 || x.shape.length > 8) return fallback('Slice')(args);
+    const [begin, sz] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, args.attrs!.begin as number[], args.attrs!.size as number[]) as [number[], number[]];
+    tf.slice_util.assertParamsValid(x as unknown as tf.Tensor, begin, sz);
+    const out = alloc(backend, x.dtype as 'float32' | 'int32', size(sz));
+    if (out.length) addon.boxCopy(v, x.shape.slice(), begin, out, sz, sz.map(() => 0), sz);
+    return backend.makeTensorInfo(sz, x.dtype, out);
+  };
+
+  k.PadV2 = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const x = args.inputs.x!;
+    const v = word32(backend, x);
+    const paddings = args.attrs!.paddings as [number, number][];
+    if (!v || x.shape.length === 0 || x.shape.length > 8) return fallback('PadV2')(args);
+    const outShape = x.shape.map((d, i) => paddings[i]![0] + d + paddings[i]![1]);
+    const out = alloc(backend, x.dtype as 'float32' | 'int32', size(outShape));
+    out.fill(args.attrs!.constantValue as number); // pooled buffers are not zeroed
+    if (v.length) addon.boxCopy(v, x.shape.slice(), x.shape.map(() => 0), out, outShape, paddings.map((p) => p[0]), x.shape.slice());
+    return backend.makeTensorInfo(outShape, x.dtype, out);
+  };
+
+  for (const [name, op] of Object.entries(COMPARE)) {
+    k[name] = (args) => {
+      const backend = args.backend as CpuLikeBackend;
+      const { a, b } = args.inputs;
+      const av = f32(backend, a!);
+      const bv = f32(backend, b!);
+      if (!av || !bv) return fallback(name)(args);
+      const shape = tf.backend_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
+      if (shape.length > 8) return fallback(name)(args);
+      const out = new Uint8Array(size(shape));
+      addon.compare(op, av, bv, out, shape, broadcastStrides(a!.shape, shape), broadcastStrides(b!.shape, shape));
+      return backend.makeTensorInfo(shape, 'bool', out);
+    };
+  }
+
+  k.UnsortedSegmentSum = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const x = args.inputs.x!;
+    const seg = args.inputs.segmentIds!;
+    const xv = f32(backend, x);
+    const sv = i32(backend, seg);
+    if (!xv || !sv) return fallback('UnsortedSegmentSum')(args);
+    const numSegments = args.attrs!.numSegments as number;
+    const innerShape = x.shape.slice(seg.shape.length);
+    const inner = size(innerShape);
+    const out = take(backend, numSegments * inner);
+    if (out.length) addon.segmentSum(xv, sv, out, sv.length, inner, numSegments);
+    return backend.makeTensorInfo([numSegments, ...innerShape], 'float32', out);
+  };
+
+  return k;
+}
