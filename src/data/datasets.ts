@@ -12,6 +12,7 @@ import { datasets, type DatasetKind } from '../store/schema.js';
 import type { LocalArtifactStore } from '../store/artifacts.js';
 import type { ArtifactManifest, ArtifactStore } from '../store/types.js';
 import { fileChunks, readLines } from './jsonl.js';
+import { stateFileReason } from '../config/input-paths.js';
 import {
   detectFormat,
   formatKind,
@@ -98,6 +99,8 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
   const name = opts.name ?? path.basename(file).replace(/\.(jsonl|json|ndjson)$/i, '');
   if (!name.trim() || name.length > 200) throw usageError('a dataset name must be 1 to 200 characters');
   const maxIssues = opts.maxIssues ?? DEFAULT_MAX_ISSUES;
+  const refused = stateFileReason(file, store.home);
+  if (refused) throw inputError(refused);
   const chunks = await fileChunks(file);
   const display = file;
 

@@ -23,7 +23,8 @@ export async function setup(): Promise<Env> {
   const dbFile = databasePath(home);
   const db = openDb(dbFile);
   const store = createLocalStore(db, home);
-  return { db, store, home, dir: home, dbFile };
+  // Spec and data files live beside the home, never in it: alignflow refuses to read its own state as input.
+  return { db, store, home, dir: tmpDir(), dbFile };
 }
 
 export const lookup = (k: string) => getStage(k);
