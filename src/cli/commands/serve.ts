@@ -61,13 +61,16 @@ export function register(program: Command): void {
       process.stdout.write(`alignflow serving ${address}  (API: ${address}/api, OpenAPI: ${address}/openapi.json)\n`);
       if (users === 0) process.stdout.write('no users yet: create one with `alignflow users add NAME --role admin` and sign in with its token\n');
       await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          void app.close().then(() => resolve());
+        const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+        const stop = (sig: string) => {
+          for (const s of signals) process.off(s, stop);
+          process.stdout.write(`${sig}: closing the server (requests in flight finish first)…\n`);
+          void app.close().then(() => {
+            process.stdout.write('alignflow server stopped\n');
+            resolve();
+          });
         };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
+        for (const s of signals) process.on(s, stop);
       });
     });
 }
