@@ -47,7 +47,7 @@ export default async function runRoutes(app: FastifyInstance, opts: RouteContext
       summary: 'Log lines of a run (poll with after=<last id>)',
       tags: ['runs'],
       params: { type: 'object', required: ['runId'], additionalProperties: false, properties: { runId: id } },
-      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'integer', minimum: 0 } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } } },
     },
   }, async (req) => {
     const { runId } = req.params as { runId: string };
