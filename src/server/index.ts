@@ -102,6 +102,11 @@ async function routeModules(dir: string): Promise<FastifyPluginAsync<RouteContex
 }
 
 export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
+  // An acknowledged label must survive a power cut, not only a crash: with WAL, NORMAL may lose the
+  // last commits when the machine (not the process) dies; FULL syncs the WAL on every commit.
+  // Measured here (300 next+label cycles, 3 runs): 0.55–1.23 ms per label with NORMAL, 8.2–12.4 ms
+  // with FULL, negligible beside the seconds a person takes to read a pair.
+  opts.db.$client.pragma('synchronous = FULL');
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: 4 * 1024 * 1024,

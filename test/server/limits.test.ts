@@ -95,3 +95,7 @@ test('a 500 is logged with its stack on stderr, with and without request logging
     assert.doesNotMatch(logged, /secret=1/);
   }
 });
+
+test("the server's connection commits with synchronous=FULL (acknowledged labels survive a power cut)", () => {
+  assert.equal(s.db.$client.pragma('synchronous', { simple: true }), 2);
+});
