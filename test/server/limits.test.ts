@@ -18,6 +18,8 @@ test('huge numbers in the query string are 400s, not 500s', async () => {
     assert.equal(r.statusCode, 400, `offset=${o}: ${r.body}`);
     assert.equal(r.json().issues[0].field, 'querystring.offset');
   }
+  const items = await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${batch.id}/items?offset=1e20`, headers: bearer(s.tokens.admin) });
+  assert.equal(items.statusCode, 400, items.body);
   const events = await s.app.inject({ method: 'GET', url: '/api/runs/r-x/events?after=1e400', headers: bearer(s.tokens.admin) });
   assert.equal(events.statusCode, 400, events.body);
   // query strings are still text coerced to the schema's types

@@ -10,14 +10,13 @@ import { batchStats, ownStats } from '../../labeling/stats.js';
 import { preferenceRecords, rawLabels, toJsonl } from '../../labeling/export.js';
 import { resolutions, type Resolution } from '../../labeling/resolve.js';
 import { notFound } from '../../errors.js';
+import { offsetInt, safeInt } from '../limits.js';
 import { mayLabel } from '../../labeling/admin.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' } as const;
 const batchParams = { type: 'object', required: ['batchId'], additionalProperties: false, properties: { batchId: id } } as const;
 const assignmentParams = { type: 'object', required: ['assignmentId'], additionalProperties: false, properties: { assignmentId: id } } as const;
 const text = (max: number) => ({ type: 'string', maxLength: max }) as const;
-/** Integers SQLite stores exactly (a larger one, or 1e400 read as Infinity, is a 400, not a 500). */
-const safeInt = { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER } as const;
 /** Sampling settings are flat (temperature, top_p, …): no nesting to walk, a bounded size. */
 const sampling = { type: ['object', 'null'], maxProperties: 32, propertyNames: { maxLength: 64 }, additionalProperties: { type: ['number', 'string', 'boolean', 'null'], maxLength: 200 } } as const;
 const responseIn = {
@@ -234,7 +233,7 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
       summary: 'Pairs of a batch with their responses (model ids included)',
       tags: ['labeling'],
       params: batchParams,
-      querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: offsetInt } },
     },
   }, async (req) => {
     const { batchId } = req.params as { batchId: string };
