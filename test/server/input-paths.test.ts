@@ -14,7 +14,7 @@ import { createLocalStore } from '../../src/store/artifacts.js';
 import { databasePath } from '../../src/config/paths.js';
 import { getStage, registerStageModule } from '../../src/stages/index.js';
 import { loadSpecFile, parseSpec } from '../../src/config/spec.js';
-import { AlignflowError, type InputIssue } from '../../src/errors.js';
+import { issuesOf } from '../orchestrator/helpers.js';
 import { buildServer } from '../../src/server/index.js';
 import { createOrchestratorPort } from '../../src/server/orchestrator.js';
 import { addUser } from '../../src/labeling/users.js';
@@ -34,15 +34,6 @@ function write(dir: string, name: string, text: string): string {
   return p;
 }
 
-function issuesOf(fn: () => unknown): InputIssue[] {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof AlignflowError, String(err));
-    return err.issues;
-  }
-  assert.fail('expected the spec to be refused');
-}
 
 const labelSpec = (judge: string, extra = '') => `name: mine
 stages:
