@@ -1,20 +1,25 @@
 #!/usr/bin/env node
 // Runs the built CLI (dist/, made by `npm run build`). In a checkout without dist/ it runs the
-// TypeScript sources through tsx instead: it re-executes node with tsx's loader in execArgv, so
-// worker threads started by the CLI (training runs in one) load TypeScript too.
-import { existsSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+// TypeScript sources in this same process through tsx's loader (registered here; the CLI's worker
+// threads register it themselves, see src/orchestrator/thread.ts). One process, not a child: a
+// SIGTERM/SIGINT/SIGHUP sent to `alignflow serve` or `alignflow worker` reaches the command's own
+// graceful shutdown, and nothing is left orphaned (issue 12, item 3).
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const built = path.join(root, 'dist', 'cli', 'main.js');
-if (existsSync(built)) {
-  await import(pathToFileURL(built).href);
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  // Answered without loading the CLI (test/cli/bin.test.ts checks it agrees with src/version.ts).
+  process.stdout.write(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version + '\n');
 } else {
-  const tsx = import.meta.resolve('tsx');
-  const main = path.join(root, 'src', 'cli', 'main.ts');
-  const res = spawnSync(process.execPath, ['--import', tsx, main, ...process.argv.slice(2)], { stdio: 'inherit' });
-  if (res.signal) process.kill(process.pid, res.signal);
-  process.exit(res.status ?? 1);
+  const built = path.join(root, 'dist', 'cli', 'main.js');
+  if (existsSync(built)) {
+    await import(pathToFileURL(built).href);
+  } else {
+    const { register } = await import('tsx/esm/api');
+    register();
+    await import(pathToFileURL(path.join(root, 'src', 'cli', 'main.ts')).href);
+  }
 }

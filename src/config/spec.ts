@@ -14,6 +14,8 @@ import { z, type ZodType } from 'zod';
 import { AlignflowError, type InputIssue } from '../errors.js';
 import { datasetKinds, type DatasetKind } from '../store/schema.js';
 import { topoSort } from './dag.js';
+import { alignflowHome } from './paths.js';
+import { DIR_FIELDS, FILE_FIELDS, checkInputPath, restrictedBase, type InputPathPolicy, type InputRole } from './input-paths.js';
 
 // ---------------------------------------------------------------- the resolved shape
 
@@ -124,8 +126,15 @@ export interface LoadOptions {
   /** `--set a.b.c=value` overrides, applied in order (values are YAML: 0.2, true, [1, 2], text). */
   sets?: string[];
   lookup: KindLookup;
-  /** Check that dataset and model paths exist (default true). */
+  /** Check that dataset, model, judge and other named files exist (default true). */
   checkPaths?: boolean;
+  /**
+   * Which files the spec may name (default: anything outside $ALIGNFLOW_HOME). Specs from the API
+   * pass a restricted policy: files only inside the server's --data-dir / --judges-dir.
+   */
+  paths?: InputPathPolicy;
+  /** A registered dataset's artifact id by name (a dataset given as a plain name, not a file). */
+  findDataset?: (name: string) => string | undefined;
 }
 
 /** Reads, overrides and validates a spec file. Throws AlignflowError('input') listing every issue. */
@@ -142,7 +151,12 @@ export function loadSpecFile(file: string, opts: LoadOptions): PipelineSpec {
 
 export function parseSpec(text: string, opts: LoadOptions & { file?: string }): PipelineSpec {
   const file = opts.file ?? '<spec>';
-  const baseDir = opts.file ? path.dirname(opts.file) : process.cwd();
+  const policy: InputPathPolicy = opts.paths ?? { home: alignflowHome() };
+  // Relative paths resolve against the spec file's folder; an API spec has no file, so against the
+  // server's --data-dir / --judges-dir.
+  const specDir = opts.file ? path.dirname(opts.file) : process.cwd();
+  const baseFor = (role: InputRole) => (policy.restricted ? restrictedBase(policy, role) : specDir) ?? specDir;
+  const checkPaths = opts.checkPaths !== false;
   const lc = new LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter: lc, uniqueKeys: true });
   const issues: InputIssue[] = [];
@@ -173,27 +187,44 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
   const stageList = normalizeStages(raw);
 
   // Pass 2: base model and datasets.
+  /** Resolves a named file or directory, or records why it may not be used (undefined then). */
+  const resolveInput = (raw: string, role: InputRole, at: (string | number)[], what: 'file' | 'dir', base = baseFor(role)): string | undefined => {
+    const abs = path.resolve(base, raw);
+    const refused = checkInputPath(abs, role, policy, raw);
+    if (refused) {
+      issues.push({ ...where(at), reason: refused });
+      return undefined;
+    }
+    if (checkPaths && !(what === 'file' ? isFile(abs) : isDir(abs))) {
+      const field = at[at.length - 1];
+      const noun = field === 'model' ? 'model directory' : at[0] === 'datasets' ? 'dataset file' : role === 'judge' ? (what === 'file' ? 'judge module' : 'judges directory') : 'file';
+      issues.push({ ...where(at), reason: `${noun} ${abs} does not exist` });
+    }
+    return abs;
+  };
   const datasets: Record<string, DatasetSpec> = {};
   for (const [name, d] of Object.entries(raw.datasets)) {
-    const spec: DatasetSpec = typeof d === 'string' ? (ARTIFACT_RE.test(d) ? { artifact: d } : { path: d }) : { ...d };
+    let spec: DatasetSpec = typeof d === 'string' ? (ARTIFACT_RE.test(d) ? { artifact: d } : { path: d }) : { ...d };
+    if (typeof d === 'string' && spec.path !== undefined) {
+      // A plain name of a registered dataset; from the API names come first (no disk lookup).
+      const byName = opts.findDataset?.(d);
+      if (byName && (policy.restricted || !isFile(path.resolve(baseFor('data'), d)))) spec = { artifact: byName };
+    }
     if (spec.path !== undefined) {
-      spec.path = path.resolve(baseDir, spec.path);
-      if (opts.checkPaths !== false && !isFile(spec.path)) {
-        issues.push({ ...where(['datasets', name]), reason: `dataset file ${spec.path} does not exist` });
-      }
+      const abs = resolveInput(spec.path, 'data', ['datasets', name], 'file');
+      if (abs !== undefined) spec.path = abs;
+      else delete spec.path;
     }
     datasets[name] = spec;
   }
   let model: BaseModelSpec | undefined;
   if (raw.model !== undefined) {
     const m = raw.model;
-    if (typeof m === 'string') model = ARTIFACT_RE.test(m) ? { type: 'artifact', id: m } : { type: 'path', path: path.resolve(baseDir, m) };
+    if (typeof m === 'string') model = ARTIFACT_RE.test(m) ? { type: 'artifact', id: m } : { type: 'path', path: m };
     else if ('fresh' in m) model = { type: 'fresh', config: m.fresh as FreshModelSpec };
-    else if ('path' in m) model = { type: 'path', path: path.resolve(baseDir, m.path) };
+    else if ('path' in m) model = { type: 'path', path: m.path };
     else model = { type: 'artifact', id: m.artifact };
-    if (model.type === 'path' && opts.checkPaths !== false && !isDir(model.path)) {
-      issues.push({ ...where(['model']), reason: `model directory ${model.path} does not exist` });
-    }
+    if (model.type === 'path') model.path = resolveInput(model.path, 'data', ['model'], 'dir') ?? model.path;
     if (model.type === 'fresh' && !(model.config.tokenizer.dataset in datasets)) {
       issues.push({ ...where(['model', 'fresh', 'tokenizer', 'dataset']), reason: `no dataset named "${model.config.tokenizer.dataset}" (datasets: ${Object.keys(datasets).join(', ') || 'none'})` });
     }
@@ -228,7 +259,7 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
           if (i.code === 'unrecognized_keys') for (const k of i.keys) issues.push({ ...where([...at, k]), reason: `unknown field "${k}"` });
           else issues.push({ ...where(at), reason: i.message });
         }
-      } else config = cfg.data;
+      } else config = resolveConfigFiles(cfg.data, [...s.path, 'config'], baseFor, resolveInput);
     }
     const inputs: Record<string, InputRef> = {};
     for (const [role, ref] of Object.entries(s.inputs)) {
@@ -321,6 +352,35 @@ export function applySet(doc: Document, assignment: string, file = '<spec>'): vo
 }
 
 // ---------------------------------------------------------------- helpers
+
+type ResolveInput = (raw: string, role: InputRole, at: (string | number)[], what: 'file' | 'dir', base?: string) => string | undefined;
+
+/**
+ * A stage config with every file it names (FILE_FIELDS, at any depth) made absolute, resolved and
+ * checked like the spec's datasets, so a missing judge fails validation instead of the stage after
+ * earlier stages ran. A `judges_dir` is resolved first; `module` paths beside or below it resolve
+ * against it.
+ */
+function resolveConfigFiles(config: unknown, at: (string | number)[], baseFor: (role: InputRole) => string, resolve: ResolveInput): unknown {
+  const walk = (v: unknown, p: (string | number)[], judgeBase: string): unknown => {
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...p, i], judgeBase));
+    if (!v || typeof v !== 'object') return v;
+    const out: Record<string, unknown> = { ...(v as Record<string, unknown>) };
+    let base = judgeBase;
+    for (const [k, role] of Object.entries(DIR_FIELDS)) {
+      if (typeof out[k] !== 'string') continue;
+      const abs = resolve(out[k] as string, role, [...p, k], 'dir', baseFor(role));
+      if (abs !== undefined) out[k] = base = abs;
+    }
+    for (const [k, x] of Object.entries(out)) {
+      const role = FILE_FIELDS[k];
+      if (role && typeof x === 'string') out[k] = resolve(x, role, [...p, k], 'file', role === 'judge' ? base : baseFor(role)) ?? x;
+      else if (!(k in DIR_FIELDS)) out[k] = walk(x, [...p, k], base);
+    }
+    return out;
+  };
+  return walk(config, at, baseFor('judge'));
+}
 
 interface NormalizedStage {
   name: string;

@@ -4,14 +4,15 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { desc, eq } from 'drizzle-orm';
+import { createHash, randomBytes } from 'node:crypto';
+import { and, desc, eq } from 'drizzle-orm';
 import { AlignflowError, inputError, notFound, usageError, type InputIssue } from '../errors.js';
 import type { Db } from '../store/db.js';
-import { datasets, type DatasetKind } from '../store/schema.js';
+import { artifactFiles, datasets, type DatasetKind } from '../store/schema.js';
 import type { LocalArtifactStore } from '../store/artifacts.js';
 import type { ArtifactManifest, ArtifactStore } from '../store/types.js';
 import { fileChunks, readLines } from './jsonl.js';
+import { stateFileReason } from '../config/input-paths.js';
 import {
   detectFormat,
   formatKind,
@@ -60,6 +61,8 @@ export interface ImportOptions {
   skipInvalid?: boolean;
   /** How many issues (errors, warnings) are kept for display; all are counted. Default 100. */
   maxIssues?: number;
+  /** Lines longer than this many bytes are invalid (default DEFAULT_MAX_LINE_BYTES). */
+  maxLineBytes?: number;
   /** Called once the data blob is durable, before anything is registered (crash tests). */
   beforeRegister?: () => void | Promise<void>;
 }
@@ -98,6 +101,8 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
   const name = opts.name ?? path.basename(file).replace(/\.(jsonl|json|ndjson)$/i, '');
   if (!name.trim() || name.length > 200) throw usageError('a dataset name must be 1 to 200 characters');
   const maxIssues = opts.maxIssues ?? DEFAULT_MAX_ISSUES;
+  const refused = stateFileReason(file, store.home);
+  if (refused) throw inputError(refused);
   const chunks = await fileChunks(file);
   const display = file;
 
@@ -114,6 +119,7 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
   };
 
   const writer = await store.blobs.createWriter();
+  const contentHash = createHash('sha256'); // the blob's digest, known before the blob is committed
   let buffered: string[] = [];
   let bufferedLen = 0;
   const flush = async () => {
@@ -121,11 +127,13 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
     const text = buffered.join('');
     buffered = [];
     bufferedLen = 0;
-    await writer.write(Buffer.from(text, 'utf8'));
+    const bytes = Buffer.from(text, 'utf8');
+    contentHash.update(bytes);
+    await writer.write(bytes);
   };
 
   try {
-    for await (const ln of readLines(chunks)) {
+    for await (const ln of readLines(chunks, opts.maxLineBytes === undefined ? {} : { maxLineBytes: opts.maxLineBytes })) {
       if (ln.error !== undefined) {
         nonBlank++;
         badLines++;
@@ -185,6 +193,12 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
     }
     if (records === 0 || format === undefined) throw inputError(`${display} has no valid records (${badLines} invalid line${badLines === 1 ? '' : 's'})`, errors);
     await flush();
+    // Refuse a taken name before the blob is committed, so a refused import leaves no orphan blob
+    // (the registering transaction checks again, for a concurrent import).
+    if (!opts.newVersion) {
+      const taken = nameTakenBy(db, name, contentHash.digest('hex'));
+      if (taken) throw inputError(`a different dataset is already named "${name}" (${taken}); choose another --name`);
+    }
   } catch (err) {
     await writer.abort();
     throw err;
@@ -227,6 +241,14 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
     warnings: warningCount,
     warningIssues: warnings,
   };
+}
+
+/** The id of a dataset named `name` when no version of that name holds the blob `sha256`. */
+function nameTakenBy(db: Db, name: string, sha256: string): string | undefined {
+  const rows = db.select({ id: datasets.id, artifactId: datasets.artifactId }).from(datasets).where(eq(datasets.name, name)).orderBy(desc(datasets.createdAt)).all();
+  if (rows.length === 0) return undefined;
+  const holds = (artifactId: string) => db.select().from(artifactFiles).where(and(eq(artifactFiles.artifactId, artifactId), eq(artifactFiles.sha256, sha256))).get();
+  return rows.some((r) => holds(r.artifactId)) ? undefined : rows[0]!.id;
 }
 
 export function listDatasets(db: Db, opts: { kind?: DatasetKind } = {}): DatasetInfo[] {

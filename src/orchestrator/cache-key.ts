@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { canonicalHash, sha256Hex } from '../store/canonical-json.js';
 import { ENGINE_VERSION } from '../version.js';
+import { FILE_FIELDS as SPEC_FILE_FIELDS } from '../config/input-paths.js';
 
 /**
  * A stage's cache key: sha256 over (kind, resolved config, input artifact ids by role, the
@@ -17,7 +18,7 @@ export function stageCacheKey(kind: string, config: unknown, inputs: Record<stri
 }
 
 /** Config fields whose value is a file that decides what the stage computes (judge modules, label files). */
-const FILE_FIELDS = new Set(['judge', 'module', 'file', 'gold_file']);
+const FILE_FIELDS = new Set(Object.keys(SPEC_FILE_FIELDS));
 
 /**
  * sha256 of every file a config names in FILE_FIELDS (at any depth), keyed by its path: editing a

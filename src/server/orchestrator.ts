@@ -5,23 +5,38 @@ import type { Db } from '../store/db.js';
 import type { ArtifactStore } from '../store/types.js';
 import type { OrchestratorPort } from './index.js';
 
+/** The directories files named by API-submitted specs may come from (`serve --data-dir/--judges-dir`). */
+export interface ServerInputDirs {
+  dataDirs: readonly string[];
+  judgesDirs: readonly string[];
+}
+
 /**
- * Runs submitted through the API: the spec (JSON) is validated like a spec file, the run created,
- * then driven in this process (inline executor, in the background) or dispatched to BullMQ.
+ * Runs submitted through the API: the spec (JSON) is validated like a spec file, except that it
+ * may name files only inside `dirs` (never inside `home`), the run created, then driven in this
+ * process (inline executor, in the background) or dispatched to BullMQ.
  */
-export async function createOrchestratorPort(db: Db, home: string, store: ArtifactStore, redis?: string): Promise<OrchestratorPort> {
-  const [{ loadStages, getStage, registerLabelingPort }, { parseSpec }, runs, { createLabelingPort }] = await Promise.all([
+export async function createOrchestratorPort(db: Db, home: string, store: ArtifactStore, redis?: string, dirs: ServerInputDirs = { dataDirs: [], judgesDirs: [] }): Promise<OrchestratorPort> {
+  const [{ loadStages, getStage, registerLabelingPort }, { parseSpec }, runs, { createLabelingPort }, { resolveDataset }] = await Promise.all([
     import('../stages/index.js'),
     import('../config/spec.js'),
     import('../orchestrator/runs.js'),
     import('../labeling/port.js'),
+    import('../data/datasets.js'),
   ]);
+  const findDataset = (name: string): string | undefined => {
+    try {
+      return resolveDataset(db, name).artifactId;
+    } catch {
+      return undefined;
+    }
+  };
   registerLabelingPort((d) => createLabelingPort(d.db as Db));
   return {
     async submit(input) {
       await loadStages();
       // The API takes the spec as JSON; the spec parser reads YAML (a superset of JSON) with line numbers.
-      const spec = parseSpec(YAML.stringify(input.spec), { lookup: getStage, sets: [] });
+      const spec = parseSpec(YAML.stringify(input.spec), { lookup: getStage, sets: [], paths: { home, restricted: dirs }, findDataset });
       const executor = input.executor ?? (redis ? 'bullmq' : 'inline');
       if (executor === 'bullmq' && !redis) throw usageError('executor bullmq needs `alignflow serve --redis URL`');
       const runId = await runs.createRun(db, store, spec, { executor, force: input.force ?? [] });

@@ -64,7 +64,7 @@ try {
 
 const ruleJudgeSchema = z.object({
   type: z.literal('rule'),
-  /** Path of the judge module, relative to the working directory of the run (or absolute). */
+  /** Path of the judge module, relative to the spec file or judges_dir (the spec validation makes it absolute). */
   module: z.string().min(1),
   /** Overrides the module's own name in the report. */
   name: z.string().min(1).optional(),
@@ -116,7 +116,7 @@ export const evalConfigSchema = z.object({
   batch_size: z.number().int().min(1).max(512).default(8),
   /** Pointwise verdicts: |score difference| ≤ this is a tie. */
   tie_epsilon: z.number().min(0).default(0),
-  /** Base directory for relative judge module paths (default: the process's working directory). */
+  /** Base directory for relative judge module paths, relative to the spec file (default: the spec file's folder). */
   judges_dir: z.string().optional(),
   /** Configs of upstream stages to record in the report's provenance (the orchestrator may fill this). */
   stage_configs: z.record(z.string(), z.unknown()).default({}),

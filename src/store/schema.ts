@@ -151,6 +151,7 @@ export const apiTokens = sqliteTable('api_tokens', {
   createdAt: integer('created_at').notNull(),
   lastUsedAt: integer('last_used_at'),
   revokedAt: integer('revoked_at'),
+  expiresAt: integer('expires_at'), // null: never expires
 });
 
 // ---------------------------------------------------------------- preference collection and labeling

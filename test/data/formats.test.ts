@@ -109,7 +109,7 @@ test('readLines: numbering across chunk borders, CRLF, BOM, trailing newline, in
   const e = Buffer.from('é', 'utf8');
   assert.deepEqual(await lines([e[0]!], [e[1]!, 0x0a]), [{ line: 1, text: 'é' }]);
   const long = await lines('a'.repeat(20), 'b'.repeat(20), '\nshort\n');
-  assert.equal(long[0]!.error, 'line is longer than 32 bytes');
+  assert.equal(long[0]!.error, 'line is longer than 32 bytes (the limit; raise it with --max-line-bytes)');
   assert.deepEqual(long[1], { line: 2, text: 'short' });
   // a BOM after line 1 is content, not stripped
   assert.deepEqual((await lines('a\n\ufeffb\n'))[1], { line: 2, text: '\ufeffb' });

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { AlignflowError, type InputIssue } from '../../src/errors.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { openDb, type Db } from '../../src/store/db.js';
 import { createLocalStore } from '../../src/store/artifacts.js';
@@ -23,10 +25,22 @@ export async function setup(): Promise<Env> {
   const dbFile = databasePath(home);
   const db = openDb(dbFile);
   const store = createLocalStore(db, home);
-  return { db, store, home, dir: home, dbFile };
+  // Spec and data files live beside the home, never in it: alignflow refuses to read its own state as input.
+  return { db, store, home, dir: tmpDir(), dbFile };
 }
 
 export const lookup = (k: string) => getStage(k);
+
+/** The issues of the AlignflowError `fn` throws (fails the test when it does not throw one). */
+export function issuesOf(fn: () => unknown): InputIssue[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof AlignflowError, String(err));
+    return err.issues;
+  }
+  assert.fail('expected the spec to be refused');
+}
 
 export function writeFile(dir: string, name: string, text: string): string {
   const p = path.join(dir, name);

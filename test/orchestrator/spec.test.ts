@@ -1,8 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { setup, lookup, writeFile } from './helpers.js';
+import { setup, lookup, writeFile, issuesOf } from './helpers.js';
 import { loadSpecFile, parseSpec } from '../../src/config/spec.js';
-import { AlignflowError } from '../../src/errors.js';
 
 const env = await setup();
 writeFile(env.dir, 'data/train.jsonl', '{"text":"x"}\n');
@@ -22,15 +21,6 @@ stages:
     config: { steps: 2 }
 `;
 
-function issuesOf(fn: () => unknown) {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof AlignflowError, String(err));
-    return err.issues;
-  }
-  assert.fail('expected the spec to be refused');
-}
 
 test('a valid spec: relative dataset paths, defaults applied, topological order', () => {
   const file = writeFile(env.dir, 'p/good.yaml', good.replace('data/train.jsonl', '../data/train.jsonl'));

@@ -1,6 +1,7 @@
 // `alignflow datasets import|ls|show|export`
 import { Option, type Command } from 'commander';
-import { formatIssue } from '../../errors.js';
+import { formatIssue, usageError } from '../../errors.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../../data/jsonl.js';
 import { datasetKinds, type DatasetKind } from '../../store/schema.js';
 import { exportDataset, importDataset, listDatasets, readDatasetRecords, resolveDataset } from '../../data/datasets.js';
 import { cliDb, printJson, printTable } from '../shared.js';
@@ -18,9 +19,12 @@ export function register(program: Command): void {
     .option('--name <name>', 'dataset name (default: the file name without extension)')
     .addOption(new Option('--kind <kind>', 'force the kind instead of detecting it').choices([...datasetKinds]))
     .option('--skip-invalid', 'import the valid lines; count and list the skipped ones')
+    .option('--max-line-bytes <n>', `longest line accepted, in bytes (default ${DEFAULT_MAX_LINE_BYTES}; memory use while importing is about 8× this)`)
     .option('--json', 'print JSON')
-    .action(async (file: string, opts: { name?: string; kind?: DatasetKind; skipInvalid?: boolean; json?: boolean }) => {
-      const r = await importDataset(cliDb(), cliStore(), file, { name: opts.name, kind: opts.kind, skipInvalid: opts.skipInvalid });
+    .action(async (file: string, opts: { name?: string; kind?: DatasetKind; skipInvalid?: boolean; maxLineBytes?: string; json?: boolean }) => {
+      const maxLineBytes = opts.maxLineBytes === undefined ? undefined : Number(opts.maxLineBytes);
+      if (maxLineBytes !== undefined && !(Number.isSafeInteger(maxLineBytes) && maxLineBytes > 0)) throw usageError(`--max-line-bytes must be a positive integer, got "${opts.maxLineBytes}"`);
+      const r = await importDataset(cliDb(), cliStore(), file, { name: opts.name, kind: opts.kind, skipInvalid: opts.skipInvalid, ...(maxLineBytes ? { maxLineBytes } : {}) });
       if (opts.json) {
         return printJson({
           created: r.created,

@@ -55,19 +55,13 @@ interface RawStage {
 export const QUICK = { sftScale: 0.3, collectPrompts: 600, evalPrompts: 120, evalPairs: 120, heldout: 50, countPrompts: 40 };
 
 /**
- * The overrides that turn pipelines/demo.yaml into the requested demo: absolute judge paths (so
- * the demo runs from any directory), the seed, scaled steps, the quick sizes and the human labeler.
+ * The overrides that turn pipelines/demo.yaml into the requested demo: the seed, scaled steps, the
+ * quick sizes and the human labeler. (Judge paths need none: they resolve against the spec file.)
  */
 export function demoOverrides(specText: string, root: string, o: DemoOptions): string[] {
   const doc = YAML.parse(specText) as { stages: Record<string, RawStage> };
   const sets: string[] = [];
   const q = (v: string) => JSON.stringify(v); // a YAML-safe scalar for --set's YAML value
-  for (const [name, s] of Object.entries(doc.stages)) {
-    const kind = s.kind ?? name;
-    const c = s.config ?? {};
-    if (typeof c.judge === 'string' && !path.isAbsolute(c.judge)) sets.push(`stages.${name}.judge=${q(path.join(root, c.judge))}`);
-    if (kind === 'eval') sets.push(`stages.${name}.judges_dir=${q(root)}`);
-  }
   if (o.seed !== undefined) sets.push(`seed=${o.seed}`);
   const scale = o.stepsScale ?? 1;
   const sftScale = scale * (o.quick ? QUICK.sftScale : 1);

@@ -7,6 +7,7 @@ import { addPairs, createBatch, getBatch, validateBatchOptions, type BatchOption
 import { batchLabelers, resolveLabelers, setBatchLabelers, setBatchPaused } from '../../labeling/admin.js';
 import { goldFromPreferenceJsonl, pairsFromArtifact, pairsFromPreferenceJsonl } from '../../labeling/sources.js';
 import { inputError } from '../../errors.js';
+import { offsetInt, safeInt } from '../limits.js';
 import { batchItems, itemFilters, itemHistory, type ItemQuery } from '../../labeling/items.js';
 import { labelBatches } from '../../store/schema.js';
 import { eq } from 'drizzle-orm';
@@ -69,7 +70,7 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
           source: { oneOf: [{ type: 'object', required: ['artifactId'], additionalProperties: false, properties: { artifactId: id } }, upload] },
           gold: upload,
           labelers: { type: 'array', maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 200 } },
-          seed: { type: 'integer' },
+          seed: safeInt,
         },
       },
     },
@@ -138,7 +139,7 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { q: { type: 'string', maxLength: 500 }, filter: { type: 'string', enum: [...itemFilters] }, labeler: id, limit: { type: 'integer', minimum: 1, maximum: 500 }, offset: { type: 'integer', minimum: 0 } },
+        properties: { q: { type: 'string', maxLength: 500 }, filter: { type: 'string', enum: [...itemFilters] }, labeler: id, limit: { type: 'integer', minimum: 1, maximum: 500 }, offset: offsetInt },
       },
     },
   }, async (req) => batchItems(db, (req.params as { batchId: string }).batchId, req.query as ItemQuery));

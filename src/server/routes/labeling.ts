@@ -10,17 +10,20 @@ import { batchStats, ownStats } from '../../labeling/stats.js';
 import { preferenceRecords, rawLabels, toJsonl } from '../../labeling/export.js';
 import { resolutions, type Resolution } from '../../labeling/resolve.js';
 import { notFound } from '../../errors.js';
+import { offsetInt, safeInt } from '../limits.js';
 import { mayLabel } from '../../labeling/admin.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' } as const;
 const batchParams = { type: 'object', required: ['batchId'], additionalProperties: false, properties: { batchId: id } } as const;
 const assignmentParams = { type: 'object', required: ['assignmentId'], additionalProperties: false, properties: { assignmentId: id } } as const;
 const text = (max: number) => ({ type: 'string', maxLength: max }) as const;
+/** Sampling settings are flat (temperature, top_p, …): no nesting to walk, a bounded size. */
+const sampling = { type: ['object', 'null'], maxProperties: 32, propertyNames: { maxLength: 64 }, additionalProperties: { type: ['number', 'string', 'boolean', 'null'], maxLength: 200 } } as const;
 const responseIn = {
   type: 'object',
   required: ['text'],
   additionalProperties: false,
-  properties: { text: text(200_000), modelArtifactId: { type: ['string', 'null'], maxLength: 100 }, sampling: { type: ['object', 'null'] }, seed: { type: ['integer', 'null'] }, score: { type: ['number', 'null'] } },
+  properties: { text: text(200_000), modelArtifactId: { type: ['string', 'null'], maxLength: 100 }, sampling, seed: { ...safeInt, type: ['integer', 'null'] }, score: { type: ['number', 'null'] } },
 } as const;
 
 const assignmentOut = {
@@ -191,7 +194,7 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
         properties: {
           pairs: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['prompt', 'a', 'b'], additionalProperties: false, properties: { prompt: text(200_000), a: responseIn, b: responseIn } } },
           gold: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['prompt', 'chosen', 'rejected'], additionalProperties: false, properties: { prompt: text(200_000), chosen: text(200_000), rejected: text(200_000), tie: { type: 'boolean' } } } },
-          seed: { type: 'integer' },
+          seed: safeInt,
         },
       },
     },
@@ -230,7 +233,7 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
       summary: 'Pairs of a batch with their responses (model ids included)',
       tags: ['labeling'],
       params: batchParams,
-      querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: { type: 'integer', minimum: 0 } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: offsetInt } },
     },
   }, async (req) => {
     const { batchId } = req.params as { batchId: string };

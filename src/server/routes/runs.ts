@@ -4,6 +4,7 @@ import { and, desc, eq, gt, inArray } from 'drizzle-orm';
 import type { RouteContext } from '../index.js';
 import { artifactFiles, artifacts, datasets, lineageEdges, runEvents, runs, stages } from '../../store/schema.js';
 import { AlignflowError, notFound } from '../../errors.js';
+import { offsetInt } from '../limits.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' } as const;
 const readers = ['admin', 'viewer'] as const;
@@ -47,7 +48,7 @@ export default async function runRoutes(app: FastifyInstance, opts: RouteContext
       summary: 'Log lines of a run (poll with after=<last id>)',
       tags: ['runs'],
       params: { type: 'object', required: ['runId'], additionalProperties: false, properties: { runId: id } },
-      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'integer', minimum: 0 } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { after: offsetInt } },
     },
   }, async (req) => {
     const { runId } = req.params as { runId: string };
