@@ -1,8 +1,11 @@
 // Reading a run's state for people: snapshots for `runs show`, one-line stage summaries for the
 // live display (`stage 12/100 loss 2.31 ETA 1m20s`, `waiting for labels (37/200)`).
+import { eq } from 'drizzle-orm';
 import type { Db } from '../store/db.js';
+import { stages } from '../store/schema.js';
 import { getRun, runStages } from './runs.js';
 import { progressOf } from './scheduler.js';
+import { finalMetrics } from './metrics.js';
 
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '?';
@@ -45,6 +48,11 @@ export function runSnapshot(db: Db, runId: string) {
   const run = getRun(db, runId);
   const st = runStages(db, runId).map((s) => {
     const p = progressOf(s);
+    // A cached stage did no work of its own: its summary and metrics are its source stage's.
+    const source = s.cachedFromStageId ? db.select().from(stages).where(eq(stages.id, s.cachedFromStageId)).get() : undefined;
+    const summary = (source ? progressOf(source) : p).summary as Record<string, unknown> | undefined;
+    const timed = source ?? s;
+    const fm = finalMetrics(db, s);
     return {
       id: s.id,
       name: s.name,
@@ -63,6 +71,12 @@ export function runSnapshot(db: Db, runId: string) {
       errorKind: s.errorKind,
       startedAt: s.startedAt,
       finishedAt: s.finishedAt,
+      /** Wall time of the attempt that produced the outputs (the source stage's, when cached). */
+      seconds: timed.startedAt && timed.finishedAt ? (timed.finishedAt - timed.startedAt) / 1000 : null,
+      backend: typeof summary?.backend === 'string' ? summary.backend : null,
+      finalMetrics: fm.final,
+      evalMetrics: fm.eval,
+      summary: summary ?? null,
     };
   });
   return { id: run.id, name: run.name, status: run.status, executor: run.executor, specPath: run.specPath, error: run.error, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: run.finishedAt, stages: st };

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { cliDb, printJson, printTable } from '../shared.js';
 import { alignflowHome } from '../../config/paths.js';
 import { loadSpecFile, specKinds } from '../../config/spec.js';
@@ -24,6 +24,7 @@ import {
 import { driveRun } from '../../orchestrator/executors/inline.js';
 import { Dispatcher, watchProgress } from '../../orchestrator/executors/bullmq.js';
 import { runLine, runSnapshot, stageLine } from '../../orchestrator/follow.js';
+import { metricsCsv, runMetrics } from '../../orchestrator/metrics.js';
 import { TERMINAL_RUN, type RunStatus } from '../../orchestrator/state.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -201,6 +202,31 @@ export function register(program: Command): void {
     });
 
   runs
+    .command('metrics')
+    .description('print the training metrics a run logged, per stage and step (loss, rewards/accuracies, eval_…)')
+    .argument('<run>', 'run id (r-…)')
+    .option('--stage <name>', 'only this stage')
+    .addOption(new Option('--json', 'print a JSON list of {stage, step, name, value}').conflicts('csv'))
+    .option('--csv', 'print CSV: stage,step,name,value')
+    .action((id: string, o: { stage?: string; json?: boolean; csv?: boolean }) => {
+      const db = cliDb();
+      getRun(db, id);
+      const points = runMetrics(db, id, o.stage !== undefined ? { stage: o.stage } : {});
+      if (o.json) return printJson(points);
+      if (o.csv) return void process.stdout.write(metricsCsv(points));
+      // Table: one row per (stage, step), one column per metric name.
+      const names = [...new Set(points.map((p) => p.name))];
+      const rows = new Map<string, Record<string, unknown>>();
+      for (const p of points) {
+        const k = `${p.stage}\u0000${p.step}`;
+        const r = rows.get(k) ?? { stage: p.stage, step: p.step };
+        r[p.name] = Number(p.value.toPrecision(6));
+        rows.set(k, r);
+      }
+      printTable([...rows.values()], ['stage', 'step', ...names]);
+    });
+
+  runs
     .command('logs <run>')
     .option('--follow', 'keep printing until the run ends')
     .option('--json', 'JSON lines')
@@ -247,7 +273,7 @@ export function register(program: Command): void {
 
   runs
     .command('resume <run>')
-    .description('re-run what did not finish in a failed or cancelled run (training continues from its last checkpoint)')
+    .description('re-run what did not finish in a failed or cancelled run, or take over a run whose driver or worker is gone (stale heartbeats); training continues from its last checkpoint')
     .option('--redis <url>', 'dispatch to BullMQ workers instead of running here')
     .option('--detach', 'return at once (inline: a detached driver process)')
     .option('--json', 'print the final run as JSON')
