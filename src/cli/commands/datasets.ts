@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { formatIssue } from '../../errors.js';
 import { datasetKinds, type DatasetKind } from '../../store/schema.js';
-import { exportDataset, importDataset, listDatasets, readDatasetRecords, resolveDataset } from '../../data/datasets.js';
+import { exportDataset, importDataset, listDatasets, readDatasetRecords, resolveDatasetArtifact } from '../../data/datasets.js';
 import { cliDb, printJson, printTable } from '../shared.js';
 import { cliStore, formatBytes, formatTime } from './artifacts.js';
 
@@ -70,7 +70,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (ref: string, opts: { head: number; json?: boolean }) => {
       const store = cliStore();
-      const ds = resolveDataset(cliDb(), ref);
+      const ds = await resolveDatasetArtifact(cliDb(), store, ref);
       const manifest = await store.get(ds.artifactId);
       const head: unknown[] = [];
       if (opts.head > 0) {
