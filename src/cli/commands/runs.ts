@@ -4,6 +4,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Option, type Command } from 'commander';
 import { cliDb, printJson, printTable } from '../shared.js';
+import { modelIdByName } from '../model-names.js';
 import { alignflowHome } from '../../config/paths.js';
 import { loadSpecFile, specKinds } from '../../config/spec.js';
 import { createLocalStore } from '../../store/artifacts.js';
@@ -50,7 +51,7 @@ interface SubmitOpts {
 
 async function createFromSpec(specFile: string, o: SubmitOpts): Promise<{ runId: string; executor: ExecutorName; url?: string }> {
   await loadStages(specKinds(specFile, o.set));
-  const spec = loadSpecFile(specFile, { sets: o.set, lookup: getStage });
+  const spec = loadSpecFile(specFile, { sets: o.set, lookup: getStage, resolveModel: (name) => modelIdByName(cliDb(), name) });
   const url = redisUrl(o.redis);
   const executor: ExecutorName = url ? 'bullmq' : 'inline';
   const e = env();
