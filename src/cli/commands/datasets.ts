@@ -65,7 +65,7 @@ export function register(program: Command): void {
   cmd
     .command('show')
     .description('show a dataset and its first records')
-    .argument('<id>', 'dataset id (d-…), artifact id (a-…) or name')
+    .argument('<id>', 'dataset id (d-…), name, or the artifact id (a-…) of any dataset, a stage\'s output too')
     .option('--head <n>', 'how many records to show', (v) => Math.max(0, Number.parseInt(v, 10) || 0), 3)
     .option('--json', 'print JSON')
     .action(async (ref: string, opts: { head: number; json?: boolean }) => {
@@ -90,8 +90,8 @@ export function register(program: Command): void {
 
   cmd
     .command('export')
-    .description('write a dataset back out as JSONL in its own format')
-    .argument('<id>', 'dataset id (d-…), artifact id (a-…) or name')
+    .description('write a dataset back out as JSONL in its own format (importing the file again gives the same dataset)')
+    .argument('<id>', 'dataset id (d-…), name, or the artifact id (a-…) of any dataset, a stage\'s output too (the label stage\'s preference dataset)')
     .requiredOption('--out <path>', 'output file')
     .option('--force', 'overwrite the output file if it exists')
     .option('--json', 'print JSON')

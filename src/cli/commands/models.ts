@@ -104,7 +104,8 @@ export function register(program: Command): void {
     .action((o: InitOpts) => init(o));
 
   models
-    .command('import <dir>')
+    .command('import')
+    .argument('<dir>', 'a Hugging Face model directory (config.json, model.safetensors, tokenizer.json)')
     .description('validate a Hugging Face model directory and store it as a model artifact')
     .option('--name <name>', 'artifact name (default: the directory name)')
     .option('--json', 'print JSON')
@@ -115,7 +116,8 @@ export function register(program: Command): void {
     });
 
   models
-    .command('export <id>')
+    .command('export')
+    .argument('<id>', 'model artifact id (or a unique prefix)')
     .description('write a model artifact out as a directory that transformers loads')
     .requiredOption('--out <dir>', 'target directory (must not exist or be empty)')
     .option('--json', 'print JSON')
@@ -155,7 +157,8 @@ export function register(program: Command): void {
     });
 
   models
-    .command('show <id>')
+    .command('show')
+    .argument('<id>', 'model artifact id (or a unique prefix)')
     .description('a model artifact: config summary, files, lineage')
     .option('--json', 'print JSON')
     .option('--check', 'also load it (validates tensors and tokenizer)')

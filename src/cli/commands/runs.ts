@@ -149,7 +149,8 @@ async function follow(runId: string, opts: { executor: ExecutorName; url?: strin
 
 export function register(program: Command): void {
   program
-    .command('run <spec>')
+    .command('run')
+    .argument('<spec>', 'pipeline spec file (YAML, see pipelines/)')
     .description('submit a pipeline and follow it to the end (exit 0 succeeded, 1 failed/cancelled, 2 invalid spec)')
     .option('--set <key=value>', 'override a spec field, e.g. stages.dpo.beta=0.2 (repeatable)', collect, [])
     .option('--force <stage>', 'run this stage even if a cached result exists (repeatable)', collect, [])
@@ -165,7 +166,8 @@ export function register(program: Command): void {
     });
 
   program
-    .command('submit <spec>')
+    .command('submit')
+    .argument('<spec>', 'pipeline spec file (YAML, see pipelines/)')
     .description('submit a pipeline and return its run id at once (inline: a detached `runs drive` process runs it)')
     .option('--set <key=value>', 'override a spec field (repeatable)', collect, [])
     .option('--force <stage>', 'ignore the cache for this stage (repeatable)', collect, [])
@@ -182,6 +184,7 @@ export function register(program: Command): void {
 
   runs
     .command('ls')
+    .description('list runs, newest first')
     .option('--limit <n>', 'how many (newest first)', '50')
     .option('--json', 'JSON output')
     .action((o: { limit: string; json?: boolean }) => {
@@ -191,7 +194,9 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('show <run>')
+    .command('show')
+    .description('show a run and its stages (--json: with each stage\'s time, backend, summary, final and eval metrics)')
+    .argument('<run>', 'run id (r-…)')
     .option('--json', 'JSON output')
     .action((id: string, o: { json?: boolean }) => {
       const db = cliDb();
@@ -228,7 +233,9 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('logs <run>')
+    .command('logs')
+    .description('print a run\'s event log (stage starts, retries, warnings, takeovers)')
+    .argument('<run>', 'run id (r-…)')
     .option('--follow', 'keep printing until the run ends')
     .option('--json', 'JSON lines')
     .action(async (id: string, o: { follow?: boolean; json?: boolean }) => {
@@ -246,7 +253,9 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('cancel <run>')
+    .command('cancel')
+    .description('cancel a run or one of its stages (checkpoints are kept: `runs resume` continues)')
+    .argument('<run>', 'run id (r-…)')
     .option('--stage <name>', 'cancel only this stage')
     .action((id: string, o: { stage?: string }) => {
       const n = cancelRun(cliDb(), id, o.stage);
@@ -273,7 +282,8 @@ export function register(program: Command): void {
   };
 
   runs
-    .command('resume <run>')
+    .command('resume')
+    .argument('<run>', 'run id (r-…)')
     .description('re-run what did not finish in a failed or cancelled run, or take over a run whose driver or worker is gone (stale heartbeats); training continues from its last checkpoint')
     .option('--redis <url>', 'dispatch to BullMQ workers instead of running here')
     .option('--detach', 'return at once (inline: a detached driver process)')
@@ -286,7 +296,8 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('retry <run>')
+    .command('retry')
+    .argument('<run>', 'run id (r-…)')
     .description('start a new run from the stored spec of RUN (finished stages come back as cached)')
     .option('--force <stage>', 'ignore the cache for this stage (repeatable)', collect, [])
     .option('--redis <url>', 'dispatch to BullMQ workers')
@@ -301,7 +312,8 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('drive <run>')
+    .command('drive')
+    .argument('<run>', 'run id (r-…)')
     .description('run an inline run in this process until it ends (what `submit` starts detached)')
     .action(async (id: string) => {
       await loadStages([]);

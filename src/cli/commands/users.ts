@@ -7,7 +7,8 @@ export function register(program: Command): void {
   const users = program.command('users').description('manage users and API tokens (roles: admin, labeler, viewer)');
 
   users
-    .command('add <name>')
+    .command('add')
+    .argument('<name>', 'user name')
     .description('add a user and print their API token (shown once; only its sha256 is stored)')
     .requiredOption('--role <role>', 'admin | labeler | viewer')
     .option('--json', 'print {id, name, role, token} as JSON')
@@ -28,7 +29,8 @@ export function register(program: Command): void {
     });
 
   users
-    .command('revoke <name>')
+    .command('revoke')
+    .argument('<name>', 'user name')
     .description('disable a user and revoke all their tokens')
     .action((name: string) => {
       revokeUser(cliDb(), name);
@@ -36,7 +38,8 @@ export function register(program: Command): void {
     });
 
   users
-    .command('token <name>')
+    .command('token')
+    .argument('<name>', 'user name')
     .description('issue an extra token for a user (shown once)')
     .action((name: string) => {
       process.stdout.write(`token: ${issueToken(cliDb(), name)}\n`);
