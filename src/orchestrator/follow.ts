@@ -87,3 +87,41 @@ export function waitingText(message: string | undefined, done: number | undefine
   const msg = message ?? 'waiting';
   return /\(\d+\/\d+\)\s*$/.test(msg) ? msg : `${msg} (${done ?? 0}/${total ?? '?'})`;
 }
+
+/**
+ * Progress lines for a log or a pipe (stdout not a TTY): one line per running stage every
+ * `everyMs` (default 10 s) or each time it passes another `fraction` (default 10%) of its
+ * steps, whichever comes first. Rates are measured from the first observation, so a resumed
+ * stage's ETA counts only the steps this process saw. Tokens/s when the stage's metrics carry
+ * a cumulative token count (`num_tokens`, TRL's name), steps/s otherwise.
+ */
+export function progressLines(opts: { everyMs?: number; fraction?: number } = {}) {
+  const everyMs = opts.everyMs ?? 10_000;
+  const fraction = opts.fraction ?? 0.1;
+  const seen = new Map<string, { at: number; step: number; tokens?: number; lastAt: number; bucket: number }>();
+  return (s: StageRow, now = Date.now()): string | undefined => {
+    const p = progressOf(s);
+    if (s.state !== 'running' || !p.total || p.step === undefined) return undefined;
+    const step = p.step;
+    const bucket = Math.floor(step / p.total / fraction);
+    const tokens = typeof p.metrics?.num_tokens === 'number' ? p.metrics.num_tokens : undefined;
+    const st = seen.get(s.id);
+    if (!st) {
+      seen.set(s.id, { at: now, step, ...(tokens !== undefined ? { tokens } : {}), lastAt: now, bucket });
+      return undefined; // nothing to measure a rate from yet
+    }
+    if (now - st.lastAt < everyMs && bucket <= st.bucket) return undefined;
+    st.lastAt = now;
+    st.bucket = bucket;
+    const secs = (now - st.at) / 1000;
+    const stepRate = secs > 0 ? (step - st.step) / secs : 0;
+    const parts = [`${s.name}: step ${step}/${p.total} (${Math.floor((100 * step) / p.total)}%)`];
+    const loss = p.metrics?.loss;
+    if (typeof loss === 'number') parts.push(`loss ${loss.toFixed(4)}`);
+    if (tokens !== undefined && st.tokens !== undefined && secs > 0) parts.push(`${Math.round((tokens - st.tokens) / secs)} tokens/s`);
+    else parts.push(`${stepRate.toFixed(2)} steps/s`);
+    parts.push(`ETA ${stepRate > 0 ? formatDuration(((p.total - step) / stepRate) * 1000) : '?'}`);
+    if (p.message) parts.push(p.message);
+    return parts.join('  ');
+  };
+}

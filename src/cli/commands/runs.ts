@@ -24,7 +24,7 @@ import {
 } from '../../orchestrator/runs.js';
 import { driveRun } from '../../orchestrator/executors/inline.js';
 import { Dispatcher, watchProgress } from '../../orchestrator/executors/bullmq.js';
-import { runLine, runSnapshot, stageLine } from '../../orchestrator/follow.js';
+import { progressLines, runLine, runSnapshot, stageLine } from '../../orchestrator/follow.js';
 import { metricsCsv, runMetrics } from '../../orchestrator/metrics.js';
 import { TERMINAL_RUN, type RunStatus } from '../../orchestrator/state.js';
 
@@ -83,6 +83,9 @@ function spawnDriver(runId: string): string {
   return logFile;
 }
 
+/** ALIGNFLOW_PROGRESS_MS: the pace of progress lines when stdout is not a TTY (default 10 s). */
+const progressPace = () => ({ everyMs: Number(process.env.ALIGNFLOW_PROGRESS_MS ?? 10_000) });
+
 /**
  * Follows a run until it ends: drives it here (inline) or watches SQLite + QueueEvents (bullmq),
  * redrawing one line per stage. Ctrl-C cancels the run (checkpoints are kept: `runs resume`).
@@ -107,9 +110,12 @@ async function follow(runId: string, opts: { executor: ExecutorName; url?: strin
           lastState.set(s.id, s.state);
           process.stdout.write(stageLine(s) + '\n');
         }
+        const line = progress(liveRow(s));
+        if (line) process.stdout.write(line + '\n');
       }
     }
   };
+  const progress = progressLines(progressPace());
   // Progress that arrived by event (postMessage / QueueEvents) is fresher than the row.
   const liveRow = (s: ReturnType<typeof runStages>[number]) => {
     const p = live.get(s.id);
@@ -322,7 +328,15 @@ export function register(program: Command): void {
       const stop = new AbortController();
       // SIGTERM: running stages stop at their next step and go back to queued (not cancelled).
       process.once('SIGTERM', () => stop.abort());
-      const status = await driveRun(e, id, { signal: stop.signal });
+      // The detached driver's stdout is its log file: progress lines at the same pace as `run`.
+      const progress = progressLines(progressPace());
+      const timer = setInterval(() => {
+        for (const s of runStages(e.db, id)) {
+          const line = progress(s);
+          if (line) process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+        }
+      }, 1000);
+      const status = await driveRun(e, id, { signal: stop.signal }).finally(() => clearInterval(timer));
       process.stdout.write(`run ${id} ${status}\n`);
       process.exitCode = exitFor(status);
     });
