@@ -3,10 +3,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { tmpDir } from '../helpers/tmp.js';
-import { fixturesModule, writeFile } from './helpers.js';
+import { runCli, writeFile } from './helpers.js';
 import { progressLines } from '../../src/orchestrator/follow.js';
 
 type Row = Parameters<ReturnType<typeof progressLines>>[0];
@@ -38,15 +36,9 @@ datasets: { data: data.jsonl }
 stages:
   a: { kind: count, inputs: { data: datasets.data }, config: { steps: 30, step_ms: 150 } }
 `);
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'src/cli/main.ts'), 'run', spec], {
-    cwd: dir,
-    env: { ...process.env, ALIGNFLOW_HOME: path.join(dir, 'home'), ALIGNFLOW_STAGE_MODULES: fixturesModule, ALIGNFLOW_REDIS_URL: '', ALIGNFLOW_PROGRESS_MS: '1000' },
-    encoding: 'utf8',
-    timeout: 90_000,
-  });
-  assert.equal(r.status, 0, r.stderr);
-  const lines = r.stdout.split('\n').filter((l) => /^a: step \d+\/30 \(\d+%\)  loss [\d.]+  [\d.]+ steps\/s  ETA /.test(l));
+  const r = runCli(dir, path.join(dir, 'home'), ['run', spec], { ALIGNFLOW_PROGRESS_MS: '1000' }, 90_000);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.split('\n').filter((l) => /^a: step \d+\/30 \(\d+%\)  loss [\d.]+  [\d.]+ steps\/s  ETA /.test(l));
   console.log(`# ${lines.length} progress lines over a ~4.5 s stage`);
-  assert.ok(lines.length >= 3, r.stdout);
+  assert.ok(lines.length >= 3, r.out);
 });

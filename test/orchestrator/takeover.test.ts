@@ -5,29 +5,15 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { tmpDir } from '../helpers/tmp.js';
-import { fixturesModule, writeFile } from './helpers.js';
+import { cliArgs, cliEnv, runCli, writeFile } from './helpers.js';
 import { openDb } from '../../src/store/db.js';
 import { databasePath } from '../../src/config/paths.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const main = path.join(root, 'src/cli/main.ts');
 const dir = tmpDir();
 
-const envFor = (home: string, extra: Record<string, string> = {}) => ({
-  ...process.env,
-  ALIGNFLOW_HOME: home,
-  ALIGNFLOW_STAGE_MODULES: fixturesModule,
-  ALIGNFLOW_REDIS_URL: '',
-  ...extra,
-});
-
-function cli(home: string, args: string[], extra: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), main, ...args], { cwd: dir, env: envFor(home, extra), encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (home: string, args: string[], extra: Record<string, string> = {}) => runCli(dir, home, args, extra);
 
 writeFile(dir, 'data.jsonl', '{"text":"takeover"}\n');
 // Metrics every step, checkpoints every 4: a crash after step 6 re-runs steps 5 and 6.
@@ -49,7 +35,7 @@ test('runs resume takes over a killed run; its metrics equal an uninterrupted ru
 
   // The same pipeline, its driver killed with SIGKILL between two checkpoints.
   const home = path.join(tmpDir(), 'home');
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, 'run', spec], { cwd: dir, env: envFor(home), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs(['run', spec]), { cwd: dir, env: cliEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const exited = new Promise((r) => child.once('exit', r));
