@@ -25,24 +25,33 @@ export function hubIdHint(ref: string): string {
  * code when loaded and needs PyTorch to read.
  */
 export function modelDirProblem(dir: string): string | undefined {
-  let files: string[];
+  const files = listDir(dir);
+  if (typeof files === 'string') return files;
+  if (files.some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) return undefined;
+  return pytorchOnlyProblem(dir) ?? `${dir} has no model.safetensors (a Hugging Face model directory: config.json, model.safetensors, tokenizer.json)`;
+}
+
+/** The conversion advice when `dir` holds PyTorch weights and no safetensors; undefined otherwise. */
+export function pytorchOnlyProblem(dir: string): string | undefined {
+  const files = listDir(dir);
+  if (typeof files === 'string' || files.some((f) => f.endsWith('.safetensors'))) return undefined;
+  const torch = files.find((f) => /^pytorch_model.*\.bin$/.test(f) || f.endsWith('.pt') || f.endsWith('.pth'));
+  if (!torch) return undefined;
+  const abs = path.resolve(dir);
+  return (
+    `${dir} has ${torch} but no model.safetensors: alignflow reads safetensors weights only. Convert once with Python ` +
+    `(transformers installed): python -c "from transformers import AutoModelForCausalLM as M; ` +
+    `d='${abs}'; M.from_pretrained(d).save_pretrained(d, safe_serialization=True)" ` +
+    '(a reward model: AutoModelForSequenceClassification)'
+  );
+}
+
+function listDir(dir: string): string[] | string {
   try {
-    files = fs.readdirSync(dir);
+    return fs.readdirSync(dir);
   } catch (err) {
     return `cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
   }
-  if (files.some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) return undefined;
-  const torch = files.find((f) => /^pytorch_model.*\.bin$/.test(f) || f.endsWith('.pt') || f.endsWith('.pth'));
-  if (torch) {
-    const abs = path.resolve(dir);
-    return (
-      `${dir} has ${torch} but no model.safetensors: alignflow reads safetensors weights only. Convert once with Python ` +
-      `(transformers installed): python -c "from transformers import AutoModelForCausalLM as M; ` +
-      `d='${abs}'; M.from_pretrained(d).save_pretrained(d, safe_serialization=True)" ` +
-      '(a reward model: AutoModelForSequenceClassification)'
-    );
-  }
-  return `${dir} has no model.safetensors (a Hugging Face model directory: config.json, model.safetensors, tokenizer.json)`;
 }
 
 /** The message for a model reference that is neither a directory nor a known artifact or name. */

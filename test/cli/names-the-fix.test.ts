@@ -115,7 +115,10 @@ test('models: a Hub id is explained, a PyTorch-only directory says how to conver
   assert.equal(gen.code, 2, gen.err);
   assert.match(gen.err, /^error: model directory .*gpt2 does not exist, and "gpt2" is not the name of an imported model\. alignflow does not download/);
   const genPt = cli('generate', '--model', torch, '--prompt', 'hi');
-  assert.match(genPt.err, /safetensors/);
+  assert.match(genPt.err, /has pytorch_model\.bin but no model\.safetensors/);
+  const imp = cli('models', 'import', torch);
+  assert.equal(imp.code, 2);
+  assert.match(imp.err, /has pytorch_model\.bin but no model\.safetensors: alignflow reads safetensors weights only/);
 });
 
 test('a missing spec file is one clean line', () => {

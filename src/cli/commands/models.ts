@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { cliDb, printJson, printTable } from '../shared.js';
 import { alignflowHome, tmpDir } from '../../config/paths.js';
 import { AlignflowError, usageError } from '../../errors.js';
+import { pytorchOnlyProblem } from '../../config/model-source.js';
 import { createLocalStore } from '../../store/artifacts.js';
 import { listArtifacts, resolveArtifactId, showArtifact } from '../../store/registry.js';
 import { initBackend } from '../../ml/backend.js';
@@ -110,6 +111,8 @@ export function register(program: Command): void {
     .option('--name <name>', 'artifact name (default: the directory name)')
     .option('--json', 'print JSON')
     .action(async (dir: string, o: { name?: string; json?: boolean }) => {
+      const torchOnly = pytorchOnlyProblem(dir);
+      if (torchOnly) throw new AlignflowError('input', torchOnly);
       const m = await importModelDir(store(), dir, { name: o.name });
       if (o.json) printJson(m);
       else process.stdout.write(`${m.id}\n`);
