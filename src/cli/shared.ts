@@ -43,9 +43,13 @@ export function isVerbose(argv: string[] = process.argv): boolean {
 export async function runCli(program: Command, argv: string[]): Promise<void> {
   // Subcommands copy these settings only when created, so apply them to the whole tree here:
   // otherwise a subcommand's usage error calls process.exit(1) instead of exiting 2.
+  const json = wantsJson(argv);
   const configure = (c: Command) => {
     c.exitOverride();
-    c.configureOutput({ outputError: (str, write) => write(str) });
+    // With --json a script reads errors too: commander's usage errors become JSON like ours.
+    c.configureOutput({ outputError: (str, write) => write(json ? JSON.stringify({ error: { kind: 'usage', message: str.replace(/^error: /, '').trim() } }) + '\n' : str) });
+    // Mark required options in --help (commander lists them like any other).
+    for (const o of c.options) if (o.mandatory && o.description && !o.description.startsWith('(required)')) o.description = `(required) ${o.description}`;
     c.commands.forEach(configure);
   };
   configure(program);
@@ -63,7 +67,26 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
   }
 }
 
+/** True when the command line asks for JSON output (errors then go to stderr as one JSON object). */
+export function wantsJson(argv: string[] = process.argv): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** An error as JSON: {error: {kind, message, exitCode, issues?}}. */
+export function errorJson(err: unknown): { error: { kind: string; message: string; exitCode: number; issues?: unknown[] } } {
+  if (err instanceof AlignflowError) {
+    return { error: { kind: err.kind, message: err.message, exitCode: exitCodeFor(err), ...(err.issues.length ? { issues: err.issues } : {}) } };
+  }
+  return { error: { kind: 'internal', message: err instanceof Error ? err.message : String(err), exitCode: exitCodeFor(err) } };
+}
+
 export function reportError(err: unknown): void {
+  if (wantsJson()) {
+    process.stderr.write(JSON.stringify(errorJson(err)) + '\n');
+    if (isVerbose() && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    return;
+  }
   if (err instanceof AlignflowError) {
     process.stderr.write(`error: ${err.message}\n`);
     const shown = err.issues.slice(0, 50);

@@ -16,6 +16,10 @@ import { datasetKinds, type DatasetKind } from '../store/schema.js';
 import { topoSort } from './dag.js';
 import { alignflowHome } from './paths.js';
 import { DIR_FIELDS, FILE_FIELDS, checkInputPath, restrictedBase, type InputPathPolicy, type InputRole } from './input-paths.js';
+import { stageKinds } from '../stages/index.js';
+import { missingModelMessage, modelDirProblem } from './model-source.js';
+import { datasetInputProblem, peekFormat } from './input-kinds.js';
+import { schemaAt, schemaKeys, unknownFieldReason, unknownKindReason } from './suggest.js';
 
 // ---------------------------------------------------------------- the resolved shape
 
@@ -135,6 +139,10 @@ export interface LoadOptions {
   paths?: InputPathPolicy;
   /** A registered dataset's artifact id by name (a dataset given as a plain name, not a file). */
   findDataset?: (name: string) => string | undefined;
+  /** A model name → the artifact id of the newest model imported under it (`model: NAME`). */
+  resolveModel?: (name: string) => string | undefined;
+  /** The stage kinds an unknown kind's error lists (default: every registered and built-in kind). */
+  kinds?: readonly string[];
 }
 
 /** Reads, overrides and validates a spec file. Throws AlignflowError('input') listing every issue. */
@@ -144,7 +152,9 @@ export function loadSpecFile(file: string, opts: LoadOptions): PipelineSpec {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new AlignflowError(code === 'ENOENT' ? 'not_found' : 'input', `cannot read pipeline spec ${file}: ${code ?? String(err)}`);
+    if (code === 'ENOENT') throw new AlignflowError('not_found', `pipeline spec ${file} does not exist`);
+    if (code === 'EISDIR') throw new AlignflowError('input', `pipeline spec ${file} is a directory; give a YAML file`);
+    throw new AlignflowError('input', `cannot read pipeline spec ${file}: ${code ?? String(err)}`);
   }
   return parseSpec(text, { ...opts, file: path.resolve(file) });
 }
@@ -178,8 +188,10 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
     for (const i of parsed.error.issues) {
       const at = i.path as (string | number)[];
       // One issue per unknown key, pointing at the key's own line.
-      if (i.code === 'unrecognized_keys') for (const k of i.keys) issues.push({ ...where([...at, k]), reason: `unknown field "${k}"` });
-      else issues.push({ ...where(at), reason: i.message });
+      if (i.code === 'unrecognized_keys') {
+        const known = shapeKeysAt(at);
+        for (const k of i.keys) issues.push({ ...where([...at, k]), reason: unknownFieldReason(k, known) });
+      } else issues.push({ ...where(at), reason: i.message });
     }
     throw invalid(file, issues);
   }
@@ -220,11 +232,27 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
   let model: BaseModelSpec | undefined;
   if (raw.model !== undefined) {
     const m = raw.model;
-    if (typeof m === 'string') model = ARTIFACT_RE.test(m) ? { type: 'artifact', id: m } : { type: 'path', path: m };
+    if (typeof m === 'string') {
+      // A name: the newest model imported under it (as datasets resolve by name), unless a directory
+      // of that name is beside the spec (never looked up on disk for API specs).
+      const named = !ARTIFACT_RE.test(m) && (policy.restricted || !isDir(path.resolve(baseFor('data'), m))) ? opts.resolveModel?.(m) : undefined;
+      model = ARTIFACT_RE.test(m) ? { type: 'artifact', id: m } : named ? { type: 'artifact', id: named } : { type: 'path', path: m };
+    }
     else if ('fresh' in m) model = { type: 'fresh', config: m.fresh as FreshModelSpec };
     else if ('path' in m) model = { type: 'path', path: m.path };
     else model = { type: 'artifact', id: m.artifact };
-    if (model.type === 'path') model.path = resolveInput(model.path, 'data', ['model'], 'dir') ?? model.path;
+    if (model.type === 'path') {
+      const given = model.path;
+      const abs = path.resolve(baseFor('data'), given);
+      const refused = checkInputPath(abs, 'data', policy, given);
+      if (refused) issues.push({ ...where(['model']), reason: refused });
+      else {
+        model.path = abs;
+        // A directory alignflow cannot load (PyTorch weights only), or a missing one (a Hub id?), names the fix.
+        const problem = !checkPaths ? undefined : isDir(abs) ? modelDirProblem(abs) : missingModelMessage(given, abs);
+        if (problem) issues.push({ ...where(['model']), reason: problem });
+      }
+    }
     if (model.type === 'fresh' && !(model.config.tokenizer.dataset in datasets)) {
       issues.push({ ...where(['model', 'fresh', 'tokenizer', 'dataset']), reason: `no dataset named "${model.config.tokenizer.dataset}" (datasets: ${Object.keys(datasets).join(', ') || 'none'})` });
     }
@@ -250,13 +278,16 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
     names.add(s.name);
     const info = opts.lookup(s.kind);
     let config: unknown = s.config;
-    if (!info) issues.push({ ...where([...s.path, 'kind']), reason: `unknown stage kind "${s.kind}"` });
+    if (!info) issues.push({ ...where([...s.path, 'kind']), reason: unknownKindReason(s.kind, opts.kinds ?? stageKinds()) });
     else {
       const cfg = info.configSchema.safeParse(s.config);
       if (!cfg.success) {
         for (const i of cfg.error.issues) {
           const at = [...s.path, 'config', ...(i.path as (string | number)[])];
-          if (i.code === 'unrecognized_keys') for (const k of i.keys) issues.push({ ...where([...at, k]), reason: `unknown field "${k}"` });
+          if (i.code === 'unrecognized_keys') {
+            const known = schemaKeys(schemaAt(info.configSchema, i.path as (string | number)[]));
+            for (const k of i.keys) issues.push({ ...where([...at, k]), reason: unknownFieldReason(k, known) });
+          }
           else issues.push({ ...where(at), reason: i.message });
         }
       } else config = resolveConfigFiles(cfg.data, [...s.path, 'config'], baseFor, resolveInput);
@@ -270,6 +301,13 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
       else if (r.type === 'stage' && !allNames.has(r.stage)) issues.push({ ...at, reason: `unknown input "${ref}": not a stage, "model" or "datasets.NAME"` });
       else if (r.type === 'stage' && r.stage === s.name) issues.push({ ...at, reason: 'a stage cannot take its own output as input' });
       else inputs[role] = r.type === 'model' && model?.type === 'fresh' ? { type: 'stage', stage: BASE_MODEL_STAGE } : r;
+      // A dataset file of the wrong kind for this input: refused now, not after earlier stages ran.
+      const ds = r.type === 'dataset' ? datasets[r.name] : undefined;
+      if (ds?.path && opts.checkPaths !== false && isFile(ds.path)) {
+        const format = peekFormat(ds.path, ds.kind);
+        const problem = format && datasetInputProblem(s.kind, role, format);
+        if (problem) issues.push({ ...at, reason: `dataset "${(r as { name: string }).name}" (${ds.path}): ${problem}` });
+      }
     }
     stages.push({ name: s.name, kind: s.kind, inputs, config });
   }
@@ -388,6 +426,15 @@ interface NormalizedStage {
   inputs: Record<string, string>;
   config: Record<string, unknown>;
   path: (string | number)[];
+}
+
+/** The fields the spec's own (non-config) blocks accept, for "did you mean" on an unknown one. */
+function shapeKeysAt(at: readonly (string | number)[]): string[] {
+  if (at.length === 0) return schemaKeys(specSchema);
+  if (at[0] === 'stages' && at.length === 2) return schemaKeys(typeof at[1] === 'number' ? stageInListSchema : stageInMapSchema);
+  if (at[0] === 'datasets' && at.length === 2) return ['path', 'artifact', 'kind'];
+  if (at[0] === 'model' && at.length === 1) return ['fresh', 'path', 'artifact'];
+  return [];
 }
 
 function normalizeStages(raw: RawSpec): NormalizedStage[] {

@@ -11,11 +11,14 @@ import type { Db } from '../store/db.js';
 import { artifactFiles, datasets, type DatasetKind } from '../store/schema.js';
 import type { LocalArtifactStore } from '../store/artifacts.js';
 import type { ArtifactManifest, ArtifactStore } from '../store/types.js';
+import { resolveArtifactId } from '../store/registry.js';
 import { fileChunks, readLines } from './jsonl.js';
 import { stateFileReason } from '../config/input-paths.js';
 import {
   detectFormat,
+  formatFields,
   formatKind,
+  stepwiseProblem,
   isDatasetKind,
   normalizeRecord,
   serializeRecord,
@@ -118,6 +121,9 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
     if (list.length < maxIssues) list.push(issue);
   };
 
+  /** Fields the format does not have, by name: where first seen and on how many lines. */
+  const dropped = new Map<string, { firstLine: number; lines: number }>();
+
   const writer = await store.blobs.createWriter();
   const contentHash = createHash('sha256'); // the blob's digest, known before the blob is committed
   let buffered: string[] = [];
@@ -151,6 +157,8 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
         continue;
       }
       if (format === undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        const stepwise = stepwiseProblem(value as Record<string, unknown>);
+        if (stepwise) throw inputError(`${display}: unsupported dataset format`, [{ file: display, line: ln.line, field: stepwise.field!, reason: stepwise.reason }]);
         format = detectFormat(value as Record<string, unknown>, opts.kind);
         formatLine = ln.line;
         if (format === undefined) {
@@ -169,6 +177,11 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
         badLines++;
         for (const i of res.issues) addIssue(errors, { file: display, line: ln.line, ...(i.field ? { field: i.field } : {}), reason: i.reason });
         continue;
+      }
+      for (const f of res.dropped) {
+        const d = dropped.get(f);
+        if (d) d.lines++;
+        else dropped.set(f, { firstLine: ln.line, lines: 1 });
       }
       for (const w of res.warnings) {
         warningCount++;
@@ -191,6 +204,16 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
         errors,
       );
     }
+    // One warning per unknown field (not per line), first so it is seen before per-line ones.
+    const droppedWarnings = [...dropped].map(([field, d]) => ({
+      file: display,
+      line: d.firstLine,
+      field,
+      reason: `is not a field of the ${format} format and was not imported (on ${d.lines} line${d.lines === 1 ? '' : 's'}); alignflow keeps only ${format ? formatFields[format].join(', ') : 'the format\'s fields'}`,
+    }));
+    warningCount += droppedWarnings.length;
+    warnings.unshift(...droppedWarnings);
+    if (warnings.length > maxIssues) warnings.length = maxIssues;
     if (records === 0 || format === undefined) throw inputError(`${display} has no valid records (${badLines} invalid line${badLines === 1 ? '' : 's'})`, errors);
     await flush();
     // Refuse a taken name before the blob is committed, so a refused import leaves no orphan blob
@@ -272,6 +295,27 @@ export function resolveDataset(db: Db, ref: string): DatasetInfo {
   throw notFound(`dataset ${ref} does not exist (give a dataset id, artifact id or name; see \`alignflow datasets ls\`)`);
 }
 
+/**
+ * Like resolveDataset, and also any artifact in the dataset layout that has no `datasets` row: the
+ * preference dataset a label stage outputs, a dataset written by another stage. Other artifacts
+ * (raw labels, models) are refused with what to use instead.
+ */
+export async function resolveDatasetArtifact(db: Db, store: ArtifactStore, ref: string): Promise<DatasetInfo> {
+  try {
+    return resolveDataset(db, ref);
+  } catch (err) {
+    if (!(err instanceof AlignflowError && err.kind === 'not_found') || !/^a-[0-9a-f]{4,16}$/.test(ref)) throw err;
+  }
+  const id = resolveArtifactId(db, ref);
+  const m = await store.get(id);
+  if (m.kind !== 'dataset') {
+    const hint = m.kind === 'labels' ? ` (raw labels: \`alignflow labels export RUN\` writes them; the label stage's "dataset" output is the preference dataset)` : '';
+    throw usageError(`artifact ${id} is a ${m.kind}, not a dataset${hint}`);
+  }
+  const md = await datasetMetadata(store, id);
+  return { id, name: m.name, artifactId: id, kind: md.datasetKind, format: md.format, records: md.records, sourcePath: null, createdAt: m.createdAt };
+}
+
 /** A dataset's metadata from its artifact manifest (works on any ArtifactStore). */
 export async function datasetMetadata(store: ArtifactStore, artifactId: string): Promise<DatasetMetadata> {
   const m = await store.get(artifactId);
@@ -333,7 +377,7 @@ export interface ExportResult {
  * exported file gives the same records, the same bytes and the same artifact id.
  */
 export async function exportDataset(db: Db, store: LocalArtifactStore, ref: string, out: string, opts: { overwrite?: boolean } = {}): Promise<ExportResult> {
-  const ds = resolveDataset(db, ref);
+  const ds = await resolveDatasetArtifact(db, store, ref);
   const target = path.resolve(out);
   if (!opts.overwrite && fs.existsSync(target)) throw usageError(`${out} already exists (pass --force to overwrite)`);
   await fsp.mkdir(path.dirname(target), { recursive: true });

@@ -78,7 +78,7 @@ export const formatKind: Record<DatasetFormat, DatasetKind> = {
   'conversational-prompt-only': 'prompt',
 };
 
-/** The fields each format keeps, in the order they are written out. Other fields are dropped. */
+/** The fields each format keeps, in the order they are written out. Other fields are dropped (and named in a warning). */
 export const formatFields: Record<DatasetFormat, readonly string[]> = {
   text: ['text'],
   'prompt-completion': ['prompt', 'completion'],
@@ -140,7 +140,8 @@ export interface FieldIssue {
 }
 
 export type Normalized =
-  | { ok: true; record: DatasetRecord; warnings: FieldIssue[] }
+  /** `dropped`: fields the format does not have (top level, and `prompt[].name` style inside messages). */
+  | { ok: true; record: DatasetRecord; warnings: FieldIssue[]; dropped: string[] }
   | { ok: false; issues: FieldIssue[] };
 
 /** Where a message list sits decides which role sequences are valid. */
@@ -151,7 +152,27 @@ type ListContext =
 
 const ROLES = new Set(['system', 'user', 'assistant']);
 
-function checkString(v: unknown, field: string, issues: FieldIssue[]): string | undefined {
+/**
+ * A lone UTF-16 surrogate (JSON's "\ud800" without its pair) cannot be encoded as UTF-8, so the
+ * tokenizer would see U+FFFD instead of what the file says: such a string is refused.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export function loneSurrogateAt(s: string): number {
+  const m = LONE_SURROGATE.exec(s);
+  return m ? m.index : -1;
+}
+
+/**
+ * How empty strings are treated. Prompts, texts and messages must say something. An answer
+ * (completion, chosen, rejected: 'answer') may be empty: a sampled model can end at once, and
+ * TRL trains such an answer as EOS only, as our stages do. The one rule holds for data from
+ * outside and for our own stages' outputs (the label stage keeps such pairs), so an exported
+ * dataset always imports again.
+ */
+type Emptiness = 'refuse' | 'answer';
+
+function checkString(v: unknown, field: string, issues: FieldIssue[], empty: Emptiness = 'refuse', warnings?: FieldIssue[]): string | undefined {
   if (v === undefined) {
     issues.push({ field, reason: 'missing' });
     return undefined;
@@ -160,14 +181,24 @@ function checkString(v: unknown, field: string, issues: FieldIssue[]): string | 
     issues.push({ field, reason: `must be a string, got ${typeName(v)}` });
     return undefined;
   }
+  const bad = loneSurrogateAt(v);
+  if (bad >= 0) {
+    const unit = v.charCodeAt(bad).toString(16);
+    issues.push({ field, reason: `has an unpaired UTF-16 surrogate (\\u${unit} at character ${bad}), which cannot be encoded as UTF-8 for the tokenizer` });
+    return undefined;
+  }
   if (v.trim() === '') {
+    if (empty === 'answer') {
+      warnings?.push({ field, reason: 'is empty (legal: trained as an EOS-only answer, as TRL does)' });
+      return v;
+    }
     issues.push({ field, reason: 'is empty' });
     return undefined;
   }
   return v;
 }
 
-function checkMessages(v: unknown, field: string, ctx: ListContext, issues: FieldIssue[]): Message[] | undefined {
+function checkMessages(v: unknown, field: string, ctx: ListContext, issues: FieldIssue[], extra?: Set<string>, warnings?: FieldIssue[]): Message[] | undefined {
   if (v === undefined) {
     issues.push({ field, reason: 'missing' });
     return undefined;
@@ -188,13 +219,16 @@ function checkMessages(v: unknown, field: string, ctx: ListContext, issues: Fiel
       issues.push({ field: at, reason: `must be an object with "role" and "content", got ${typeName(m)}` });
       return;
     }
-    const { role, content } = m as Record<string, unknown>;
+    const { role, content, ...rest } = m as Record<string, unknown>;
+    for (const k of Object.keys(rest)) extra?.add(`${field}[].${k}`);
     if (typeof role !== 'string' || !ROLES.has(role)) {
       issues.push({ field: `${at}.role`, reason: role === undefined ? 'missing' : `must be "system", "user" or "assistant", got ${JSON.stringify(role)}` });
       return;
     }
-    // an empty system message is valid data (it replaces a template's default system prompt, e.g. SmolLM2's)
-    const c = role === 'system' && content === '' ? '' : checkString(content, `${at}.content`, issues);
+    // In an answer, the final assistant message may be empty (see Emptiness); an empty system message is
+    // valid data anywhere (it replaces a template's default system prompt, e.g. SmolLM2's).
+    const answerEnd = ctx === 'response' && role === 'assistant' && i === v.length - 1;
+    const c = role === 'system' && content === '' ? '' : checkString(content, `${at}.content`, issues, answerEnd ? 'answer' : 'refuse', warnings);
     if (c !== undefined) out.push({ role: role as Role, content: c });
   });
   if (issues.length > before) return undefined;
@@ -242,8 +276,13 @@ export function normalizeRecord(value: unknown, format: DatasetFormat): Normaliz
   const obj = value as Record<string, unknown>;
   const issues: FieldIssue[] = [];
   const warnings: FieldIssue[] = [];
+  const dropped = new Set<string>();
   const conv = isConversational(format);
-  const content = (field: string, ctx: ListContext) => {
+  const stepwise = stepwiseProblem(obj);
+  if (stepwise) return { ok: false, issues: [stepwise] };
+  const known = new Set(formatFields[format]);
+  for (const k of Object.keys(obj)) if (!known.has(k)) dropped.add(k);
+  const content = (field: string, ctx: ListContext, empty: Emptiness = 'refuse') => {
     const v = obj[field];
     if (conv && v !== undefined && typeof v === 'string') {
       issues.push({ field, reason: `is a string but the file's format is ${format} (message lists)` });
@@ -253,7 +292,7 @@ export function normalizeRecord(value: unknown, format: DatasetFormat): Normaliz
       issues.push({ field, reason: `is a message list but the file's format is ${format} (strings)` });
       return undefined;
     }
-    return conv ? checkMessages(v, field, ctx, issues) : checkString(v, field, issues);
+    return conv ? checkMessages(v, field, ctx, issues, dropped, warnings) : checkString(v, field, issues, empty, warnings);
   };
   const forbid = (field: string) => {
     if (has(obj, field)) issues.push({ field, reason: `is not allowed in the file's format ${format}` });
@@ -262,19 +301,19 @@ export function normalizeRecord(value: unknown, format: DatasetFormat): Normaliz
   let record: DatasetRecord | undefined;
   switch (format) {
     case 'text': {
-      const text = checkString(obj.text, 'text', issues);
+      const text = checkString(obj.text, 'text', issues, 'refuse');
       record = { text: text! };
       break;
     }
     case 'messages': {
-      const messages = checkMessages(obj.messages, 'messages', 'conversation', issues);
+      const messages = checkMessages(obj.messages, 'messages', 'conversation', issues, dropped, warnings);
       record = { messages: messages! };
       break;
     }
     case 'prompt-completion':
     case 'conversational-prompt-completion': {
       const prompt = content('prompt', 'prompt');
-      const completion = content('completion', 'response');
+      const completion = content('completion', 'response', 'answer');
       record = { prompt, completion } as SftRecord;
       break;
     }
@@ -285,8 +324,10 @@ export function normalizeRecord(value: unknown, format: DatasetFormat): Normaliz
       const explicit = format.endsWith('explicit-prompt');
       const prompt = explicit ? content('prompt', 'prompt') : (forbid('prompt'), undefined);
       const ctx: ListContext = explicit ? 'response' : 'conversation';
-      const chosen = content('chosen', ctx);
-      const rejected = content('rejected', ctx);
+      // Implicit prompt: chosen and rejected hold the prompt too, so they cannot be empty.
+      const empty: Emptiness = explicit ? 'answer' : 'refuse';
+      const chosen = content('chosen', ctx, empty);
+      const rejected = content('rejected', ctx, empty);
       const rec: PreferenceRecord = { ...(explicit ? { prompt: prompt! } : {}), chosen: chosen!, rejected: rejected! };
       if (obj.margin !== undefined && obj.margin !== null) {
         if (typeof obj.margin !== 'number' || !Number.isFinite(obj.margin)) issues.push({ field: 'margin', reason: `must be a finite number, got ${typeName(obj.margin)}` });
@@ -301,7 +342,7 @@ export function normalizeRecord(value: unknown, format: DatasetFormat): Normaliz
     case 'unpaired':
     case 'conversational-unpaired': {
       const prompt = content('prompt', 'prompt');
-      const completion = content('completion', 'response');
+      const completion = content('completion', 'response', 'answer');
       if (typeof obj.label !== 'boolean') issues.push({ field: 'label', reason: obj.label === undefined ? 'missing' : `must be true or false, got ${typeName(obj.label)}` });
       record = { prompt: prompt!, completion: completion!, label: obj.label as boolean };
       break;
@@ -314,7 +355,23 @@ export function normalizeRecord(value: unknown, format: DatasetFormat): Normaliz
     }
   }
   if (issues.length > 0) return { ok: false, issues };
-  return { ok: true, record: record!, warnings };
+  return { ok: true, record: record!, warnings, dropped: [...dropped] };
+}
+
+/**
+ * TRL's stepwise-supervision format (prompt, completions: [steps], labels: [booleans]) trains a
+ * process reward model, which alignflow does not have. Its lines have a `prompt`, so without this
+ * check they would be imported as prompt-only and the steps and labels silently lost.
+ */
+export function stepwiseProblem(obj: Record<string, unknown>): FieldIssue | undefined {
+  if (!has(obj, 'completions') && !has(obj, 'labels')) return undefined;
+  if (has(obj, 'completion') || has(obj, 'chosen') || has(obj, 'messages')) return undefined;
+  return {
+    field: has(obj, 'completions') ? 'completions' : 'labels',
+    reason:
+      "looks like TRL's stepwise-supervision format (prompt, completions, labels), which alignflow does not support (it has no process reward model trainer); " +
+      'nothing was imported. For preference training, convert each line to prompt/chosen/rejected; to use only the prompts, remove the completions and labels fields',
+  };
 }
 
 /** One record as a JSONL line (no newline): the format's fields in their fixed order, messages as {role, content}. */

@@ -128,6 +128,10 @@ export async function buildContext(db: Db, store: ArtifactStore, home: string, s
       immediate(db, (tx) => {
         for (const [name, value] of Object.entries(values)) {
           if (!Number.isFinite(value)) continue; // NaN guards are the handler's job; SQLite REAL cannot hold NaN faithfully
+          // Upsert by (stage, name, step): a stage resumed from a checkpoint (takeover after a
+          // crash, a resumed run) logs again the steps it ran after that checkpoint, and those
+          // points replace the first attempt's instead of doubling the curve.
+          tx.delete(metrics).where(and(eq(metrics.stageId, stageId), eq(metrics.name, name), eq(metrics.step, step))).run();
           tx.insert(metrics).values({ runId: row.runId, stageId, step, name, value, createdAt: now }).run();
         }
       });

@@ -14,6 +14,9 @@ import { progressOf } from './scheduler.js';
 import { runHandler, type PlainOutcome } from './handler-run.js';
 import { runHandlerInThread } from './thread.js';
 import { trackLocal } from './local-aborts.js';
+import { timing } from './timing.js';
+
+export { timing };
 
 export interface ExecDeps {
   db: Db;
@@ -41,12 +44,6 @@ export type AttemptResult =
   | { status: 'requeued' } // worker shutdown: someone should run it again
   | { status: 'busy' } // another live worker holds it
   | { status: 'skipped'; state: string }; // nothing to do (finished, cancelled, not due)
-
-export const timing = {
-  heartbeatMs: Number(process.env.ALIGNFLOW_HEARTBEAT_MS ?? 1000),
-  /** A running stage whose heartbeat is older than this is presumed dead and may be taken over. */
-  staleMs: Number(process.env.ALIGNFLOW_STALE_MS ?? 15000),
-};
 
 /** Exponential backoff with jitter: ~1 s, 2 s, 4 s … capped at 60 s, each ±50%. */
 export function backoffMs(attempt: number, baseMs = 1000): number {

@@ -28,7 +28,9 @@ export async function runHandler(db: Db, store: ArtifactStore, home: string, sta
     if (roles.length === 0) throw new AlignflowError('internal', `stage handler ${kind} finished without outputs`);
     const outputs: Record<string, string> = {};
     for (const r of roles) outputs[r] = out.outputs[r]!.id;
-    return { status: 'done', outputs, main: roles[0]!, ...(out.summary ? { summary: out.summary } : {}) };
+    const backend = tensorBackendInUse();
+    const summary = out.summary || backend ? { ...(backend ? { backend } : {}), ...(out.summary ?? {}) } : undefined;
+    return { status: 'done', outputs, main: roles[0]!, ...(summary ? { summary } : {}) };
   } catch (err) {
     if (signal.aborted && !(err instanceof AlignflowError && err.kind !== 'cancelled')) {
       return { status: 'error', kind: 'cancelled', message: 'stopped: the stage was cancelled or its worker is shutting down' };
@@ -43,4 +45,14 @@ export function toPlainError(err: unknown): PlainOutcome & { status: 'error' } {
   if (err instanceof AlignflowError) return { status: 'error', kind: err.kind, message: err.message, ...(err.stack ? { stack: err.stack } : {}) };
   const e = err instanceof Error ? err : new Error(String(err));
   return { status: 'error', kind: 'unknown', message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
+}
+
+/**
+ * The TensorFlow.js backend this thread computed on, for the stage summary (`runs show --json`),
+ * or undefined when the handler never loaded tfjs. Read from the engine tfjs-core keeps on the
+ * global object, so a light handler does not pay seconds to import tfjs just to answer "none".
+ */
+function tensorBackendInUse(): string | undefined {
+  const engine = (globalThis as { _tfengine?: { backendName?: string | null } })._tfengine;
+  return engine?.backendName ?? undefined;
 }

@@ -12,7 +12,8 @@ import { AlignflowError, notFound } from '../errors.js';
 import { stageDeps, type PipelineSpec, type StageSpec } from '../config/spec.js';
 import { newRunId, stageIdFor } from './ids.js';
 import { moveStage, setRunStatus, type RunStatus } from './state.js';
-import { advanceRun } from './scheduler.js';
+import { advanceRun, progressOf } from './scheduler.js';
+import { timing } from './timing.js';
 import { abortLocal } from './local-aborts.js';
 
 /** The spec as stored with a run: every dataset and the base model are artifact ids. */
@@ -175,19 +176,45 @@ export function cancelRun(db: Db, runId: string, stageName?: string): number {
 /**
  * Resume: the failed and cancelled stages of a run go back to pending (keeping their checkpoints
  * and attempt count), and the run is scheduled again. Succeeded and cached stages are kept.
+ *
+ * A run that is still `running` (or waiting) can be resumed only when nothing is driving it: its
+ * driver or worker was killed (`kill -9`, a crash, a reboot) and no running stage has beaten its
+ * heartbeat for `timing.staleMs`. The caller then drives it (inline) or re-dispatches it (BullMQ),
+ * and the stale stages are taken over from their last checkpoint. While a heartbeat is fresh the
+ * run is refused with the command that would take it over once it goes stale.
  */
-export function resumeRun(db: Db, runId: string): string[] {
+export function resumeRun(db: Db, runId: string, now = Date.now()): string[] {
   const run = getRun(db, runId);
-  if (!['failed', 'cancelled'].includes(run.status)) {
-    throw new AlignflowError('usage', `run ${runId} is ${run.status}; only a failed or cancelled run can be resumed`);
+  if (run.status === 'succeeded') throw new AlignflowError('usage', `run ${runId} succeeded; nothing to resume (\`alignflow runs retry ${runId}\` starts a new run from its spec)`);
+  const takeover = !['failed', 'cancelled'].includes(run.status);
+  if (takeover) {
+    const live = runStages(db, runId)
+      .filter((s) => s.state === 'running')
+      .map((s) => ({ s, age: now - (progressOf(s).heartbeatAt ?? s.startedAt ?? 0) }))
+      .filter((x) => x.age <= timing.staleMs);
+    if (live.length > 0) {
+      const { s, age } = live[0]!;
+      const waitS = Math.ceil((timing.staleMs - age) / 1000);
+      throw new AlignflowError(
+        'usage',
+        `run ${runId} is ${run.status}: stage ${s.name} is held by ${s.worker ?? 'a worker'} (heartbeat ${Math.round(age / 1000)} s ago). ` +
+          `If that process is gone, its heartbeat goes stale in ${waitS} s; then \`alignflow runs resume ${runId}\` (or \`alignflow runs drive ${runId}\`) takes the run over from its last checkpoints`,
+      );
+    }
   }
   const reset: string[] = [];
   immediate(db, (tx) => {
     for (const s of tx.select().from(stages).where(and(eq(stages.runId, runId), inArray(stages.state, ['failed', 'cancelled']))).all()) {
       if (moveStage(tx, s.id, ['failed', 'cancelled'], 'pending', { error: null, errorKind: null, finishedAt: null, worker: null })) reset.push(s.name);
     }
+    if (takeover) {
+      // Stale running stages stay `running`: the next driver's claim takes them over (CAS on the
+      // stale heartbeat), so a driver that comes back to life cannot race this one.
+      for (const s of tx.select().from(stages).where(and(eq(stages.runId, runId), eq(stages.state, 'running'))).all()) reset.push(s.name);
+    }
     tx.update(runs).set({ status: 'running' satisfies RunStatus, error: null, finishedAt: null }).where(eq(runs.id, runId)).run();
-    tx.insert(runEvents).values({ runId, level: 'info', message: `resumed: ${reset.join(', ') || 'nothing to re-run'}`, createdAt: Date.now() }).run();
+    const what = reset.join(', ') || 'nothing to re-run';
+    tx.insert(runEvents).values({ runId, level: 'info', message: takeover ? `resumed (its driver had stopped): taking over ${what}` : `resumed: ${what}`, createdAt: Date.now() }).run();
   });
   advanceRun(db, runId);
   return reset;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import * as tf from '@tensorflow/tfjs';
 import { checkStageMemory } from './memory-check.js';
+import { BOUNDARY_NOTE } from '../ml/tokenizer/pairs.js';
 import { AlignflowError, configError } from '../errors.js';
 import type { ArtifactManifest } from '../store/types.js';
 import type { StageContext, StageHandler, StageOutcome } from './contract.js';
@@ -128,7 +129,7 @@ export const dpoStage: StageHandler<DpoConfig> = {
           `${label}: ${s.total} pairs, ${s.kept} kept; dropped ${s.droppedPromptTooLong} whose prompt fills max_length ${rule.maxLength}, ` +
             `skipped ${s.droppedIdentical} with chosen == rejected, ${s.droppedEmpty} with an empty completion; truncated ${s.promptTruncated} prompts, ${s.completionTruncated} completions`,
         );
-        if (t.prefixMismatches) ctx.log.warn(`${label}: ${t.prefixMismatches} records tokenize differently across the prompt/completion boundary (tokenized separately, as TRL does)`);
+        if (t.prefixMismatches) ctx.log.warn(`${label}: ${t.prefixMismatches} records merge a token across the prompt/completion boundary (${BOUNDARY_NOTE})`);
         return { ...p, prefixMismatches: t.prefixMismatches };
       };
       const trainPrep = await prep(trainDs, 'train');

@@ -82,7 +82,7 @@ export interface TokenizedDataset {
   prefixMismatches: number;
 }
 
-/** Preference records → token pairs, prompt and completions tokenized separately as TRL does. */
+/** Preference records → token pairs, prompt and completions tokenized separately (see BOUNDARY_NOTE for how TRL differs). */
 export async function tokenizePreferenceDataset(store: ArtifactStore, artifactId: string, tok: TextTokenizer, o: { addEos: boolean; template?: string }): Promise<TokenizedDataset> {
   const pairs: TokenPair[] = [];
   let prefixMismatches = 0;
@@ -96,8 +96,9 @@ export async function tokenizePreferenceDataset(store: ArtifactStore, artifactId
 }
 
 /**
- * One preference record → token pair, as TRL tokenizes it (record → text, prompt and completions
- * tokenized separately). Errors name `where` and the record's line. The eval stage scores held-out
+ * One preference record → token pair: TRL's record → text rules, then prompt and completions
+ * tokenized separately (TRL 1.13 cuts prompt+completion at the prompt's length instead; see
+ * BOUNDARY_NOTE). Errors name `where` and the record's line. The eval stage scores held-out
  * pairs through this too, so they are tokenized exactly as training pairs are.
  */
 export function tokenizePreferenceRecord(tok: TextTokenizer, r: PreferenceRecord, o: { addEos: boolean; template?: string }, where: string, line: number): { pair: TokenPair; prefixMismatch: boolean } {

@@ -43,10 +43,8 @@ test('normalizeRecord reports missing, non-string, empty fields and wrong shapes
   };
   assert.deepEqual(bad({ prompt: 'p', chosen: 'a' }, 'explicit-prompt'), [{ field: 'rejected', reason: 'missing' }]);
   assert.deepEqual(bad({ prompt: 'p', chosen: 5, rejected: 'r' }, 'explicit-prompt'), [{ field: 'chosen', reason: 'must be a string, got a number' }]);
-  assert.deepEqual(bad({ prompt: 'p', chosen: '', rejected: '  ' }, 'explicit-prompt'), [
-    { field: 'chosen', reason: 'is empty' },
-    { field: 'rejected', reason: 'is empty' },
-  ]);
+  // Empty answers are legal (EOS-only, see test/data/interop.test.ts); an empty prompt is not.
+  assert.deepEqual(bad({ prompt: ' ', chosen: '', rejected: '  ' }, 'explicit-prompt'), [{ field: 'prompt', reason: 'is empty' }]);
   assert.match(bad({ prompt: 'p', chosen: 'a', rejected: 'b', margin: 'big' }, 'explicit-prompt')[0]!.reason, /finite number/);
   assert.equal(bad({ prompt: 'p', chosen: 'a', rejected: 'b' }, 'implicit-prompt')[0]!.field, 'prompt');
   assert.match(bad({ prompt: [U('p')], chosen: 'a', rejected: 'b' }, 'explicit-prompt')[0]!.reason, /message list/);

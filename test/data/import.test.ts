@@ -115,8 +115,8 @@ test('bad input: every bad line is reported with file, line, field and reason; n
       '{"prompt":"p2","chosen":"good",', // malformed JSON
       '{"prompt":"p3","chosen":"good"}', // missing rejected
       '{"prompt":"p4","chosen":42,"rejected":"x"}', // non-string
-      '{"prompt":"p5","chosen":"","rejected":"x"}', // empty chosen
-      '{"prompt":"p6","chosen":"y","rejected":""}', // empty rejected
+      '{"prompt":"","chosen":"y","rejected":"x"}', // empty prompt (an empty answer is legal)
+      '{"prompt":"p6\\ud800","chosen":"y","rejected":"x"}', // unpaired surrogate
       '{"prompt":"p7","chosen":"same","rejected":"same"}', // warning only
       '',
       '[1,2,3]',
@@ -127,7 +127,7 @@ test('bad input: every bad line is reported with file, line, field and reason; n
     assert.equal(e.kind, 'input');
     assert.match(e.message, /bad\.jsonl has 6 invalid lines .*nothing was imported/);
     const at = e.issues.map((i) => [i.line, i.field ?? null]);
-    assert.deepEqual(at, [[2, null], [3, 'rejected'], [4, 'chosen'], [5, 'chosen'], [6, 'rejected'], [9, null]]);
+    assert.deepEqual(at, [[2, null], [3, 'rejected'], [4, 'chosen'], [5, 'prompt'], [6, 'prompt'], [9, null]]);
     assert.ok(e.issues.every((i) => i.file === file));
     assert.match(e.issues[0]!.reason, /malformed JSON/);
     assert.equal(e.issues[1]!.reason, 'missing');

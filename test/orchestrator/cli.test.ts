@@ -2,24 +2,13 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { tmpDir } from '../helpers/tmp.js';
-import { fixturesModule, writeFile } from './helpers.js';
+import { runCli, writeFile } from './helpers.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const home = path.join(tmpDir(), 'home');
 const dir = tmpDir();
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'src/cli/main.ts'), ...args], {
-    cwd: dir,
-    env: { ...process.env, ALIGNFLOW_HOME: home, ALIGNFLOW_STAGE_MODULES: fixturesModule, ALIGNFLOW_REDIS_URL: '' },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (...args: string[]) => runCli(dir, home, args, {}, 60_000);
 
 writeFile(dir, 'data.jsonl', '{"text":"cli"}\n');
 const spec = writeFile(dir, 'p.yaml', `

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { AlignflowError, type InputIssue } from '../../src/errors.js';
@@ -58,4 +59,24 @@ export async function submit(env: Env, yaml: string, opts: { sets?: string[]; fo
 export function readTrace(file: string): { stage: string; event: string; t: number; pid: number; step?: number }[] {
   if (!fs.existsSync(file)) return [];
   return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+const mainTs = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/** Env for a CLI child: its own home, the test stages, no Redis unless given. */
+export const cliEnv = (home: string, extra: Record<string, string> = {}) => ({
+  ...process.env,
+  ALIGNFLOW_HOME: home,
+  ALIGNFLOW_STAGE_MODULES: fixturesModule,
+  ALIGNFLOW_REDIS_URL: '',
+  ...extra,
+});
+
+/** The node arguments that run the CLI from source. */
+export const cliArgs = (args: string[]) => ['--import', import.meta.resolve('tsx'), mainTs, ...args];
+
+/** Runs `alignflow ARGS` to its end in `cwd` with `home` as ALIGNFLOW_HOME. */
+export function runCli(cwd: string, home: string, args: string[], extra: Record<string, string> = {}, timeout = 120_000) {
+  const r = spawnSync(process.execPath, cliArgs(args), { cwd, env: cliEnv(home, extra), encoding: 'utf8', timeout });
+  return { code: r.status, out: r.stdout, err: r.stderr };
 }

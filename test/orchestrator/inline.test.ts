@@ -120,7 +120,7 @@ stages:
   assert.equal(resumedSteps[0], stepsDone + 1, 'continued after the last checkpoint');
   const outs = (e: typeof env, r: string) => runStages(e.db, r).map((s) => e.db.select().from(stageOutputs).where(eq(stageOutputs.stageId, s.id)).all().map((o) => o.artifactId));
   assert.deepEqual(outs(env, id), outs(ref, r0), 'same artifacts as an uninterrupted run');
-  assert.throws(() => resumeRun(env.db, id), /only a failed or cancelled run/);
+  assert.throws(() => resumeRun(env.db, id), /succeeded; nothing to resume/);
 });
 
 test('a waiting stage holds no worker, burns no attempts, and continues when its condition is met', { timeout: 120_000 }, async () => {

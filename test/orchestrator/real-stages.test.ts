@@ -14,6 +14,7 @@ import { and, eq, gte } from 'drizzle-orm';
 import { setup, submit, type Env } from './helpers.js';
 import { startRedis } from './redis.js';
 import { spawnWorker, stopWorker } from './workers.js';
+import { runSnapshot } from '../../src/orchestrator/follow.js';
 import { driveRun } from '../../src/orchestrator/executors/inline.js';
 import { Dispatcher, startWorkers } from '../../src/orchestrator/executors/bullmq.js';
 import { getRun, runLogs, runStages } from '../../src/orchestrator/runs.js';
@@ -92,6 +93,12 @@ function inlineReference(): Promise<Record<string, string>> {
     assert.equal(await driveRun(env, runId), 'succeeded', failure(env, runId));
     const took = runStages(env.db, runId).map((st) => `${st.name} ${(((st.finishedAt ?? 0) - (st.startedAt ?? 0)) / 1000).toFixed(1)} s`);
     console.log(`# inline run: ${((Date.now() - t0) / 1000).toFixed(1)} s wall (${took.join(', ')})`);
+    // runs show --json: every training stage reports its wall time, backend and final metrics.
+    for (const st of runSnapshot(env.db, runId).stages) {
+      assert.ok(typeof st.seconds === 'number' && st.seconds > 0, `${st.name} seconds`);
+      assert.match(String(st.backend), /^(wasm|cpu|tensorflow|node-gpu|webgl)$/, `${st.name} backend`);
+      if (st.name !== 'model') assert.equal(typeof st.finalMetrics.loss, 'number', `${st.name} final loss`);
+    }
     return outputsOf(env, runId);
   })();
   return reference;

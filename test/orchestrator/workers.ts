@@ -27,10 +27,10 @@ export interface WorkerProc {
   exited: Promise<number | null>;
 }
 
-export async function spawnWorker(home: string, url: string, args: string[] = []): Promise<WorkerProc> {
+export async function spawnWorker(home: string, url: string, args: string[] = [], env: Record<string, string> = {}): Promise<WorkerProc> {
   const proc = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'worker', '--redis', url, ...args], {
     cwd: root,
-    env: { ...process.env, ...fastTimings, ALIGNFLOW_HOME: home, ALIGNFLOW_STAGE_MODULES: fixturesModule },
+    env: { ...process.env, ...fastTimings, ALIGNFLOW_HOME: home, ALIGNFLOW_STAGE_MODULES: fixturesModule, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(proc);

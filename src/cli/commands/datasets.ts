@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { formatIssue, usageError } from '../../errors.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../../data/jsonl.js';
 import { datasetKinds, type DatasetKind } from '../../store/schema.js';
-import { exportDataset, importDataset, listDatasets, readDatasetRecords, resolveDataset } from '../../data/datasets.js';
+import { exportDataset, importDataset, listDatasets, readDatasetRecords, resolveDatasetArtifact } from '../../data/datasets.js';
 import { cliDb, printJson, printTable } from '../shared.js';
 import { cliStore, formatBytes, formatTime } from './artifacts.js';
 
@@ -69,12 +69,12 @@ export function register(program: Command): void {
   cmd
     .command('show')
     .description('show a dataset and its first records')
-    .argument('<id>', 'dataset id (d-…), artifact id (a-…) or name')
+    .argument('<id>', 'dataset id (d-…), name, or the artifact id (a-…) of any dataset, a stage\'s output too')
     .option('--head <n>', 'how many records to show', (v) => Math.max(0, Number.parseInt(v, 10) || 0), 3)
     .option('--json', 'print JSON')
     .action(async (ref: string, opts: { head: number; json?: boolean }) => {
       const store = cliStore();
-      const ds = resolveDataset(cliDb(), ref);
+      const ds = await resolveDatasetArtifact(cliDb(), store, ref);
       const manifest = await store.get(ds.artifactId);
       const head: unknown[] = [];
       if (opts.head > 0) {
@@ -94,8 +94,8 @@ export function register(program: Command): void {
 
   cmd
     .command('export')
-    .description('write a dataset back out as JSONL in its own format')
-    .argument('<id>', 'dataset id (d-…), artifact id (a-…) or name')
+    .description('write a dataset back out as JSONL in its own format (importing the file again gives the same dataset)')
+    .argument('<id>', 'dataset id (d-…), name, or the artifact id (a-…) of any dataset, a stage\'s output too (the label stage\'s preference dataset)')
     .requiredOption('--out <path>', 'output file')
     .option('--force', 'overwrite the output file if it exists')
     .option('--json', 'print JSON')

@@ -62,7 +62,8 @@ export function register(program: Command): void {
     });
 
   labels
-    .command('stats <run>')
+    .command('stats')
+    .argument('<run>', 'run id (r-…)')
     .description("progress, Krippendorff's α, Cohen's κ, gold accuracy, position bias, time per label, disputed pairs")
     .option('--json', 'print JSON')
     .action((ref: string, o: { json?: boolean }) => {
@@ -76,7 +77,8 @@ export function register(program: Command): void {
     });
 
   labels
-    .command('export <run>')
+    .command('export')
+    .argument('<run>', 'run id (r-…)')
     .description('write preferences.jsonl (TRL prompt/chosen/rejected; ties, both-bad and splits excluded), labels.jsonl (raw, with annotator ids) and README.md (a Hugging Face dataset card: the folder loads with datasets.load_dataset)')
     .requiredOption('--out <dir>', 'output directory (one sub-directory per batch when the run has several)')
     .option('--resolution <mode>', `how several labels become one preference: ${resolutions.join(' | ')}`, 'majority')
@@ -93,7 +95,8 @@ export function register(program: Command): void {
     });
 
   labels
-    .command('close <batch>')
+    .command('close')
+    .argument('<batch>', 'labeling batch id')
     .description('close a batch: no more assignments; late submissions are refused')
     .action((id: string) => {
       const b = closeBatch(cliDb(), id);

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { cliDb, printJson, printTable } from '../shared.js';
 import { alignflowHome, tmpDir } from '../../config/paths.js';
 import { AlignflowError, usageError } from '../../errors.js';
+import { pytorchOnlyProblem } from '../../config/model-source.js';
 import { createLocalStore } from '../../store/artifacts.js';
 import { listArtifacts, resolveArtifactId, showArtifact } from '../../store/registry.js';
 import { initBackend } from '../../ml/backend.js';
@@ -101,18 +102,22 @@ export function register(program: Command): void {
     .action((o: InitOpts) => init(o));
 
   models
-    .command('import <dir>')
+    .command('import')
+    .argument('<dir>', 'a Hugging Face model directory (config.json, model.safetensors, tokenizer.json)')
     .description('validate a Hugging Face model directory and store it as a model artifact')
     .option('--name <name>', 'artifact name (default: the directory name)')
     .option('--json', 'print JSON')
     .action(async (dir: string, o: { name?: string; json?: boolean }) => {
+      const torchOnly = pytorchOnlyProblem(dir);
+      if (torchOnly) throw new AlignflowError('input', torchOnly);
       const m = await importModelDir(store(), dir, { name: o.name });
       if (o.json) printJson(m);
       else process.stdout.write(`${m.id}\n`);
     });
 
   models
-    .command('export <id>')
+    .command('export')
+    .argument('<id>', 'model artifact id (or a unique prefix)')
     .description('write a model artifact out as a directory that transformers (or peft, for a LoRA model) loads')
     .requiredOption('--out <dir>', 'target directory (must not exist or be empty)')
     .option('--dtype <fp32|fp16|bf16>', 'weights in this dtype (default: as stored; float32 when rewritten)')
@@ -156,7 +161,8 @@ export function register(program: Command): void {
     });
 
   models
-    .command('show <ref>')
+    .command('show')
+    .argument('<ref>', 'a model artifact (id, unique prefix or name), a model directory, or a preset name')
     .description('a model: an artifact (id or name), a model directory, or a preset; parameters and training-memory estimates (full vs LoRA)')
     .option('--json', 'print JSON')
     .option('--check', 'also load it (validates tensors and tokenizer)')

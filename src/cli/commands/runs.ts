@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { cliDb, printJson, printTable } from '../shared.js';
+import { modelIdByName } from '../model-names.js';
 import { alignflowHome } from '../../config/paths.js';
 import { loadSpecFile, specKinds } from '../../config/spec.js';
 import { createLocalStore } from '../../store/artifacts.js';
@@ -23,7 +24,8 @@ import {
 } from '../../orchestrator/runs.js';
 import { driveRun } from '../../orchestrator/executors/inline.js';
 import { Dispatcher, watchProgress } from '../../orchestrator/executors/bullmq.js';
-import { runLine, runSnapshot, stageLine } from '../../orchestrator/follow.js';
+import { progressLines, runLine, runSnapshot, stageLine } from '../../orchestrator/follow.js';
+import { metricsCsv, runMetrics } from '../../orchestrator/metrics.js';
 import { TERMINAL_RUN, type RunStatus } from '../../orchestrator/state.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -49,7 +51,7 @@ interface SubmitOpts {
 
 async function createFromSpec(specFile: string, o: SubmitOpts): Promise<{ runId: string; executor: ExecutorName; url?: string }> {
   await loadStages(specKinds(specFile, o.set));
-  const spec = loadSpecFile(specFile, { sets: o.set, lookup: getStage });
+  const spec = loadSpecFile(specFile, { sets: o.set, lookup: getStage, resolveModel: (name) => modelIdByName(cliDb(), name) });
   const url = redisUrl(o.redis);
   const executor: ExecutorName = url ? 'bullmq' : 'inline';
   const e = env();
@@ -81,6 +83,9 @@ function spawnDriver(runId: string): string {
   return logFile;
 }
 
+/** ALIGNFLOW_PROGRESS_MS: the pace of progress lines when stdout is not a TTY (default 10 s). */
+const progressPace = () => ({ everyMs: Number(process.env.ALIGNFLOW_PROGRESS_MS ?? 10_000) });
+
 /**
  * Follows a run until it ends: drives it here (inline) or watches SQLite + QueueEvents (bullmq),
  * redrawing one line per stage. Ctrl-C cancels the run (checkpoints are kept: `runs resume`).
@@ -105,9 +110,12 @@ async function follow(runId: string, opts: { executor: ExecutorName; url?: strin
           lastState.set(s.id, s.state);
           process.stdout.write(stageLine(s) + '\n');
         }
+        const line = progress(liveRow(s));
+        if (line) process.stdout.write(line + '\n');
       }
     }
   };
+  const progress = progressLines(progressPace());
   // Progress that arrived by event (postMessage / QueueEvents) is fresher than the row.
   const liveRow = (s: ReturnType<typeof runStages>[number]) => {
     const p = live.get(s.id);
@@ -147,7 +155,8 @@ async function follow(runId: string, opts: { executor: ExecutorName; url?: strin
 
 export function register(program: Command): void {
   program
-    .command('run <spec>')
+    .command('run')
+    .argument('<spec>', 'pipeline spec file (YAML, see pipelines/)')
     .description('submit a pipeline and follow it to the end (exit 0 succeeded, 1 failed/cancelled, 2 invalid spec)')
     .option('--set <key=value>', 'override a spec field, e.g. stages.dpo.beta=0.2 (repeatable)', collect, [])
     .option('--force <stage>', 'run this stage even if a cached result exists (repeatable)', collect, [])
@@ -163,7 +172,8 @@ export function register(program: Command): void {
     });
 
   program
-    .command('submit <spec>')
+    .command('submit')
+    .argument('<spec>', 'pipeline spec file (YAML, see pipelines/)')
     .description('submit a pipeline and return its run id at once (inline: a detached `runs drive` process runs it)')
     .option('--set <key=value>', 'override a spec field (repeatable)', collect, [])
     .option('--force <stage>', 'ignore the cache for this stage (repeatable)', collect, [])
@@ -180,6 +190,7 @@ export function register(program: Command): void {
 
   runs
     .command('ls')
+    .description('list runs, newest first')
     .option('--limit <n>', 'how many (newest first)', '50')
     .option('--json', 'JSON output')
     .action((o: { limit: string; json?: boolean }) => {
@@ -189,7 +200,9 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('show <run>')
+    .command('show')
+    .description('show a run and its stages (--json: with each stage\'s time, backend, summary, final and eval metrics)')
+    .argument('<run>', 'run id (r-…)')
     .option('--json', 'JSON output')
     .action((id: string, o: { json?: boolean }) => {
       const db = cliDb();
@@ -201,7 +214,34 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('logs <run>')
+    .command('metrics')
+    .description('print the training metrics a run logged, per stage and step (loss, rewards/accuracies, eval_…)')
+    .argument('<run>', 'run id (r-…)')
+    .option('--stage <name>', 'only this stage')
+    .addOption(new Option('--json', 'print a JSON list of {stage, step, name, value}').conflicts('csv'))
+    .option('--csv', 'print CSV: stage,step,name,value')
+    .action((id: string, o: { stage?: string; json?: boolean; csv?: boolean }) => {
+      const db = cliDb();
+      getRun(db, id);
+      const points = runMetrics(db, id, o.stage !== undefined ? { stage: o.stage } : {});
+      if (o.json) return printJson(points);
+      if (o.csv) return void process.stdout.write(metricsCsv(points));
+      // Table: one row per (stage, step), one column per metric name.
+      const names = [...new Set(points.map((p) => p.name))];
+      const rows = new Map<string, Record<string, unknown>>();
+      for (const p of points) {
+        const k = `${p.stage}\u0000${p.step}`;
+        const r = rows.get(k) ?? { stage: p.stage, step: p.step };
+        r[p.name] = Number(p.value.toPrecision(6));
+        rows.set(k, r);
+      }
+      printTable([...rows.values()], ['stage', 'step', ...names]);
+    });
+
+  runs
+    .command('logs')
+    .description('print a run\'s event log (stage starts, retries, warnings, takeovers)')
+    .argument('<run>', 'run id (r-…)')
     .option('--follow', 'keep printing until the run ends')
     .option('--json', 'JSON lines')
     .action(async (id: string, o: { follow?: boolean; json?: boolean }) => {
@@ -219,7 +259,9 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('cancel <run>')
+    .command('cancel')
+    .description('cancel a run or one of its stages (checkpoints are kept: `runs resume` continues)')
+    .argument('<run>', 'run id (r-…)')
     .option('--stage <name>', 'cancel only this stage')
     .action((id: string, o: { stage?: string }) => {
       const n = cancelRun(cliDb(), id, o.stage);
@@ -246,8 +288,9 @@ export function register(program: Command): void {
   };
 
   runs
-    .command('resume <run>')
-    .description('re-run what did not finish in a failed or cancelled run (training continues from its last checkpoint)')
+    .command('resume')
+    .argument('<run>', 'run id (r-…)')
+    .description('re-run what did not finish in a failed or cancelled run, or take over a run whose driver or worker is gone (stale heartbeats); training continues from its last checkpoint')
     .option('--redis <url>', 'dispatch to BullMQ workers instead of running here')
     .option('--detach', 'return at once (inline: a detached driver process)')
     .option('--json', 'print the final run as JSON')
@@ -259,7 +302,8 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('retry <run>')
+    .command('retry')
+    .argument('<run>', 'run id (r-…)')
     .description('start a new run from the stored spec of RUN (finished stages come back as cached)')
     .option('--force <stage>', 'ignore the cache for this stage (repeatable)', collect, [])
     .option('--redis <url>', 'dispatch to BullMQ workers')
@@ -274,7 +318,8 @@ export function register(program: Command): void {
     });
 
   runs
-    .command('drive <run>')
+    .command('drive')
+    .argument('<run>', 'run id (r-…)')
     .description('run an inline run in this process until it ends (what `submit` starts detached)')
     .action(async (id: string) => {
       await loadStages([]);
@@ -283,7 +328,15 @@ export function register(program: Command): void {
       const stop = new AbortController();
       // SIGTERM: running stages stop at their next step and go back to queued (not cancelled).
       process.once('SIGTERM', () => stop.abort());
-      const status = await driveRun(e, id, { signal: stop.signal });
+      // The detached driver's stdout is its log file: progress lines at the same pace as `run`.
+      const progress = progressLines(progressPace());
+      const timer = setInterval(() => {
+        for (const s of runStages(e.db, id)) {
+          const line = progress(s);
+          if (line) process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+        }
+      }, 1000);
+      const status = await driveRun(e, id, { signal: stop.signal }).finally(() => clearInterval(timer));
       process.stdout.write(`run ${id} ${status}\n`);
       process.exitCode = exitFor(status);
     });

@@ -26,7 +26,8 @@ export function register(program: Command): void {
   const users = program.command('users').description('manage users and API tokens (roles: admin, labeler, viewer)');
 
   users
-    .command('add <name>')
+    .command('add')
+    .argument('<name>', 'user name')
     .description('add a user and print their API token (shown once; only its sha256 is stored)')
     .requiredOption('--role <role>', 'admin | labeler | viewer')
     .option('--expires <duration>', EXPIRES_HELP)
@@ -49,7 +50,8 @@ export function register(program: Command): void {
     });
 
   users
-    .command('revoke <name>')
+    .command('revoke')
+    .argument('<name>', 'user name')
     .description('disable a user, revoke all their tokens and release the pairs they had leased')
     .action((name: string) => {
       const r = revokeUser(cliDb(), name);
@@ -67,7 +69,8 @@ export function register(program: Command): void {
     });
 
   users
-    .command('token <name>')
+    .command('token')
+    .argument('<name>', 'user name')
     .description('issue an extra token for a user (shown once)')
     .option('--expires <duration>', EXPIRES_HELP)
     .action((name: string, o: { expires?: string }) => {

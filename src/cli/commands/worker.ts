@@ -16,7 +16,8 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'jobs at once per stage kind', '1')
     .option('--redis <url>', 'Redis URL (default: $ALIGNFLOW_REDIS_URL)')
     .option('--reconcile-ms <ms>', 'how often to rebuild lost queue state from SQLite (0: never)')
-    .action(async (o: { stages?: string; concurrency: string; redis?: string; reconcileMs?: string }) => {
+    .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long to wait for active steps to checkpoint and for Redis to acknowledge before exiting (default: $ALIGNFLOW_SHUTDOWN_GRACE_MS, else 10000)')
+    .action(async (o: { stages?: string; concurrency: string; redis?: string; reconcileMs?: string; graceMs?: string }) => {
       await loadStages([]); // the plugin modules of ALIGNFLOW_STAGE_MODULES; built-ins below, as needed
       const url = o.redis ?? process.env.ALIGNFLOW_REDIS_URL;
       if (!url) throw usageError('worker needs --redis URL or ALIGNFLOW_REDIS_URL');
@@ -26,12 +27,15 @@ export function register(program: Command): void {
       await loadStages(kinds);
       const concurrency = Number(o.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError('--concurrency must be a positive integer');
+      const graceMs = o.graceMs === undefined ? undefined : Number(o.graceMs);
+      if (graceMs !== undefined && !(Number.isFinite(graceMs) && graceMs >= 0)) throw usageError('--grace-ms must be a number of milliseconds ≥ 0');
       const db = cliDb();
       const home = alignflowHome();
       const w = await startWorkers({ db, home, store: createLocalStore(db, home) }, url, {
         kinds,
         concurrency,
         ...(o.reconcileMs !== undefined ? { reconcileMs: Number(o.reconcileMs) } : {}),
+        ...(graceMs !== undefined ? { graceMs } : {}),
         onEvent: (m) => process.stdout.write(`${new Date().toISOString()} ${m}\n`),
       });
       process.stdout.write(`worker ${process.pid} ready: ${kinds.join(', ')} (concurrency ${concurrency})\n`);
@@ -39,6 +43,9 @@ export function register(program: Command): void {
         const stop = async (sig: string) => {
           process.stdout.write(`${sig}: stopping (active steps checkpoint and re-queue)…\n`);
           await w.shutdown();
+          process.stdout.write(`worker ${process.pid} stopped\n`);
+          // Everything is recorded and closed; a client library's stray timer must not keep the process alive.
+          setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
           resolve();
         };
         process.once('SIGTERM', () => void stop('SIGTERM'));

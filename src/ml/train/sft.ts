@@ -7,7 +7,7 @@ import type { SftRecord } from '../../data/formats.js';
 import type * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/types.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
-import { tokenizePair } from '../tokenizer/pairs.js';
+import { BOUNDARY_NOTE, tokenizePair } from '../tokenizer/pairs.js';
 import { ExampleBatches, packExamples, prepareSftExamples, sequentialBatches, type Batch, type Example, type PrepareStats } from './data.js';
 import { causalLmLoss } from './lm-loss.js';
 import { evaluateLoss, train, type TrainResult } from './loop.js';
@@ -134,7 +134,7 @@ export async function runSft(o: SftRunOptions): Promise<SftRunResult> {
   };
   if (prep.stats.dropped) o.log?.(`SFT: dropped ${prep.stats.dropped} of ${o.train.length} training records (prompt ≥ max_length ${maxLength} tokens or empty completion)`);
   if (prep.stats.truncated) o.log?.(`SFT: truncated the completion of ${prep.stats.truncated} training records to max_length ${maxLength}`);
-  if (tr.mismatch) o.log?.(`SFT: ${tr.mismatch} records' prompt tokens are not a prefix of prompt+completion tokens (tokenized separately, as TRL does)`);
+  if (tr.mismatch) o.log?.(`SFT: ${tr.mismatch} records merge a token across the prompt/completion boundary (${BOUNDARY_NOTE})`);
 
   let evalBatches: Batch[] = [];
   if (o.eval && o.eval.length) {

@@ -30,6 +30,77 @@ import { runStageAttempt, timing, type ExecDeps } from '../execute.js';
 export const QUEUE_PREFIX = 'alignflow';
 export const queueNameFor = (kind: string) => `stage-${kind}`;
 
+/**
+ * Reconnect delays: 0.5 s, 1 s, 2 s, 4 s … capped at `maxMs` (ALIGNFLOW_REDIS_RETRY_MAX_MS,
+ * default 30 s). ioredis's default (50 ms steps up to 2 s) on a dozen connections is what made a
+ * worker without Redis log ten errors a second.
+ */
+export function redisRetryDelay(times: number, maxMs = Number(process.env.ALIGNFLOW_REDIS_RETRY_MAX_MS ?? 30_000)): number {
+  return Math.min(maxMs, 500 * 2 ** Math.min(30, Math.max(0, times - 1)));
+}
+
+const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE|Connection is closed|connect ETIMEDOUT/;
+export const isConnectionError = (err: unknown) => CONNECTION_ERROR.test(`${(err as NodeJS.ErrnoException)?.code ?? ''} ${(err as Error)?.message ?? ''}`);
+
+/**
+ * Turns the connection errors of all of a process's Redis connections into one line per
+ * interval ("Redis … is unreachable …; next attempt in 4 s") and one line when it is back.
+ * Every connection it is given reconnects with redisRetryDelay's backoff.
+ */
+export class RedisOutage {
+  private down = false;
+  private lastSaid = -Infinity;
+  private nextAttemptAt = 0;
+  private readonly where: string;
+  constructor(
+    url: string,
+    private readonly say: (msg: string) => void,
+    private readonly everyMs = Number(process.env.ALIGNFLOW_REDIS_REPORT_MS ?? 10_000),
+    private readonly now: () => number = Date.now,
+  ) {
+    this.where = url.replace(/\/\/[^@/]*@/, '//'); // no password in logs
+  }
+
+  /** The ioredis retryStrategy: backoff, and when the next attempt is (for the message). */
+  readonly retryStrategy = (times: number): number => {
+    const d = redisRetryDelay(times);
+    this.nextAttemptAt = Math.max(this.nextAttemptAt, this.now() + d);
+    return d;
+  };
+
+  /** Handles an error event; returns false when it is not a connection error (the caller reports it). */
+  error(err: unknown): boolean {
+    if (!isConnectionError(err)) return false;
+    const t = this.now();
+    this.down = true;
+    if (t - this.lastSaid >= this.everyMs) {
+      this.lastSaid = t;
+      // ioredis asks retryStrategy for the next delay just after it emits the error: say it then.
+      setTimeout(() => {
+        const next = Math.max(0, Math.round((this.nextAttemptAt - this.now()) / 1000));
+        if (this.down) this.say(`Redis at ${this.where} is unreachable (${(err as Error).message}); retrying with backoff, next attempt in ${next} s (said at most every ${Math.round(this.everyMs / 1000)} s)`);
+      }, 100).unref();
+    }
+    return true;
+  }
+
+  ready(): void {
+    if (!this.down) return;
+    this.down = false;
+    this.lastSaid = -Infinity;
+    this.nextAttemptAt = 0;
+    this.say(`Redis at ${this.where} is reachable again`);
+  }
+
+  /** A connection using this backoff, reporting through this object. */
+  connect(url: string): Redis {
+    const c = redisConnection(url, { retryStrategy: this.retryStrategy });
+    c.on('error', (err) => void this.error(err));
+    c.on('ready', () => this.ready());
+    return c;
+  }
+}
+
 export function redisConnection(url: string, extra: RedisOptions = {}): Redis {
   // maxRetriesPerRequest: null is required by BullMQ workers, and lets every command wait out a
   // Redis restart instead of failing after 20 retries.
@@ -66,8 +137,11 @@ const jobOpts = {
 export class Dispatcher {
   readonly connection: Redis;
   private queues = new Map<string, Queue>();
-  constructor(readonly url: string) {
-    this.connection = redisConnection(url);
+  constructor(
+    readonly url: string,
+    connection?: Redis,
+  ) {
+    this.connection = connection ?? redisConnection(url);
   }
 
   queue(kind: string): Queue {
@@ -143,6 +217,12 @@ export interface WorkerOptions {
   workerId?: string;
   /** Reconcile SQLite → Redis this often (ms); 0 disables. */
   reconcileMs?: number;
+  /**
+   * How long shutdown() waits for active steps to checkpoint and for Redis to acknowledge
+   * (ALIGNFLOW_SHUTDOWN_GRACE_MS, default 10 s); then it closes regardless. Nothing is lost: the
+   * SQLite state is recorded first, and a job Redis did not hear about is re-delivered.
+   */
+  graceMs?: number;
   onEvent?: (msg: string) => void;
 }
 
@@ -155,10 +235,13 @@ export interface RunningWorkers {
 
 /** Starts one BullMQ Worker per stage kind (queue), all sharing one SQLite-backed processor. */
 export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOptions): Promise<RunningWorkers> {
-  const dispatcher = new Dispatcher(url);
   const shutdown = new AbortController();
   const workerId = opts.workerId ?? `${os.hostname()}-${process.pid}`;
   const say = opts.onEvent ?? (() => undefined);
+  const outage = new RedisOutage(url, say);
+  const dispatcher = new Dispatcher(url, outage.connect(url));
+  /** Attempts in progress: shutdown waits for them (they record in SQLite, which needs no Redis). */
+  const attempts = new Set<Promise<unknown>>();
 
   const afterStage = async (runId: string, stageId: string) => {
     await dispatcher.dispatchRun(deps.db, runId);
@@ -172,11 +255,13 @@ export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOpti
 
   const processor = async (job: Job<StageJobData>) => {
     const { stageId, runId } = job.data;
-    const res = await runStageAttempt(deps, stageId, {
+    const attempt = runStageAttempt(deps, stageId, {
       workerId,
       shutdown: shutdown.signal,
       onProgress: (p: Progress) => void job.updateProgress({ stageId, ...p }).catch(() => undefined),
     });
+    attempts.add(attempt);
+    const res = await attempt.finally(() => attempts.delete(attempt));
     say(`${stageId}: ${res.status}`);
     switch (res.status) {
       case 'succeeded':
@@ -207,7 +292,7 @@ export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOpti
   const workers = opts.kinds.map(
     (kind) =>
       new Worker<StageJobData>(queueNameFor(kind), processor, {
-        connection: (connections.push(redisConnection(url)), connections[connections.length - 1]!),
+        connection: (connections.push(outage.connect(url)), connections[connections.length - 1]!),
         prefix: QUEUE_PREFIX,
         concurrency: opts.concurrency ?? 1,
         lockDuration,
@@ -216,7 +301,7 @@ export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOpti
         name: workerId,
       }),
   );
-  for (const w of workers) w.on('error', (err) => say(`worker error: ${err.message}`));
+  for (const w of workers) w.on('error', (err) => void (outage.error(err) || say(`worker error: ${err.message}`)));
 
   let timer: NodeJS.Timeout | undefined;
   const reconcileMs = opts.reconcileMs ?? Number(process.env.ALIGNFLOW_RECONCILE_MS ?? 5000);
@@ -228,7 +313,7 @@ export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOpti
       const r = await dispatcher.reconcile(deps.db);
       if (r.jobs > 0) say(`reconcile: re-enqueued ${r.jobs} job(s) Redis had lost`);
     } catch (err) {
-      say(`reconcile failed: ${(err as Error).message}`);
+      if (!outage.error(err)) say(`reconcile failed: ${(err as Error).message}`);
     } finally {
       reconciling = false;
     }
@@ -246,8 +331,22 @@ export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOpti
     async shutdown() {
       if (timer) clearInterval(timer);
       shutdown.abort();
-      await Promise.all(workers.map((w) => w.close()));
-      await dispatcher.close();
+      const graceMs = opts.graceMs ?? Number(process.env.ALIGNFLOW_SHUTDOWN_GRACE_MS ?? 10_000);
+      const deadline = Date.now() + graceMs;
+      const until = (p: Promise<unknown>) => {
+        let t: NodeJS.Timeout | undefined;
+        return Promise.race([p.then(() => true), new Promise<boolean>((r) => (t = setTimeout(() => r(false), Math.max(0, deadline - Date.now()))))]).finally(() => clearTimeout(t));
+      };
+      // Active steps stop at their next step, checkpoint and record themselves as re-queued in SQLite.
+      if (!(await until(Promise.allSettled([...attempts])))) say(`shutdown: a step did not stop within ${Math.round(graceMs / 1000)} s; its stage will be taken over once its heartbeat is stale`);
+      // Closing the workers needs Redis (they release their locks); without it, stop waiting at the deadline.
+      if (!(await until(Promise.all(workers.map((w) => w.close())).then(() => dispatcher.close())))) {
+        say(`shutdown: Redis did not answer within ${Math.round(graceMs / 1000)} s; exiting without it (queued jobs stay in Redis, and reconcile rebuilds any it lost)`);
+        let t: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(workers.map((w) => w.close(true))).catch(() => undefined), new Promise((r) => (t = setTimeout(r, 2000)))]);
+        clearTimeout(t);
+      }
+      dispatcher.connection.disconnect();
       for (const c of connections) c.disconnect();
     },
   };
