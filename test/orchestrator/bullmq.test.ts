@@ -195,6 +195,7 @@ test('the same spec submitted twice while the first runs: the second waits and r
 test('bullmq: a waiting stage is re-invoked by a delayed job and continues when its quota is met', { timeout: 120_000 }, async () => {
   const env = await setup();
   const labels = path.join(env.dir, 'labels.txt');
+  fs.writeFileSync(labels, ''); // a spec's files must exist when it is validated; the gate waits for lines
   const runId = await submit(env, `
 name: hitl
 stages:

@@ -59,7 +59,8 @@ export function register(program: Command): void {
     });
 
   users
-    .command('enable <name>')
+    .command('enable')
+    .argument('<name>', 'user name')
     .description('re-enable a revoked user and print a new token for them (their old tokens stay revoked)')
     .option('--expires <duration>', EXPIRES_HELP)
     .action((name: string, o: { expires?: string }) => {
@@ -78,7 +79,8 @@ export function register(program: Command): void {
     });
 
   users
-    .command('tokens <name>')
+    .command('tokens')
+    .argument('<name>', 'user name')
     .description("list a user's tokens: id, created, last used, expiry, revoked (never the tokens themselves)")
     .option('--json', 'print JSON')
     .action((name: string, o: { json?: boolean }) => {
@@ -88,7 +90,8 @@ export function register(program: Command): void {
     });
 
   users
-    .command('revoke-token <tokenId>')
+    .command('revoke-token')
+    .argument('<tokenId>', 'token id, as `users tokens NAME` lists it')
     .description('revoke one token (ids from `users tokens NAME`); the user and their other tokens stay')
     .action((tokenId: string) => {
       revokeToken(cliDb(), tokenId);
