@@ -17,11 +17,10 @@ export interface ServerInputDirs {
  * process (inline executor, in the background) or dispatched to BullMQ.
  */
 export async function createOrchestratorPort(db: Db, home: string, store: ArtifactStore, redis?: string, dirs: ServerInputDirs = { dataDirs: [], judgesDirs: [] }): Promise<OrchestratorPort> {
-  const [{ loadStages, getStage, registerLabelingPort }, { parseSpec }, runs, { createLabelingPort }, { resolveDataset }] = await Promise.all([
+  const [{ loadStages, getStage }, { parseSpec }, runs, { resolveDataset }] = await Promise.all([
     import('../stages/index.js'),
     import('../config/spec.js'),
     import('../orchestrator/runs.js'),
-    import('../labeling/port.js'),
     import('../data/datasets.js'),
   ]);
   const findDataset = (name: string): string | undefined => {
@@ -31,7 +30,6 @@ export async function createOrchestratorPort(db: Db, home: string, store: Artifa
       return undefined;
     }
   };
-  registerLabelingPort((d) => createLabelingPort(d.db as Db));
   return {
     async submit(input) {
       await loadStages();

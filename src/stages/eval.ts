@@ -16,14 +16,14 @@
 // and every machine-computed figure are kept in a checkpoint of the stage (eval-state.json), so a
 // re-invocation never samples again: it only looks at the batch.
 //
-// Training curves: the handler has no SQL. The orchestrator may add `history()` to the context
-// (EvalStageContext below); without it the report has no curves and `alignflow report` / the
-// server fill them in from the metrics table when the report is viewed.
+// Training curves: the handler has no SQL. The orchestrator's context gives `history()`; without
+// it (a bare context) the report has no curves and `alignflow report` / the server fill them in
+// from the metrics table when the report is viewed.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { StageContext, StageHandler, StageOutcome } from './contract.js';
+import type { RunHistory, StageContext, StageHandler, StageOutcome } from './contract.js';
 import type { ArtifactManifest } from '../store/types.js';
 import { AlignflowError } from '../errors.js';
 import { ALIGNFLOW_VERSION, ENGINE_VERSION } from '../version.js';
@@ -49,18 +49,8 @@ import type { Curve, ReportWarning } from '../eval/warnings.js';
 import type { KlSample } from '../eval/kl.js';
 import { implicitRewardRule, preferenceLossNames, type ImplicitRewardRule, type PreferenceLossName } from '../ml/losses/index.js';
 import { humanJudgments, planHumanPairs } from '../eval/human.js';
-import { checkHumanBatch } from '../labeling/labelers/human.js';
-import { createLabelingPort, requireLabeling } from '../labeling/port.js';
-import { registerLabelingPort } from './index.js';
-import type { Db } from '../store/db.js';
-
-// The human judge needs StageContext.labeling. This handler runs in a worker thread (heavy) that
-// loads only its own module, so it plugs the labeling services in itself, as the label stage does.
-try {
-  registerLabelingPort((d) => createLabelingPort(d.db as Db));
-} catch {
-  // the registry was not initialised yet (see src/stages/label.ts); the orchestrator must register it
-}
+import { checkHumanBatch } from './human-batch.js';
+import { requireLabeling } from '../labeling/port.js';
 
 const ruleJudgeSchema = z.object({
   type: z.literal('rule'),
@@ -127,15 +117,7 @@ export const evalConfigSchema = z.object({
 
 export type EvalConfig = z.infer<typeof evalConfigSchema>;
 
-/** What the eval stage would like from the orchestrator beyond the StageContext contract. */
-export interface EvalHistory {
-  curves: Curve[];
-  /** Configs of the run's other stages, by stage name. */
-  stageConfigs?: Record<string, unknown>;
-  /** Warnings the earlier stages logged (shown at the top of the report). */
-  warnings?: { stage: string; message: string }[];
-}
-export type EvalStageContext = StageContext<EvalConfig> & { history?: () => Promise<EvalHistory> | EvalHistory; backendName?: string };
+export type EvalStageContext = StageContext<EvalConfig>;
 
 function promptText(c: Content | undefined, where: string): string {
   if (typeof c === 'string') return c;
@@ -536,7 +518,7 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
     schema: EVAL_STATE_SCHEMA,
     fingerprint: stateFingerprint(ctx, cfg),
     sampling,
-    backend: ctx.backendName ?? backend.name,
+    backend: backend.name,
     models: plan.models,
     reference: plan.referenceM ? { artifactId: plan.referenceM.id, name: plan.referenceM.name } : null,
     datasets: data.datasets,
@@ -644,7 +626,7 @@ async function finish(ctx: EvalStageContext, cfg: EvalConfig, st: EvalState, ext
   const rmRoles = Object.keys(inputs).filter((r) => r === 'reward_model' || r.startsWith('reward_model_')).sort();
   const warnings = [...st.warnings, ...extraWarnings];
   // ---- history from the orchestrator (optional)
-  let history: EvalHistory = { curves: [] };
+  let history: RunHistory = { curves: [] };
   if (typeof ctx.history === 'function') {
     try {
       history = await ctx.history();
