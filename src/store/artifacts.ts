@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { AlignflowError, notFound } from '../errors.js';
 import { immediate, type Db } from './db.js';
 import { artifactFiles, artifactKinds, artifacts, lineageEdges, stageOutputs, type ArtifactKind } from './schema.js';
@@ -220,6 +220,18 @@ export function createLocalStore(db: Db, home: string): LocalArtifactStore {
     };
   }
 
+  async function findByMetadata(kind: ArtifactKind, key: string, value: string): Promise<ArtifactManifest[]> {
+    // the key goes into a JSON path: only plain field names
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(key)) throw new AlignflowError('internal', `findByMetadata: invalid metadata key "${key}"`);
+    return db
+      .select({ id: artifacts.id })
+      .from(artifacts)
+      .where(sql`${artifacts.kind} = ${kind} and json_extract(${artifacts.metadata}, ${'$.' + key}) = ${value}`)
+      .orderBy(sql`${artifacts.createdAt} desc`)
+      .all()
+      .map((r) => getSync(r.id));
+  }
+
   async function readFile(id: string, p: string): Promise<Buffer> {
     const f = fileOf(id, p);
     try {
@@ -265,7 +277,7 @@ export function createLocalStore(db: Db, home: string): LocalArtifactStore {
     return dir;
   }
 
-  return { db, home, blobs, put, get, find, readFile, readFileChunks, checkFile, materialize };
+  return { db, home, blobs, put, get, find, findByMetadata, readFile, readFileChunks, checkFile, materialize };
 }
 
 function withContext(err: unknown, id: string, p: string): unknown {

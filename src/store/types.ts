@@ -1,4 +1,4 @@
-import type { ArtifactKind } from './schema.js';
+import type { ArtifactKind } from '../kinds.js';
 
 export interface ArtifactFileInput {
   /** Name inside the artifact, e.g. "model.safetensors". Forward slashes, no "..". */
@@ -42,4 +42,9 @@ export interface ArtifactStore {
   readFile(id: string, path: string): Promise<Buffer>;
   /** Writes every file of the artifact into `dir` (verified) and returns `dir`. */
   materialize(id: string, dir: string): Promise<string>;
+  /**
+   * Artifacts of `kind` whose top-level metadata field `key` equals `value` (a string), newest
+   * first: how cached results (reference log-probs) are found by their key.
+   */
+  findByMetadata(kind: ArtifactKind, key: string, value: string): Promise<ArtifactManifest[]>;
 }

@@ -9,7 +9,6 @@ import { initBackend } from '../../src/ml/backend.js';
 import { dpoStage } from '../../src/stages/dpo.js';
 import { rewardStage } from '../../src/stages/reward.js';
 import { loadRewardModelDir, scoreWithRewardModel } from '../../src/ml/reward.js';
-import { findRefLogpsInDb } from '../../src/ml/ref-logprobs.js';
 import { bytesTokenizer } from '../../src/ml/tokenizer/index.js';
 import { env, modelArtifact, textPairs, datasetArtifact, stageContext } from './dpo-stage-helpers.js';
 
@@ -53,7 +52,7 @@ test('dpo stage: learns, counts bad pairs, caches reference log-probs, second ru
   }
   assert.equal(r1.checkpoints.length, 2);
   assert.ok(r1.logs.some((l) => /dropped 1 whose prompt fills max_length/.test(l.msg) && /skipped 1 with chosen == rejected/.test(l.msg)));
-  assert.equal(findRefLogpsInDb(e.db, (await e.store.get(out.outputs.ref_logprobs!.id)).metadata.key_hash as string).length, 1);
+  assert.equal((await e.store.findByMetadata('ref-logprobs', 'key_hash', (await e.store.get(out.outputs.ref_logprobs!.id)).metadata.key_hash as string)).length, 1);
 
   // second run, same key (dataset, reference, tokenizer, max length, rule): reference log-probs are read
   // (no eval input this time: the eval split is carved out of train, reference values subsetted)
