@@ -11,37 +11,21 @@ import { tokenizePair } from '../tokenizer/pairs.js';
 import { ExampleBatches, packExamples, prepareSftExamples, sequentialBatches, type Batch, type Example, type PrepareStats } from './data.js';
 import { causalLmLoss } from './lm-loss.js';
 import { evaluateLoss, type MicroBatchOutput, type TrainResult } from './loop.js';
-import { runTraining, type PlannedResult } from './plan.js';
+import { runTraining, type PlannedResult, type TrainingHyper } from './plan.js';
 import type { TrainerCheckpoint } from './checkpoint.js';
 import { sftRecordText } from './records.js';
 import { Rng, deriveSeed } from './rng.js';
-import type { ScheduleKind } from './schedule.js';
 
-export interface SftHyper {
-  /** Optimizer updates; when absent, `epochs` over the (packed) training examples. */
-  maxSteps?: number;
-  epochs?: number;
-  batchSize: number;
-  gradAccum: number;
-  lr: number;
-  schedule: ScheduleKind;
-  warmupSteps?: number;
-  warmupRatio?: number;
-  minLrRatio: number;
-  weightDecay: number;
+/** The generic plan (steps, schedule, optimizer, cadence, seed) plus SFT's data settings. */
+export interface SftHyper extends TrainingHyper {
   beta1: number;
   beta2: number;
   eps: number;
-  maxGradNorm: number;
   /** Clamped to the model's context length. */
   maxLength: number;
   packing: boolean;
   addEos: boolean;
-  evalEvery?: number;
   evalBatchSize?: number;
-  checkpointEvery?: number;
-  logEvery: number;
-  seed: number;
 }
 
 export interface SftDataStats {
