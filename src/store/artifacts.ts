@@ -74,6 +74,31 @@ export function validateArtifactPath(p: string): void {
 
 class MissingBlob extends Error {}
 
+/** An artifact's manifest read from the store's tables (any handle: the db or a transaction), or undefined. */
+export function findIn(tx: Db, id: string): ArtifactManifest | undefined {
+  const row = tx.select().from(artifacts).where(eq(artifacts.id, id)).get();
+  if (!row) return undefined;
+  const files = tx
+    .select({ path: artifactFiles.path, sha256: artifactFiles.sha256, sizeBytes: artifactFiles.sizeBytes })
+    .from(artifactFiles)
+    .where(eq(artifactFiles.artifactId, id))
+    .all()
+    .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  return {
+    id: row.id,
+    kind: row.kind,
+    name: row.name,
+    metadata: (row.metadata ?? {}) as Record<string, unknown>,
+    files,
+    sizeBytes: row.sizeBytes,
+    createdAt: row.createdAt,
+    pinned: row.pinned,
+    producerStageId: row.producerStageId,
+    producerRunId: row.producerRunId,
+  };
+}
+
+
 export function createLocalStore(db: Db, home: string): LocalArtifactStore {
   const blobs = new BlobStore(home);
 
@@ -199,29 +224,6 @@ export function createLocalStore(db: Db, home: string): LocalArtifactStore {
     });
   }
 
-  // find() bound to a transaction handle (same queries).
-  function findIn(tx: Db, id: string): ArtifactManifest | undefined {
-    const row = tx.select().from(artifacts).where(eq(artifacts.id, id)).get();
-    if (!row) return undefined;
-    const files = tx
-      .select({ path: artifactFiles.path, sha256: artifactFiles.sha256, sizeBytes: artifactFiles.sizeBytes })
-      .from(artifactFiles)
-      .where(eq(artifactFiles.artifactId, id))
-      .all()
-      .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
-    return {
-      id: row.id,
-      kind: row.kind,
-      name: row.name,
-      metadata: (row.metadata ?? {}) as Record<string, unknown>,
-      files,
-      sizeBytes: row.sizeBytes,
-      createdAt: row.createdAt,
-      pinned: row.pinned,
-      producerStageId: row.producerStageId,
-      producerRunId: row.producerRunId,
-    };
-  }
 
   async function putDataset(a: PutArtifact, entry: DatasetEntry, o: { beforeRegister?: () => void | Promise<void> } = {}) {
     let dataset: DatasetRow | undefined;
