@@ -152,7 +152,7 @@ export function trainingStage<C extends TrainingConfig, T extends Trainee, U, B,
 async function resumeFrom(ctx: StageContext<unknown>): Promise<TrainerCheckpoint | undefined> {
   const c = await ctx.latestCheckpoint();
   if (!c) return undefined;
-  ctx.log.info(`${ctx.stageName}: resuming from the checkpoint of step ${c.step}`);
+  ctx.log.info(`${ctx.kind.toUpperCase()}: resuming from the checkpoint of step ${c.step}`);
   return readCheckpoint((f) => ctx.store.readFile(c.artifact.id, f));
 }
 
