@@ -12,7 +12,7 @@ import path from 'node:path';
 import YAML, { LineCounter, isMap, isSeq, type Document, type Node as YamlNode } from 'yaml';
 import { z, type ZodType } from 'zod';
 import { AlignflowError, type InputIssue } from '../errors.js';
-import { datasetKinds, type DatasetKind } from '../store/schema.js';
+import { datasetKinds, type DatasetKind } from '../kinds.js';
 import { topoSort } from './dag.js';
 import { alignflowHome } from './paths.js';
 import { DIR_FIELDS, FILE_FIELDS, checkInputPath, restrictedBase, type InputPathPolicy, type InputRole } from './input-paths.js';

@@ -86,7 +86,7 @@ export interface ImportResult {
 }
 
 /** `d-` + the artifact's hex: one dataset row per dataset artifact. */
-export const datasetIdFor = (artifactId: string) => 'd-' + artifactId.replace(/^a-/, '');
+export { datasetIdFor } from '../store/artifacts.js';
 
 function rowToInfo(r: typeof datasets.$inferSelect): DatasetInfo {
   return { id: r.id, name: r.name, artifactId: r.artifactId, kind: r.kind, format: r.format, records: r.records, sourcePath: r.sourcePath, createdAt: r.createdAt };
@@ -99,7 +99,7 @@ function rowToInfo(r: typeof datasets.$inferSelect): DatasetInfo {
  * problem up to `maxIssues`, all counted) unless `skipInvalid`. Re-importing the same content is
  * a no-op that returns the existing dataset.
  */
-export async function importDataset(db: Db, store: LocalArtifactStore, file: string, opts: ImportOptions = {}): Promise<ImportResult> {
+export async function importDataset(db: Db, store: ArtifactStore & { readonly home: string }, file: string, opts: ImportOptions = {}): Promise<ImportResult> {
   if (opts.kind !== undefined && !isDatasetKind(opts.kind)) throw usageError(`unknown dataset kind "${opts.kind}" (use sft, preference, unpaired or prompt)`);
   const name = opts.name ?? path.basename(file).replace(/\.(jsonl|json|ndjson)$/i, '');
   if (!name.trim() || name.length > 200) throw usageError('a dataset name must be 1 to 200 characters');
@@ -124,7 +124,7 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
   /** Fields the format does not have, by name: where first seen and on how many lines. */
   const dropped = new Map<string, { firstLine: number; lines: number }>();
 
-  const writer = await store.blobs.createWriter();
+  const writer = await store.createFileWriter();
   const contentHash = createHash('sha256'); // the blob's digest, known before the blob is committed
   let buffered: string[] = [];
   let bufferedLen = 0;
@@ -230,30 +230,15 @@ export async function importDataset(db: Db, store: LocalArtifactStore, file: str
 
   const metadata: DatasetMetadata = { datasetKind: formatKind[format], format, records, skipped: badLines, warnings: warningCount };
   const kind = formatKind[format];
-  const sourcePath = path.resolve(file);
-  let created = false;
-  let info: DatasetInfo | undefined;
-  const artifact = await store.put(
-    { kind: 'dataset', name, files: [{ path: DATA_FILE, blob }], metadata: metadata as unknown as Record<string, unknown> },
-    {
-      beforeRegister: opts.beforeRegister,
-      inTransaction: (tx, manifest) => {
-        const existing = tx.select().from(datasets).where(eq(datasets.artifactId, manifest.id)).get();
-        if (existing) {
-          info = rowToInfo(existing);
-          return;
-        }
-        const sameName = tx.select().from(datasets).where(eq(datasets.name, name)).get();
-        if (sameName && !opts.newVersion) throw inputError(`a different dataset is already named "${name}" (${sameName.id}); choose another --name`);
-        const row = { id: datasetIdFor(manifest.id), name, artifactId: manifest.id, kind, format, records, sourcePath, createdAt: Date.now() };
-        tx.insert(datasets).values(row).run();
-        info = rowToInfo(row);
-        created = true;
-      },
-    },
+  // the artifact and its catalog row are registered by the store, in one transaction
+  const { artifact, dataset, created } = await store.putDataset(
+    { kind: 'dataset', name, files: [{ path: DATA_FILE, staged: blob }], metadata: metadata as unknown as Record<string, unknown> },
+    { name, kind, format, records, sourcePath: path.resolve(file), ...(opts.newVersion ? { newVersion: true } : {}) },
+    opts.beforeRegister ? { beforeRegister: opts.beforeRegister } : {},
   );
+  const info = rowToInfo(dataset);
   return {
-    dataset: info!,
+    dataset: info,
     artifact,
     created,
     kind,

@@ -5,7 +5,8 @@ import { bootstrap, histogram, mean, orderConsistency, verdictScore, winRateCI, 
 import { lengthControlledWinRate } from './length-control.js';
 import { estimateKl, type KlSample } from './kl.js';
 import { heldOutLoss } from './perplexity.js';
-import { implicitRewardMetrics, rewardModelAccuracy, type PairLogps } from './preference.js';
+import { implicitRewardMetrics, pairImplicitRewards, rewardModelAccuracy, sigmoidRule, type PairLogps } from './preference.js';
+import type { ImplicitRewardRule } from '../ml/losses/dpo.js';
 import type { Contamination } from './contamination.js';
 import { trainingWarnings, type Curve, type ReportWarning } from './warnings.js';
 import {
@@ -29,7 +30,8 @@ export interface RawEval {
   scores: Record<string, Record<string, (number | null)[]>>;
   kl?: Record<string, KlSample[]>;
   heldOut?: Record<string, { logp: number; tokens: number }[]>;
-  implicit?: Record<string, { pairs: PairLogps[]; beta: number }>;
+  /** `rule` absent (states written before it was recorded): the sigmoid-DPO rule with `beta`. */
+  implicit?: Record<string, { pairs: PairLogps[]; beta: number; rule?: ImplicitRewardRule }>;
   rewardModelPairs?: Record<string, { chosen: number; rejected: number }[]>;
   contamination: Contamination | null;
   curves: Curve[];
@@ -39,9 +41,10 @@ export interface RawEval {
 }
 
 /** Implicit-reward metrics with bootstrap intervals over pairs for accuracy and margin. */
-function implicitWithCI(pairs: PairLogps[], beta: number, bs: { resamples: number; seed: number; level: number }) {
-  const m = implicitRewardMetrics(pairs, beta);
-  const margins = pairs.map((p) => beta * (p.policyChosen - p.referenceChosen) - beta * (p.policyRejected - p.referenceRejected));
+function implicitWithCI(pairs: PairLogps[], rule: ImplicitRewardRule, bs: { resamples: number; seed: number; level: number }) {
+  const m = implicitRewardMetrics(pairs, rule);
+  const r = pairImplicitRewards(pairs, rule);
+  const margins = r.chosen.map((c, i) => c - r.rejected[i]!);
   return { ...m, accuracyCI: bootstrap(margins.map((x) => (x > 0 ? 1 : 0)), mean, bs), marginCI: bootstrap(margins, mean, bs) };
 }
 
@@ -119,7 +122,7 @@ export function buildReport(raw: RawEval): EvalReport {
       rewards,
       kl: klS && klS.length ? estimateKl(klS, bs) : null,
       heldOut: ho && ho.length ? heldOutLoss(ho) : null,
-      implicitReward: imp && imp.pairs.length ? implicitWithCI(imp.pairs, imp.beta, bs) : null,
+      implicitReward: imp && imp.pairs.length ? implicitWithCI(imp.pairs, imp.rule ?? sigmoidRule(imp.beta), bs) : null,
     };
   });
 

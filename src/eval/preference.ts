@@ -4,13 +4,35 @@
 // `eval_rewards/accuracies` = mean[r(x,y_w) > r(x,y_l)] and `eval_rewards/margins` = mean[r_w − r_l]
 // (trl/trainer/dpo_trainer.py, get_batch_loss_metrics). A reward model is scored the same way on
 // its own scalar scores.
+// Which reward (with or without the reference, per token or summed) follows the loss the policy
+// was trained with: implicitRewardRule in ml/losses/dpo.ts, the same rule the DPO stage logs by.
 import { mean } from './stats.js';
+import { implicitRewardValue, type ImplicitRewardRule } from '../ml/losses/dpo.js';
 
 export interface PairLogps {
   policyChosen: number;
   policyRejected: number;
   referenceChosen: number;
   referenceRejected: number;
+  /** Completion tokens (needed by per-token rules; absent in states written before they were recorded). */
+  chosenTokens?: number;
+  rejectedTokens?: number;
+}
+
+/** A bare β: the sigmoid-DPO rule (with the reference, summed log-probs), what reports used before rules were recorded. */
+export const sigmoidRule = (beta: number): ImplicitRewardRule => ({ beta, useReference: true, perToken: false });
+
+/** Implicit rewards r⁺, r⁻ of every pair under `rule`. */
+export function pairImplicitRewards(pairs: readonly PairLogps[], rule: ImplicitRewardRule): { chosen: number[]; rejected: number[] } {
+  if (!(rule.beta > 0)) throw new RangeError(`implicit reward: β must be > 0, got ${rule.beta}`);
+  const tokens = (t: number | undefined) => {
+    if (rule.perToken && t === undefined) throw new RangeError('implicit reward: a per-token rule needs the completion token counts');
+    return t ?? 1;
+  };
+  return {
+    chosen: pairs.map((p) => implicitRewardValue(rule, p.policyChosen, p.referenceChosen, tokens(p.chosenTokens))),
+    rejected: pairs.map((p) => implicitRewardValue(rule, p.policyRejected, p.referenceRejected, tokens(p.rejectedTokens))),
+  };
 }
 
 export interface ImplicitRewardMetrics {
@@ -24,10 +46,10 @@ export interface ImplicitRewardMetrics {
   beta: number;
 }
 
-export function implicitRewardMetrics(pairs: readonly PairLogps[], beta: number): ImplicitRewardMetrics {
-  if (!(beta > 0)) throw new RangeError(`implicit reward: β must be > 0, got ${beta}`);
-  const rc = pairs.map((p) => beta * (p.policyChosen - p.referenceChosen));
-  const rr = pairs.map((p) => beta * (p.policyRejected - p.referenceRejected));
+export function implicitRewardMetrics(pairs: readonly PairLogps[], ruleOrBeta: ImplicitRewardRule | number): ImplicitRewardMetrics {
+  const rule = typeof ruleOrBeta === 'number' ? sigmoidRule(ruleOrBeta) : ruleOrBeta;
+  const beta = rule.beta;
+  const { chosen: rc, rejected: rr } = pairImplicitRewards(pairs, rule);
   return {
     'eval_rewards/chosen': mean(rc),
     'eval_rewards/rejected': mean(rr),

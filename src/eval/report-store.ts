@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, desc, eq } from 'drizzle-orm';
 import type { Db } from '../store/db.js';
 import type { ArtifactStore } from '../store/types.js';
-import { artifacts, metrics, reports, runEvents, runs, signoffs, stageOutputs, stages, users } from '../store/schema.js';
+import { artifacts, metrics, reports, runs, signoffs, stageOutputs, stages, users } from '../store/schema.js';
 import { AlignflowError, notFound } from '../errors.js';
 import { REPORT_SCHEMA, type EvalReport } from './report-types.js';
 import { trainingWarnings, type Curve } from './warnings.js';
@@ -142,29 +142,4 @@ export function addSignoff(db: Db, s: { reportId: string; userId: string; decisi
   const id = 'so-' + randomUUID().replaceAll('-', '').slice(0, 20);
   db.insert(signoffs).values({ id, reportId: s.reportId, userId: s.userId, decision: s.decision, comment: s.comment, createdAt: Date.now() }).run();
   return id;
-}
-
-
-/**
- * What the eval stage's optional `history()` port should return, built from the database: the
- * run's training curves, its other stages' configs, and the warnings its stages logged. The
- * orchestrator wires it in buildContext for eval stages:
- *   if (row.kind === 'eval') (ctx as EvalStageContext).history = () => evalHistory(db, row.runId);
- */
-export function evalHistory(db: Db, runId: string): { curves: Curve[]; stageConfigs: Record<string, unknown>; warnings: { stage: string; message: string }[] } {
-  const st = db.select({ id: stages.id, name: stages.name, kind: stages.kind, config: stages.config }).from(stages).where(eq(stages.runId, runId)).all();
-  const names = new Map(st.map((s) => [s.id, s]));
-  const warns = db
-    .select({ stageId: runEvents.stageId, message: runEvents.message })
-    .from(runEvents)
-    .where(and(eq(runEvents.runId, runId), eq(runEvents.level, 'warn')))
-    .orderBy(asc(runEvents.id))
-    .limit(50)
-    .all()
-    .filter((w) => w.stageId && names.get(w.stageId)?.kind !== 'eval');
-  return {
-    curves: runCurves(db, runId),
-    stageConfigs: Object.fromEntries(st.filter((s) => s.kind !== 'eval').map((s) => [s.name, s.config])),
-    warnings: warns.map((w) => ({ stage: names.get(w.stageId!)?.name ?? '?', message: w.message })),
-  };
 }

@@ -1,7 +1,7 @@
-// The labeling services the collect and label stages use (StageContext.labeling). Stages never see
-// SQL; the orchestrator builds this object over its database:
+// The labeling services the collect, label and eval stages use (StageContext.labeling). Stages
+// never see SQL; the orchestrator's context builder (src/orchestrator/context.ts) makes this object
+// over its database for every stage it runs:
 //
-//   import { createLabelingPort } from '../labeling/port.js';
 //   ctx.labeling = createLabelingPort(db);
 //
 // A remote worker could implement the same interface over the HTTP API.
@@ -9,7 +9,6 @@ import { eq } from 'drizzle-orm';
 import { AlignflowError, inputError } from '../errors.js';
 import { immediate, type Db } from '../store/db.js';
 import { labelBatches, labelDecisions, pairs, responses, type LabelDecision } from '../store/schema.js';
-import type { LabelingPort } from '../stages/contract.js';
 import { addPairs, batchProgress, closeBatch, createBatch, type Batch, type BatchOptions, type BatchProgress, type GoldInput, type PairInput } from './batches.js';
 import { preferenceRecords, rawLabels, type PreferenceExport, type RawLabel } from './export.js';
 import type { Resolution } from './resolve.js';
@@ -32,7 +31,7 @@ export interface StoredPair {
   b: { id: string; text: string };
 }
 
-export interface LabelingService extends LabelingPort {
+export interface LabelingService {
   readonly kind: 'alignflow.labeling/1';
   /** Collect: stores responses and pairs (not yet in any batch); returns the pair ids in order. */
   savePairs(runId: string, stageId: string, pairs: PairInput[]): string[];

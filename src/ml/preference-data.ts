@@ -1,7 +1,7 @@
 // Preference pairs on the token level: the truncation rule (with the bad-input accounting issue 4
 // asks for), collation of chosen and rejected into ONE right-padded batch for a single forward
 // pass, and a resumable batch source for the training loop.
-import { DataCursor, collate, type CursorState, type BatchSource } from './train/data.js';
+import { DataCursor, collate, type CursorOptions, type CursorState, type BatchSource } from './train/data.js';
 import type { Batch } from './train/data.js';
 
 export interface TokenPair {
@@ -149,8 +149,9 @@ export class PairBatches implements BatchSource<PairBatch> {
     readonly gradAccum: number,
     readonly padId: number,
     seed: number,
+    o: CursorOptions = {},
   ) {
-    this.cursor = new DataCursor(prepared.length, seed);
+    this.cursor = new DataCursor(prepared.length, seed, undefined, o);
   }
 
   next(): PairBatch {

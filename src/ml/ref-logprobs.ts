@@ -1,13 +1,10 @@
 // Reference log-probs as an artifact: computed once per (dataset, reference model, tokenizer +
 // chat template, max length, truncation rule) and reused by every later DPO run with the same key,
-// which then runs only the policy. The key lives in the artifact's metadata (`key_hash`); lookup is
-// a small query on the artifacts table (the ArtifactStore interface has no search, so a local store
-// is queried through its db; other stores may offer `findByMetadata`).
-import { sql } from 'drizzle-orm';
+// which then runs only the policy. The key lives in the artifact's metadata (`key_hash`); lookup
+// goes through the store's interface (ArtifactStore.findByMetadata), so any store implementation
+// serves it.
 import { AlignflowError } from '../errors.js';
 import { canonicalHash, sha256Hex } from '../store/canonical-json.js';
-import { artifacts } from '../store/schema.js';
-import type { Db } from '../store/db.js';
 import type { ArtifactManifest, ArtifactStore, PutArtifact } from '../store/types.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import type { CausalLM } from './models/types.js';
@@ -54,30 +51,9 @@ export function pairsFingerprint(pairs: readonly PreparedPair[]): string {
   return sha256Hex(JSON.stringify(pairs.map((p) => [p.index, p.promptIds, p.chosenIds, p.rejectedIds])));
 }
 
-interface Searchable {
-  findByMetadata?(kind: string, key: string, value: string): Promise<ArtifactManifest[]> | ArtifactManifest[];
-  db?: Db;
-}
-
-/** ref-logprobs artifacts whose metadata.key_hash equals `keyHash`, newest first. */
-export function findRefLogpsInDb(db: Db, keyHash: string): string[] {
-  return db
-    .select({ id: artifacts.id })
-    .from(artifacts)
-    .where(sql`${artifacts.kind} = 'ref-logprobs' and json_extract(${artifacts.metadata}, '$.key_hash') = ${keyHash}`)
-    .orderBy(sql`${artifacts.createdAt} desc`)
-    .all()
-    .map((r) => r.id);
-}
-
+/** The newest ref-logprobs artifact stored under `keyHash`. */
 export async function findRefLogps(store: ArtifactStore, keyHash: string): Promise<ArtifactManifest | undefined> {
-  const s = store as ArtifactStore & Searchable;
-  if (typeof s.findByMetadata === 'function') return (await s.findByMetadata('ref-logprobs', 'key_hash', keyHash))[0];
-  if (s.db) {
-    const id = findRefLogpsInDb(s.db, keyHash)[0];
-    return id ? store.get(id) : undefined;
-  }
-  return undefined;
+  return (await store.findByMetadata('ref-logprobs', 'key_hash', keyHash))[0];
 }
 
 export function refLogpsArtifact(key: RefLogpsKey, prepared: readonly PreparedPair[], ref: RefLogps, extra: Partial<PutArtifact> = {}): PutArtifact {

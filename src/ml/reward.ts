@@ -13,6 +13,7 @@ import { familyOf, knownModelTypes, modelFamily } from './models/registry.js';
 import { configEosIds, type CausalLM, type ModelConfig } from './models/types.js';
 import type { SafetensorsDtype } from './safetensors.js';
 import type { TextTokenizer } from './tokenizer/tokenizer.js';
+import { tensorSeed } from './tensor-seed.js';
 import type { MicroBatchOutput } from './train/loop.js';
 import { collatePairs, type PairBatch, type PreparedPair } from './preference-data.js';
 import { bradleyTerryLoss } from './losses/index.js';
@@ -82,7 +83,7 @@ let scoreCounter = 0;
 /** A fresh head on `base` (an SFT model or a fresh one): score ~ N(0, initializer_range), as transformers inits Linear. */
 export function createRewardModel(base: CausalLM, o: { seed?: number; padTokenId: number }): RewardModel {
   const std = base.config.initializer_range ?? 0.02;
-  const w = tf.randomNormal([1, base.hiddenSize], 0, std, 'float32', o.seed ?? 0);
+  const w = tf.randomNormal([1, base.hiddenSize], 0, std, 'float32', tensorSeed(o.seed ?? 0));
   const v = tf.variable(w, true, `rm${++scoreCounter}/${SCORE_WEIGHT}`);
   w.dispose();
   return new RewardModel(base, v, o.padTokenId);

@@ -7,8 +7,8 @@ import { and, desc, eq } from 'drizzle-orm';
 import { immediate, type Db } from '../store/db.js';
 import { checkpoints, metrics, runEvents, runs, stages } from '../store/schema.js';
 import type { ArtifactStore, PutArtifact } from '../store/types.js';
-import type { CheckpointRef, Logger, Progress, StageContext } from '../stages/contract.js';
-import { labelingPortFor } from '../stages/index.js';
+import type { CheckpointRef, Logger, Progress, RunHistory, StageContext } from '../stages/contract.js';
+import { createLabelingPort } from '../labeling/port.js';
 import { tmpDir } from '../config/paths.js';
 import { AlignflowError } from '../errors.js';
 import { TensorboardWriter, tensorboardDir } from '../tracking/tensorboard.js';
@@ -139,12 +139,9 @@ export async function buildContext(db: Db, store: ArtifactStore, home: string, s
     },
     log,
     signal,
+    labeling: createLabelingPort(db),
+    history: () => runHistory(db, row.runId, stageId),
   };
-  // Beyond the contract: the eval stage reads the run's training curves, stage configs and
-  // warnings through this (it has no SQL of its own); other handlers ignore it.
-  (ctx as StageContext<unknown> & { history: () => RunHistory }).history = () => runHistory(db, row.runId, stageId);
-  const labeling = labelingPortFor({ db, runId: row.runId, stageId });
-  if (labeling) ctx.labeling = labeling;
   return {
     ctx,
     async close() {
@@ -155,18 +152,14 @@ export async function buildContext(db: Db, store: ArtifactStore, home: string, s
   };
 }
 
-export interface RunHistory {
-  curves: { stage: string; kind: string; metric: string; points: [number, number][] }[];
-  stageConfigs: Record<string, unknown>;
-  warnings: { stage: string; message: string }[];
-}
+export type { RunHistory };
 
 /** Metrics of the run's other stages as curves (ordered by step), their configs and warnings. */
-export function runHistory(db: Db, runId: string, exceptStageId?: string): RunHistory {
+export function runHistory(db: Db, runId: string, exceptStageId?: string): Required<RunHistory> {
   const rows = db.select().from(stages).where(eq(stages.runId, runId)).all().filter((r) => r.id !== exceptStageId);
   const curves: RunHistory['curves'] = [];
   const stageConfigs: Record<string, unknown> = {};
-  const warnings: RunHistory['warnings'] = [];
+  const warnings: Required<RunHistory>['warnings'] = [];
   for (const r of rows) {
     stageConfigs[r.name] = r.config;
     // A cached stage's curves are those of the stage it reused.

@@ -125,8 +125,15 @@ export function runStages(db: Db, runId: string) {
   return db.select().from(stages).where(eq(stages.runId, runId)).orderBy(sql`rowid`).all();
 }
 
-export function listRuns(db: Db, limit = 50) {
-  return db.select().from(runs).orderBy(desc(runs.createdAt)).limit(limit).all();
+/** Runs, newest first (the CLI's `runs ls` and the API's GET /api/runs). */
+export function listRuns(db: Db, limit = 50, opts: { status?: RunStatus } = {}) {
+  return db
+    .select()
+    .from(runs)
+    .where(opts.status ? eq(runs.status, opts.status) : undefined)
+    .orderBy(desc(runs.createdAt))
+    .limit(limit)
+    .all();
 }
 
 export function runLogs(db: Db, runId: string, afterId = 0) {

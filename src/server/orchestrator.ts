@@ -17,12 +17,12 @@ export interface ServerInputDirs {
  * process (inline executor, in the background) or dispatched to BullMQ.
  */
 export async function createOrchestratorPort(db: Db, home: string, store: ArtifactStore, redis?: string, dirs: ServerInputDirs = { dataDirs: [], judgesDirs: [] }): Promise<OrchestratorPort> {
-  const [{ loadStages, getStage, registerLabelingPort }, { parseSpec }, runs, { createLabelingPort }, { resolveDataset }] = await Promise.all([
+  const [{ loadStages, getStage }, { parseSpec }, runs, { resolveDataset }, { submitRun }] = await Promise.all([
     import('../stages/index.js'),
     import('../config/spec.js'),
     import('../orchestrator/runs.js'),
-    import('../labeling/port.js'),
     import('../data/datasets.js'),
+    import('../orchestrator/submit.js'),
   ]);
   const findDataset = (name: string): string | undefined => {
     try {
@@ -31,26 +31,16 @@ export async function createOrchestratorPort(db: Db, home: string, store: Artifa
       return undefined;
     }
   };
-  registerLabelingPort((d) => createLabelingPort(d.db as Db));
   return {
     async submit(input) {
       await loadStages();
       // The API takes the spec as JSON; the spec parser reads YAML (a superset of JSON) with line numbers.
       const spec = parseSpec(YAML.stringify(input.spec), { lookup: getStage, sets: [], paths: { home, restricted: dirs }, findDataset });
-      const executor = input.executor ?? (redis ? 'bullmq' : 'inline');
-      if (executor === 'bullmq' && !redis) throw usageError('executor bullmq needs `alignflow serve --redis URL`');
-      const runId = await runs.createRun(db, store, spec, { executor, force: input.force ?? [] });
+      if (input.executor === 'bullmq' && !redis) throw usageError('executor bullmq needs `alignflow serve --redis URL`');
+      const { runId, executor } = await submitRun({ db, store }, spec, { ...(input.executor ? { executor: input.executor } : {}), ...(redis ? { redisUrl: redis } : {}), force: input.force ?? [] });
       if (executor === 'inline') {
         const { driveRun } = await import('../orchestrator/executors/inline.js');
         driveRun({ db, store, home }, runId).catch((err: unknown) => process.stderr.write(`run ${runId}: ${err instanceof Error ? err.message : String(err)}\n`));
-      } else {
-        const { Dispatcher } = await import('../orchestrator/executors/bullmq.js');
-        const d = new Dispatcher(redis!);
-        try {
-          await d.dispatchRun(db, runId);
-        } finally {
-          await d.close();
-        }
       }
       return { runId };
     },

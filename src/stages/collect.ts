@@ -17,19 +17,6 @@ import type { StageContext, StageHandler, StageOutcome } from './contract.js';
 import { requireLabeling } from '../labeling/port.js';
 import { PAIRS_FILE, type PairsLine } from '../labeling/pairs-artifact.js';
 import type { PairInput } from '../labeling/batches.js';
-import { createLabelingPort } from '../labeling/port.js';
-import { registerLabelingPort } from './index.js';
-import type { Db } from '../store/db.js';
-
-// Loading this handler plugs the labeling services into the orchestrator's context builder
-// (StageContext.labeling). The registry loads handlers lazily, after its own module has run; were
-// it ever to import this file statically, the call could meet an uninitialised registry, and the
-// orchestrator must then register createLabelingPort itself.
-try {
-  registerLabelingPort((d) => createLabelingPort(d.db as Db));
-} catch {
-  // see above
-}
 
 export const collectConfigSchema = z
   .object({

@@ -2,6 +2,7 @@
 // artifacts: it never sees BullMQ, HTTP or SQL, so both executors run it the same way.
 import type { ZodType } from 'zod';
 import type { ArtifactManifest, ArtifactStore, PutArtifact } from '../store/types.js';
+import type { LabelingService } from '../labeling/port.js';
 
 export type StageKind = 'sft' | 'collect' | 'label' | 'reward' | 'dpo' | 'eval' | (string & {});
 
@@ -25,9 +26,14 @@ export interface CheckpointRef {
   artifact: ArtifactManifest;
 }
 
-/** Services the labeling stages need, provided by the labeling module through the executor. */
-export interface LabelingPort {
-  [name: string]: unknown;
+/** The labeling services (pairs, batches, labels) a stage may use; the orchestrator's context builder provides them. */
+export type LabelingPort = LabelingService;
+
+/** The rest of the run, as the eval report shows it: other stages' metric curves, configs and logged warnings. */
+export interface RunHistory {
+  curves: { stage: string; kind: string; metric: string; points: [number, number][] }[];
+  stageConfigs?: Record<string, unknown>;
+  warnings?: { stage: string; message: string }[];
 }
 
 export interface StageContext<C = unknown> {
@@ -52,8 +58,10 @@ export interface StageContext<C = unknown> {
   log: Logger;
   /** Aborted on cancel or worker shutdown: stop within one training step, after checkpointing. */
   signal: AbortSignal;
-  /** Only the label stage uses it. */
+  /** Used by the collect, label and eval stages; absent where no labeling database is at hand (bare tests). */
   labeling?: LabelingPort;
+  /** The run's other stages (the eval report's curves and warnings); absent outside a run. */
+  history?: () => Promise<RunHistory> | RunHistory;
 }
 
 export type StageOutcome =

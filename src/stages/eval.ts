@@ -16,14 +16,14 @@
 // and every machine-computed figure are kept in a checkpoint of the stage (eval-state.json), so a
 // re-invocation never samples again: it only looks at the batch.
 //
-// Training curves: the handler has no SQL. The orchestrator may add `history()` to the context
-// (EvalStageContext below); without it the report has no curves and `alignflow report` / the
-// server fill them in from the metrics table when the report is viewed.
+// Training curves: the handler has no SQL. The orchestrator's context gives `history()`; without
+// it (a bare context) the report has no curves and `alignflow report` / the server fill them in
+// from the metrics table when the report is viewed.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { StageContext, StageHandler, StageOutcome } from './contract.js';
+import type { RunHistory, StageContext, StageHandler, StageOutcome } from './contract.js';
 import type { ArtifactManifest } from '../store/types.js';
 import { AlignflowError } from '../errors.js';
 import { ALIGNFLOW_VERSION, ENGINE_VERSION } from '../version.js';
@@ -47,20 +47,10 @@ import { renderReportHtml } from '../eval/report-html.js';
 import type { CandidateVerdict, DatasetRef, JudgeRef, Judgment, ModelRef, SamplingSettings } from '../eval/report-types.js';
 import type { Curve, ReportWarning } from '../eval/warnings.js';
 import type { KlSample } from '../eval/kl.js';
-import type { PairLogps } from '../eval/preference.js';
+import { implicitRewardRule, preferenceLossNames, type ImplicitRewardRule, type PreferenceLossName } from '../ml/losses/index.js';
 import { humanJudgments, planHumanPairs } from '../eval/human.js';
-import { checkHumanBatch } from '../labeling/labelers/human.js';
-import { createLabelingPort, requireLabeling } from '../labeling/port.js';
-import { registerLabelingPort } from './index.js';
-import type { Db } from '../store/db.js';
-
-// The human judge needs StageContext.labeling. This handler runs in a worker thread (heavy) that
-// loads only its own module, so it plugs the labeling services in itself, as the label stage does.
-try {
-  registerLabelingPort((d) => createLabelingPort(d.db as Db));
-} catch {
-  // the registry was not initialised yet (see src/stages/label.ts); the orchestrator must register it
-}
+import { checkHumanBatch } from './human-batch.js';
+import { requireLabeling } from '../labeling/port.js';
 
 const ruleJudgeSchema = z.object({
   type: z.literal('rule'),
@@ -103,8 +93,11 @@ export const evalConfigSchema = z.object({
   max_prompts: z.number().int().min(0).default(0),
   max_pairs: z.number().int().min(0).default(0),
   max_heldout: z.number().int().min(0).default(0),
-  /** β of the implicit reward β·log(π/π_ref) (use the DPO stage's β). */
-  beta: z.number().gt(0).default(0.1),
+  /**
+   * Overrides β of the implicit rewards. By default the eval uses the β (and the losses' reward
+   * definition) the candidate's DPO stage recorded in its model artifact.
+   */
+  beta: z.number().gt(0).optional(),
   /**
    * Append the tokenizer's EOS to every completion that is scored (eval pairs, and samples scored by
    * a reward model), as the DPO and reward stages do in training (their `add_eos`, TRL's default):
@@ -124,15 +117,7 @@ export const evalConfigSchema = z.object({
 
 export type EvalConfig = z.infer<typeof evalConfigSchema>;
 
-/** What the eval stage would like from the orchestrator beyond the StageContext contract. */
-export interface EvalHistory {
-  curves: Curve[];
-  /** Configs of the run's other stages, by stage name. */
-  stageConfigs?: Record<string, unknown>;
-  /** Warnings the earlier stages logged (shown at the top of the report). */
-  warnings?: { stage: string; message: string }[];
-}
-export type EvalStageContext = StageContext<EvalConfig> & { history?: () => Promise<EvalHistory> | EvalHistory; backendName?: string };
+export type EvalStageContext = StageContext<EvalConfig>;
 
 function promptText(c: Content | undefined, where: string): string {
   if (typeof c === 'string') return c;
@@ -209,32 +194,65 @@ function stateFingerprint(ctx: StageContext, cfg: EvalConfig): string {
   return crypto.createHash('sha256').update(JSON.stringify({ inputs, config: cfg, seed: ctx.seed })).digest('hex');
 }
 
-async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState> {
-  const backend = await initBackend();
+/** The models compared (candidate first, then baselines), the reference, and the input roles by purpose. */
+interface EvalPlan {
+  models: ModelRef[];
+  manifestOf: (label: string) => ArtifactManifest;
+  referenceM?: ArtifactManifest;
+  rmRoles: string[];
+  trainRoles: string[];
+}
+
+function planModels(ctx: StageContext, warnings: ReportWarning[]): EvalPlan {
   const inputs = ctx.inputs;
   const candidateM = inputs.model;
   if (!candidateM) throw new AlignflowError('config', 'eval stage needs a "model" input (the candidate policy)');
   if (!inputs.prompts) throw new AlignflowError('config', 'eval stage needs a "prompts" input (a prompt dataset)');
-  const baselineRoles = Object.keys(inputs).filter((r) => r === 'baseline' || r.startsWith('baseline_')).sort();
-  const rmRoles = Object.keys(inputs).filter((r) => r === 'reward_model' || r.startsWith('reward_model_')).sort();
-  const trainRoles = Object.keys(inputs).filter((r) => r === 'train' || r.startsWith('train_')).sort();
+  const roles = (base: string) => Object.keys(inputs).filter((r) => r === base || r.startsWith(`${base}_`)).sort();
+  const baselineRoles = roles('baseline');
   const models: ModelRef[] = [
     { label: 'candidate', role: 'candidate', artifactId: candidateM.id, name: candidateM.name },
     ...baselineRoles.map((r) => ({ label: r === 'baseline' ? 'baseline' : r.slice('baseline_'.length), role: 'baseline' as const, artifactId: inputs[r]!.id, name: inputs[r]!.name })),
   ];
-  const manifestOf = (label: string) => (label === 'candidate' ? candidateM : inputs[label === 'baseline' ? 'baseline' : `baseline_${label}`]!);
   const referenceM = inputs.reference ?? (baselineRoles[0] ? inputs[baselineRoles[0]] : undefined);
-  const warnings: ReportWarning[] = [];
   if (!referenceM) warnings.push({ code: 'other', severity: 'info', message: 'No reference or baseline model: KL and implicit rewards are not computed.' });
+  return {
+    models,
+    manifestOf: (label) => (label === 'candidate' ? candidateM : inputs[label === 'baseline' ? 'baseline' : `baseline_${label}`]!),
+    ...(referenceM ? { referenceM } : {}),
+    rmRoles: roles('reward_model'),
+    trainRoles: roles('train'),
+  };
+}
 
-  // ---- data
-  const prompts = await readPrompts(ctx, inputs.prompts.id, cfg.max_prompts);
+/**
+ * The implicit-reward rule of the candidate: β and the losses its DPO stage recorded in the model
+ * artifact (metadata `beta`, `losses`), so the eval reports the quantity training logged. The
+ * config's `beta` overrides β; a model without that record (not from a DPO stage) gets sigmoid
+ * DPO's rule with the config's β or 0.1.
+ */
+export function candidateRewardRule(candidate: ArtifactManifest, cfg: Pick<EvalConfig, 'beta'>, warnings: ReportWarning[]): ImplicitRewardRule {
+  const md = candidate.metadata ?? {};
+  const trainedBeta = typeof md.beta === 'number' && md.beta > 0 ? md.beta : undefined;
+  const losses = Array.isArray(md.losses) ? (md.losses as unknown[]).filter((l): l is PreferenceLossName => typeof l === 'string' && (preferenceLossNames as readonly string[]).includes(l)) : [];
+  if (cfg.beta !== undefined && trainedBeta !== undefined && cfg.beta !== trainedBeta) {
+    warnings.push({ code: 'other', severity: 'info', message: `Implicit rewards use the eval config's β = ${cfg.beta}, not the β = ${trainedBeta} the candidate was trained with.` });
+  }
+  return implicitRewardRule({ beta: cfg.beta ?? trainedBeta ?? DEFAULT_BETA, losses: losses.length ? losses : ['sigmoid'] }, true);
+}
+const DEFAULT_BETA = 0.1;
+
+/** The eval data: prompts, the datasets' provenance, eval pairs, held-out records, contamination. */
+async function readEvalData(ctx: StageContext, cfg: EvalConfig, plan: EvalPlan) {
+  const inputs = ctx.inputs;
+  const prompts = await readPrompts(ctx, inputs.prompts!.id, cfg.max_prompts);
   const datasets: DatasetRef[] = [];
-  const addDs = async (role: string, m: ArtifactManifest) => {
+  for (const role of ['prompts', 'pairs', 'heldout', ...plan.trainRoles]) {
+    const m = inputs[role];
+    if (!m) continue;
     const md = await datasetMetadata(ctx.store, m.id).catch(() => undefined);
     datasets.push({ role, artifactId: m.id, name: m.name, records: md?.records ?? 0 });
-  };
-  for (const role of ['prompts', 'pairs', 'heldout', ...trainRoles]) if (inputs[role]) await addDs(role, inputs[role]!);
+  }
   const evalPairs: PreferenceRecord[] = [];
   if (inputs.pairs) {
     for await (const r of readDatasetRecords(ctx.store, inputs.pairs.id, { kind: 'preference' })) {
@@ -250,14 +268,21 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
     }
   }
   let contam = null;
-  if (trainRoles.length) {
+  if (plan.trainRoles.length) {
     const trainPrompts: string[] = [];
-    for (const r of trainRoles) trainPrompts.push(...(await datasetPrompts(ctx, inputs[r]!.id)));
+    for (const r of plan.trainRoles) trainPrompts.push(...(await datasetPrompts(ctx, inputs[r]!.id)));
     contam = contamination(prompts, trainPrompts);
   }
+  return { prompts, datasets, evalPairs, heldout, contamination: contam };
+}
+type EvalData = Awaited<ReturnType<typeof readEvalData>>;
 
-  // ---- judges
-  const ruleJudges: (RuleJudge & { mode: 'score' | 'pairwise' | 'both' })[] = [];
+type LoadedRuleJudge = RuleJudge & { mode: 'score' | 'pairwise' | 'both' };
+const rmName = (role: string) => (role === 'reward_model' ? 'reward_model' : role);
+
+/** Rule judge modules, and the report's list of every machine judge (rule judges and reward models). */
+async function loadJudges(ctx: StageContext, cfg: EvalConfig, plan: EvalPlan, warnings: ReportWarning[]): Promise<{ ruleJudges: LoadedRuleJudge[]; judgeRefs: JudgeRef[] }> {
+  const ruleJudges: LoadedRuleJudge[] = [];
   for (const j of cfg.judges.filter((x): x is RuleJudgeConfig => x.type === 'rule')) {
     const rj = await loadRuleJudge(j.module, cfg.judges_dir ?? process.cwd());
     const mode = j.mode ?? (rj.score ? 'score' : 'pairwise');
@@ -271,37 +296,37 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
     if (j.mode !== 'pairwise') judgeRefs.push({ name: j.name, kind: 'rule', version: j.version, pairwise: false, source: `${path.basename(j.source)} sha256:${j.sha256}` });
     if (j.mode !== 'score') judgeRefs.push({ name: j.mode === 'both' ? `${j.name}/pairwise` : j.name, kind: 'rule', version: j.version, pairwise: true, source: `${path.basename(j.source)} sha256:${j.sha256}` });
   }
-  const rmName = (role: string) => (role === 'reward_model' ? 'reward_model' : role);
-  for (const r of rmRoles) judgeRefs.push({ name: rmName(r), kind: 'reward_model', version: inputs[r]!.id, pairwise: false, artifactId: inputs[r]!.id });
+  for (const r of plan.rmRoles) judgeRefs.push({ name: rmName(r), kind: 'reward_model', version: ctx.inputs[r]!.id, pairwise: false, artifactId: ctx.inputs[r]!.id });
   if (judgeRefs.length === 0 && !cfg.judges.some((j) => j.type === 'human')) warnings.push({ code: 'other', severity: 'warn', message: 'No judge configured (no rule judge in config.judges, no reward_model input): no win rates.' });
+  return { ruleJudges, judgeRefs };
+}
 
-  // ---- sample and score every model, one at a time (memory: only the reference stays loaded)
-  const total = models.length + 2;
-  let step = 0;
-  const progress = (message: string) => ctx.progress({ step: ++step, total, message });
-  const sampling: SamplingSettings = { temperature: cfg.sampling.temperature, top_k: cfg.sampling.top_k || null, top_p: cfg.sampling.top_p < 1 ? cfg.sampling.top_p : null, max_new_tokens: cfg.sampling.max_new_tokens, seed: deriveSeed(ctx.seed, 'eval-sampling') };
+/** Summed log-probs and token counts of the eval pairs' chosen and rejected completions under one model. */
+async function pairLogpsOf(m: Loaded, evalPairs: readonly PreferenceRecord[], cfg: EvalConfig) {
+  const { c, r } = pairTokens(m.tok, evalPairs, cfg.add_eos);
+  const o = { batchSize: cfg.batch_size, padId: m.tok.padTokenId };
+  return { chosen: await completionLogps(m.model, c, o), rejected: await completionLogps(m.model, r, o) };
+}
+
+/**
+ * Samples every model's answers (one model loaded at a time; only the reference stays), and with
+ * each: KL to the reference on its own samples, the eval pairs' implicit rewards, held-out loss.
+ */
+async function sampleAndScore(ctx: StageContext, cfg: EvalConfig, plan: EvalPlan, data: EvalData, rule: ImplicitRewardRule, sampling: SamplingSettings, warnings: ReportWarning[], progress: (m: string) => void) {
   const responses: RawEval['responses'] = {};
   const kl: Record<string, KlSample[]> = {};
   const heldOut: Record<string, { logp: number; tokens: number }[]> = {};
-  const implicit: Record<string, { pairs: PairLogps[]; beta: number }> = {};
-
+  const implicit: NonNullable<RawEval['implicit']> = {};
+  const { prompts, evalPairs, heldout } = data;
   let reference: Loaded | undefined;
   try {
-    if (referenceM) reference = await loadPolicy(ctx, referenceM, 'reference');
+    if (plan.referenceM) reference = await loadPolicy(ctx, plan.referenceM, 'reference');
     // Reference log-probs of the eval pairs, computed once.
-    let refPairs: { chosen: number[]; rejected: number[] } | undefined;
-    const pairItems = (tok: TextTokenizer) => pairTokens(tok, evalPairs, cfg.add_eos);
-    if (reference && evalPairs.length) {
-      const { c, r } = pairItems(reference.tok);
-      refPairs = {
-        chosen: (await completionLogps(reference.model, c, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId })).map((x) => x.sum),
-        rejected: (await completionLogps(reference.model, r, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId })).map((x) => x.sum),
-      };
-    }
-    for (const m of models) {
+    const refPairs = reference && evalPairs.length ? await pairLogpsOf(reference, evalPairs, cfg) : undefined;
+    for (const m of plan.models) {
       if (ctx.signal.aborted) throw new AlignflowError('cancelled', 'eval cancelled');
-      const man = manifestOf(m.label);
-      const same = reference && referenceM && man.id === referenceM.id;
+      const man = plan.manifestOf(m.label);
+      const same = reference && plan.referenceM && man.id === plan.referenceM.id;
       const pol = same ? reference! : await loadPolicy(ctx, man, m.label);
       try {
         const promptIds = prompts.map((p) => pol.tok.encode(p));
@@ -328,10 +353,19 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
           const ref = same ? own : await completionTokenLogps(reference.model, items, { batchSize: cfg.batch_size, padId: reference.tok.padTokenId, signal: ctx.signal });
           kl[m.label] = own.map((o, i) => ({ policy: o, reference: ref[i]! }));
           if (refPairs) {
-            const { c, r } = pairItems(pol.tok);
-            const pc = (await completionLogps(pol.model, c, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => x.sum);
-            const pr = (await completionLogps(pol.model, r, { batchSize: cfg.batch_size, padId: pol.tok.padTokenId })).map((x) => x.sum);
-            implicit[m.label] = { beta: cfg.beta, pairs: pc.map((x, i) => ({ policyChosen: x, policyRejected: pr[i]!, referenceChosen: refPairs!.chosen[i]!, referenceRejected: refPairs!.rejected[i]! })) };
+            const p = await pairLogpsOf(pol, evalPairs, cfg);
+            implicit[m.label] = {
+              beta: rule.beta,
+              rule,
+              pairs: p.chosen.map((x, i) => ({
+                policyChosen: x.sum,
+                policyRejected: p.rejected[i]!.sum,
+                referenceChosen: refPairs.chosen[i]!.sum,
+                referenceRejected: refPairs.rejected[i]!.sum,
+                chosenTokens: x.tokens,
+                rejectedTokens: p.rejected[i]!.tokens,
+              })),
+            };
           }
         }
         if (heldout.length) {
@@ -350,27 +384,41 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
   } finally {
     reference?.model.dispose();
   }
+  return { responses, kl: reference ? kl : undefined, heldOut: heldout.length ? heldOut : undefined, implicit: Object.keys(implicit).length ? implicit : undefined };
+}
 
-  // ---- judging
-  const scores: RawEval['scores'] = {};
-  const judgments: Judgment[] = [];
-  const rmPairs: Record<string, { chosen: number; rejected: number }[]> = {};
-  const baselines = models.filter((m) => m.role === 'baseline');
-  const pointwise = (judge: string, s: Record<string, (number | null)[]>, errs: Record<string, (string | null)[]>) => {
-    for (const b of baselines) {
-      prompts.forEach((_, i) => {
+/** Verdicts of the candidate against each baseline, collected by the judging steps. */
+class Verdicts {
+  readonly scores: RawEval['scores'] = {};
+  readonly judgments: Judgment[] = [];
+  constructor(
+    private readonly baselines: ModelRef[],
+    private readonly nPrompts: number,
+    private readonly tieEpsilon: number,
+  ) {}
+
+  /** Pointwise scores → win/tie/loss per prompt and baseline. */
+  pointwise(judge: string, s: Record<string, (number | null)[]>, errs: Record<string, (string | null)[]>): void {
+    this.scores[judge] = s;
+    for (const b of this.baselines) {
+      for (let i = 0; i < this.nPrompts; i++) {
         const a = s.candidate![i];
         const c = s[b.label]![i];
         const err = errs.candidate?.[i] ?? errs[b.label]?.[i];
         if (a === null || a === undefined || c === null || c === undefined) {
-          judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: 'error', error: err ?? 'no score' });
-          return;
+          this.judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: 'error', error: err ?? 'no score' });
+          continue;
         }
         const d = a - c;
-        judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: Math.abs(d) <= cfg.tie_epsilon ? 'tie' : d > 0 ? 'win' : 'loss', scores: { candidate: a, baseline: c } });
-      });
+        this.judgments.push({ judge, baseline: b.label, prompt: i, order: 'single', verdict: Math.abs(d) <= this.tieEpsilon ? 'tie' : d > 0 ? 'win' : 'loss', scores: { candidate: a, baseline: c } });
+      }
     }
-  };
+  }
+}
+
+/** Rule judges: pointwise scores of every model's answers, and/or pairwise verdicts in both orders. */
+async function judgeWithRules(ruleJudges: LoadedRuleJudge[], models: ModelRef[], prompts: string[], responses: RawEval['responses'], v: Verdicts): Promise<void> {
+  const baselines = models.filter((m) => m.role === 'baseline');
   for (const j of ruleJudges) {
     if (j.mode !== 'pairwise') {
       const s: Record<string, (number | null)[]> = {};
@@ -389,48 +437,51 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
           }
         }
       }
-      scores[j.name] = s;
-      pointwise(j.name, s, errs);
+      v.pointwise(j.name, s, errs);
     }
     if (j.mode !== 'score') {
       const name = j.mode === 'both' ? `${j.name}/pairwise` : j.name;
+      const judge = j as { name: string; judge: (p: string, a: string, b: string) => unknown };
       for (const b of baselines) {
         for (let i = 0; i < prompts.length; i++) {
           const cand = responses.candidate![i]!.text;
           const base = responses[b.label]![i]!.text;
           for (const order of ['forward', 'backward'] as const) {
             try {
-              const v = order === 'forward' ? await safeJudge(j as { name: string; judge: (p: string, a: string, b: string) => unknown }, prompts[i]!, cand, base) : await safeJudge(j as { name: string; judge: (p: string, a: string, b: string) => unknown }, prompts[i]!, base, cand);
+              const verdict = order === 'forward' ? await safeJudge(judge, prompts[i]!, cand, base) : await safeJudge(judge, prompts[i]!, base, cand);
               const candSide = order === 'forward' ? 'a' : 'b';
-              const verdict: CandidateVerdict = v === 'tie' ? 'tie' : v === candSide ? 'win' : 'loss';
-              judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict });
+              const cv: CandidateVerdict = verdict === 'tie' ? 'tie' : verdict === candSide ? 'win' : 'loss';
+              v.judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict: cv });
             } catch (e) {
               if (!(e instanceof JudgeError)) throw e;
-              judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict: 'error', error: e.message });
+              v.judgments.push({ judge: name, baseline: b.label, prompt: i, order, verdict: 'error', error: e.message });
             }
           }
         }
       }
     }
   }
-  for (const role of rmRoles) {
+}
+
+/** Reward models as pointwise judges of the answers, and their accuracy on the eval pairs. */
+async function judgeWithRewardModels(ctx: StageContext, cfg: EvalConfig, plan: EvalPlan, data: EvalData, responses: RawEval['responses'], v: Verdicts) {
+  const rmPairs: Record<string, { chosen: number; rejected: number }[]> = {};
+  for (const role of plan.rmRoles) {
     const dir = path.join(ctx.workDir, `rm-${role}`);
     fs.mkdirSync(dir, { recursive: true });
-    await ctx.store.materialize(inputs[role]!.id, dir);
-    const { model: rm, tokenizer } = await loadRewardModelDir(dir);
+    await ctx.store.materialize(ctx.inputs[role]!.id, dir);
+    const { model: rm, tokenizer: tok } = await loadRewardModelDir(dir);
     try {
-      const tok = tokenizer;
-      if (!tok) throw new AlignflowError('config', `reward model ${inputs[role]!.id} has no tokenizer.json`);
+      if (!tok) throw new AlignflowError('config', `reward model ${ctx.inputs[role]!.id} has no tokenizer.json`);
       const s: Record<string, (number | null)[]> = {};
-      for (const m of models) {
-        const eos = cfg.add_eos && tok.eosTokenId !== undefined ? [tok.eosTokenId] : [];
-        const items = prompts.map((p, i) => ({ promptIds: tok.encode(p), completionIds: [...tok.encode(responses[m.label]![i]!.text), ...eos] }));
+      const eos = cfg.add_eos && tok.eosTokenId !== undefined ? [tok.eosTokenId] : [];
+      for (const m of plan.models) {
+        const items = data.prompts.map((p, i) => ({ promptIds: tok.encode(p), completionIds: [...tok.encode(responses[m.label]![i]!.text), ...eos] }));
         s[m.label] = (await scoreWithRewardModel(rm as RewardModel, items, { batchSize: cfg.batch_size })).map((x) => x.reward);
       }
-      scores[rmName(role)] = s;
-      pointwise(rmName(role), s, {});
-      if (evalPairs.length) {
-        const items = pairTokens(tok, evalPairs, cfg.add_eos);
+      v.pointwise(rmName(role), s, {});
+      if (data.evalPairs.length) {
+        const items = pairTokens(tok, data.evalPairs, cfg.add_eos);
         const c = await scoreWithRewardModel(rm, items.c, { batchSize: cfg.batch_size });
         const r = await scoreWithRewardModel(rm, items.r, { batchSize: cfg.batch_size });
         rmPairs[rmName(role)] = c.map((x, i) => ({ chosen: x.reward, rejected: r[i]!.reward }));
@@ -439,27 +490,48 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
       rm.dispose();
     }
   }
+  return Object.keys(rmPairs).length ? rmPairs : undefined;
+}
+
+/** Everything the stage computes with the models, step by step (see EvalState). */
+async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState> {
+  const backend = await initBackend();
+  const warnings: ReportWarning[] = [];
+  const plan = planModels(ctx, warnings);
+  const rule = candidateRewardRule(ctx.inputs.model!, cfg, warnings);
+  const data = await readEvalData(ctx, cfg, plan);
+  const { ruleJudges, judgeRefs } = await loadJudges(ctx, cfg, plan, warnings);
+
+  const total = plan.models.length + 2;
+  let step = 0;
+  const progress = (message: string) => ctx.progress({ step: ++step, total, message });
+  const sampling: SamplingSettings = { temperature: cfg.sampling.temperature, top_k: cfg.sampling.top_k || null, top_p: cfg.sampling.top_p < 1 ? cfg.sampling.top_p : null, max_new_tokens: cfg.sampling.max_new_tokens, seed: deriveSeed(ctx.seed, 'eval-sampling') };
+  const sampled = await sampleAndScore(ctx, cfg, plan, data, rule, sampling, warnings, progress);
+
+  const verdicts = new Verdicts(plan.models.filter((m) => m.role === 'baseline'), data.prompts.length, cfg.tie_epsilon);
+  await judgeWithRules(ruleJudges, plan.models, data.prompts, sampled.responses, verdicts);
+  const rewardModelPairs = await judgeWithRewardModels(ctx, cfg, plan, data, sampled.responses, verdicts);
   progress('judged');
-  ctx.log.info(`eval: sampled and judged ${prompts.length} prompt(s) with ${models.length} model(s)`);
+  ctx.log.info(`eval: sampled and judged ${data.prompts.length} prompt(s) with ${plan.models.length} model(s)`);
 
   return {
     schema: EVAL_STATE_SCHEMA,
     fingerprint: stateFingerprint(ctx, cfg),
     sampling,
-    backend: ctx.backendName ?? backend.name,
-    models,
-    reference: referenceM ? { artifactId: referenceM.id, name: referenceM.name } : null,
-    datasets,
+    backend: backend.name,
+    models: plan.models,
+    reference: plan.referenceM ? { artifactId: plan.referenceM.id, name: plan.referenceM.name } : null,
+    datasets: data.datasets,
     judges: judgeRefs,
-    prompts,
-    responses,
-    judgments,
-    scores,
-    kl: reference ? kl : undefined,
-    heldOut: heldout.length ? heldOut : undefined,
-    implicit: Object.keys(implicit).length ? implicit : undefined,
-    rewardModelPairs: Object.keys(rmPairs).length ? rmPairs : undefined,
-    contamination: contam,
+    prompts: data.prompts,
+    responses: sampled.responses,
+    judgments: verdicts.judgments,
+    scores: verdicts.scores,
+    kl: sampled.kl,
+    heldOut: sampled.heldOut,
+    implicit: sampled.implicit,
+    rewardModelPairs,
+    contamination: data.contamination,
     warnings,
   };
 }
@@ -554,7 +626,7 @@ async function finish(ctx: EvalStageContext, cfg: EvalConfig, st: EvalState, ext
   const rmRoles = Object.keys(inputs).filter((r) => r === 'reward_model' || r.startsWith('reward_model_')).sort();
   const warnings = [...st.warnings, ...extraWarnings];
   // ---- history from the orchestrator (optional)
-  let history: EvalHistory = { curves: [] };
+  let history: RunHistory = { curves: [] };
   if (typeof ctx.history === 'function') {
     try {
       history = await ctx.history();

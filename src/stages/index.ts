@@ -3,7 +3,7 @@
 // threads and worker processes import too, so the handler exists wherever the stage runs).
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
-import type { LabelingPort, StageHandler } from './contract.js';
+import type { StageHandler } from './contract.js';
 import { AlignflowError } from '../errors.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -13,15 +13,13 @@ const handlers = new Map<string, AnyHandler>();
 const modules: string[] = [];
 
 // Built-in handlers, loaded on first use: they pull in TensorFlow.js (seconds to import), which
-// a worker thread running one stage, or a test using only test stages, should not pay for.
-// Wired as each handler landed and typechecked: sft, reward, dpo, eval, then model_init,
-// collect and label.
+// a worker thread running one stage, or a test using only test stages, should not pay for. A new
+// kind is one line here (docs/writing-a-stage.md).
 const builtins: Record<string, () => Promise<AnyHandler>> = {
   sft: async () => (await import('./sft.js')).sftStage,
   reward: async () => (await import('./reward.js')).rewardStage,
   dpo: async () => (await import('./dpo.js')).dpoStage,
   eval: async () => (await import('./eval.js')).evalStage,
-  // added by the demo helper (issue 8), which needs them end to end:
   model_init: async () => (await import('./model-init.js')).modelInitStage,
   collect: async () => (await import('./collect.js')).collectStage,
   label: async () => (await import('./label.js')).labelStage,
@@ -93,14 +91,4 @@ export async function loadStageModulesFromEnv(env: NodeJS.ProcessEnv = process.e
   for (const m of (env.ALIGNFLOW_STAGE_MODULES ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     await registerStageModule(m);
   }
-}
-
-/** The labeling module plugs in the services the label stage needs (given a db handle). */
-type LabelingFactory = (deps: { db: unknown; runId: string; stageId: string }) => LabelingPort;
-let labelingFactory: LabelingFactory | undefined;
-export function registerLabelingPort(f: LabelingFactory): void {
-  labelingFactory = f;
-}
-export function labelingPortFor(deps: { db: unknown; runId: string; stageId: string }): LabelingPort | undefined {
-  return labelingFactory?.(deps);
 }

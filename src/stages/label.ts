@@ -16,23 +16,10 @@ import type { ArtifactManifest } from '../store/types.js';
 import { requireLabeling, type LabelingService, type MachineLabel } from '../labeling/port.js';
 import { parsePairsJsonl, PAIRS_FILE } from '../labeling/pairs-artifact.js';
 import { toJsonl } from '../labeling/export.js';
-import { checkHumanBatch } from '../labeling/labelers/human.js';
+import { checkHumanBatch } from './human-batch.js';
 import { loadJudge, runJudge } from '../labeling/labelers/rule.js';
 import { readImportedLabels } from '../labeling/labelers/import.js';
 import type { GoldInput } from '../labeling/batches.js';
-import { createLabelingPort } from '../labeling/port.js';
-import { registerLabelingPort } from './index.js';
-import type { Db } from '../store/db.js';
-
-// Loading this handler plugs the labeling services into the orchestrator's context builder
-// (StageContext.labeling). The registry loads handlers lazily, after its own module has run; were
-// it ever to import this file statically, the call could meet an uninitialised registry, and the
-// orchestrator must then register createLabelingPort itself.
-try {
-  registerLabelingPort((d) => createLabelingPort(d.db as Db));
-} catch {
-  // see above
-}
 
 export const labelConfigSchema = z
   .object({

@@ -1,80 +1,20 @@
-// Shared by the reward and DPO stages: load a model input, turn a preference dataset into token
-// pairs (TRL's record → text → separately tokenized prompt/completion), split train/eval, and
-// write a model directory as an artifact.
-import fs from 'node:fs';
-import path from 'node:path';
-import { z, type ZodType } from 'zod';
-import { AlignflowError } from '../errors.js';
-import type { ArtifactFileInput, ArtifactManifest, ArtifactStore } from '../store/types.js';
+// Shared by the reward and DPO stages: a preference (or unpaired) dataset → token pairs (TRL's
+// record → text → separately tokenized prompt/completion) → prepared pairs under the truncation
+// rule, and the pair batches, evaluation and config fields built on them.
+import { z } from 'zod';
+import { AlignflowError, configError } from '../errors.js';
+import type { ArtifactStore } from '../store/types.js';
 import type { StageContext } from './contract.js';
 import { readDatasetRecords } from '../data/datasets.js';
-import { loadModelDir, type LoadedModel } from '../ml/models/io.js';
 import type { TextTokenizer } from '../ml/tokenizer/tokenizer.js';
-import { tokenizePair } from '../ml/tokenizer/pairs.js';
+import { BOUNDARY_NOTE, tokenizePair } from '../ml/tokenizer/pairs.js';
 import { preferenceRecordText, unpairedRecordText } from '../ml/train/records.js';
-import { Rng } from '../ml/train/rng.js';
-import type { PreparedPair, TokenPair, UnpairedExample } from '../ml/preference-data.js';
+import { evaluateLoss, type MicroBatchOutput } from '../ml/train/loop.js';
+import { withPrefix } from '../ml/losses/index.js';
+import { PairBatches, preparePairs, prepareUnpaired, sequentialPairBatches, type PairBatch, type PairStats, type PreparedPair, type TokenPair, type TruncationRule, type UnpairedExample } from '../ml/preference-data.js';
+import type { TrainingConfig } from './training.js';
 import type { PreferenceRecord } from '../data/formats.js';
 import { datasetMetadata } from '../data/datasets.js';
-
-/**
- * Config fields the reward and DPO stages share: sequence lengths, batching, the optimizer and its
- * schedule, and how long and how often to train, evaluate, log and checkpoint.
- */
-export function pairTrainingFields(defaults: { lr: number }) {
-  return {
-    max_length: z.number().int().min(2).default(128),
-    max_prompt_length: z.number().int().min(1).optional(),
-    add_eos: z.boolean().default(true),
-    batch_size: z.number().int().positive().default(8),
-    grad_accum: z.number().int().positive().default(1),
-    eval_batch_size: z.number().int().positive().optional(),
-    lr: z.number().positive().default(defaults.lr),
-    schedule: z.enum(['cosine', 'constant', 'linear']).default('linear'),
-    /** Warm-up steps; default round(warmup_ratio · max_steps). */
-    warmup_steps: z.number().int().nonnegative().optional(),
-    warmup_ratio: z.number().min(0).max(1).default(0),
-    min_lr_ratio: z.number().min(0).max(1).default(0),
-    weight_decay: z.number().nonnegative().default(0),
-    max_grad_norm: z.number().nonnegative().default(1),
-    /** Optimizer steps; when absent, ⌈epochs · train pairs / (batch_size·grad_accum)⌉. */
-    max_steps: z.number().int().positive().optional(),
-    epochs: z.number().positive().default(1),
-    eval_fraction: z.number().min(0).max(0.9).default(0.1),
-    eval_every: z.number().int().positive().optional(),
-    log_every: z.number().int().positive().default(10),
-    checkpoint_every: z.number().int().positive().default(50),
-  };
-}
-
-/** The training-loop options that the fields of pairTrainingFields() decide. */
-export function pairTrainOptions(cfg: PairTrainingConfig, steps: number, seed: number) {
-  return {
-    maxSteps: steps,
-    gradAccum: cfg.grad_accum,
-    optimizer: { weightDecay: cfg.weight_decay },
-    schedule: { lr: cfg.lr, kind: cfg.schedule, warmupSteps: cfg.warmup_steps ?? Math.round(cfg.warmup_ratio * steps), minLrRatio: cfg.min_lr_ratio },
-    maxGradNorm: cfg.max_grad_norm,
-    seed,
-    logEvery: cfg.log_every,
-  };
-}
-
-type PairTrainingConfig = z.infer<z.ZodObject<ReturnType<typeof pairTrainingFields>>>;
-
-/** Materialises a model artifact into the work dir and loads it (tokenizer required). */
-export async function loadModelInput(ctx: StageContext<unknown>, role: string): Promise<LoadedModel & { artifact: ArtifactManifest }> {
-  const artifact = ctx.inputs[role];
-  if (!artifact) throw new AlignflowError('config', `stage "${ctx.stageName}" needs a "${role}" input (a model)`);
-  if (artifact.kind !== 'model' && artifact.kind !== 'checkpoint') {
-    throw new AlignflowError('config', `input "${role}" of stage "${ctx.stageName}" is a ${artifact.kind} artifact, not a model`);
-  }
-  const dir = path.join(ctx.workDir, `input-${role}`);
-  fs.mkdirSync(dir, { recursive: true });
-  await ctx.store.materialize(artifact.id, dir);
-  const loaded = await loadModelDir(dir, { requireTokenizer: true });
-  return { ...loaded, artifact };
-}
 
 export interface TokenizedDataset {
   pairs: TokenPair[];
@@ -144,33 +84,80 @@ export async function tokenizeUnpairedDataset(store: ArtifactStore, artifactId: 
   return { examples, prefixMismatches };
 }
 
-/** A seeded split of prepared positions: eval gets round(fraction·n) (at least 1 when fraction > 0 and n ≥ 2). */
-export function splitPositions(n: number, fraction: number, seed: number): { train: number[]; eval: number[] } {
-  const perm = new Rng(seed).permutation(n);
-  let k = Math.round(n * fraction);
-  if (fraction > 0 && n >= 2) k = Math.max(1, Math.min(n - 1, k));
-  const evalSet = perm.slice(0, k).sort((a, b) => a - b);
-  const trainSet = perm.slice(k).sort((a, b) => a - b);
-  return { train: trainSet, eval: evalSet };
+/** Config fields of the stages that train on preference pairs, beside trainingFields(). */
+export const pairFields = {
+  /** Prompts longer than this keep their last tokens (TRL's max_prompt_length). */
+  max_prompt_length: z.number().int().min(1).optional(),
+};
+
+export type PairConfig = TrainingConfig & { max_prompt_length?: number };
+
+/** The truncation rule of a pair stage's config for a model of `contextLength` tokens (checked: the prompt limit is below max_length). */
+export function truncationRule(ctx: StageContext<unknown>, cfg: PairConfig, contextLength: number): TruncationRule {
+  if (cfg.max_prompt_length !== undefined && cfg.max_prompt_length >= cfg.max_length) {
+    throw configError(`${ctx.kind}: max_prompt_length (${cfg.max_prompt_length}) must be smaller than max_length (${cfg.max_length})`);
+  }
+  if (cfg.max_length > contextLength) ctx.log.warn(`max_length ${cfg.max_length} exceeds the model's context ${contextLength}; using ${contextLength}`);
+  return { maxLength: Math.min(cfg.max_length, contextLength), ...(cfg.max_prompt_length ? { maxPromptLength: cfg.max_prompt_length } : {}) };
 }
 
-export function subset(prepared: readonly PreparedPair[], positions: number[]): PreparedPair[] {
-  return positions.map((p) => prepared[p]!);
+/**
+ * A dataset input → prepared pairs under `rule` (unpaired examples when `unpaired`), with the
+ * counts of what was dropped or cut logged under `label`. `keepMargin: false` drops per-pair margins.
+ */
+export async function preparePreferenceInput(
+  ctx: StageContext<unknown>,
+  artifactId: string,
+  tok: TextTokenizer,
+  o: { rule: TruncationRule; addEos: boolean; label: string; unpaired?: boolean; keepMargin?: boolean },
+): Promise<{ pairs: PreparedPair[]; stats: PairStats; prefixMismatches: number }> {
+  let p: { pairs: PreparedPair[]; stats: PairStats };
+  let mismatches: number;
+  if (o.unpaired) {
+    const t = await tokenizeUnpairedDataset(ctx.store, artifactId, tok, { addEos: o.addEos });
+    p = prepareUnpaired(t.examples, o.rule);
+    mismatches = t.prefixMismatches;
+  } else {
+    const t = await tokenizePreferenceDataset(ctx.store, artifactId, tok, { addEos: o.addEos });
+    p = preparePairs(o.keepMargin === false ? t.pairs.map(({ margin: _m, ...x }) => x) : t.pairs, o.rule);
+    mismatches = t.prefixMismatches;
+  }
+  const s = p.stats;
+  ctx.log.info(
+    `${o.label}: ${s.total} pairs, ${s.kept} kept; dropped ${s.droppedPromptTooLong} whose prompt fills max_length ${o.rule.maxLength}, ` +
+      `skipped ${s.droppedIdentical} with chosen == rejected, ${s.droppedEmpty} with an empty completion; truncated ${s.promptTruncated} prompts, ${s.completionTruncated} completions`,
+  );
+  if (mismatches) ctx.log.warn(`${o.label}: ${mismatches} records merge a token across the prompt/completion boundary (${BOUNDARY_NOTE})`);
+  if (o.label === 'train' && p.pairs.length === 0) throw new AlignflowError('input', `${ctx.kind}: no usable preference pairs in dataset ${artifactId} (see the counts in the log)`);
+  return { ...p, prefixMismatches: mismatches };
 }
 
-/** Every file of a directory as artifact inputs (streamed from disk). */
-export function dirFiles(dir: string): ArtifactFileInput[] {
-  return fs
-    .readdirSync(dir)
-    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
-    .sort()
-    .map((f) => ({ path: f, sourceFile: path.join(dir, f) }));
-}
-
-/** zod parse → a 'config' AlignflowError naming each bad field (never retried). */
-export function parseStageConfig<T>(schema: ZodType<T>, raw: unknown, stage: string): T {
-  const r = schema.safeParse(raw ?? {});
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message }));
-  throw new AlignflowError('config', `stage "${stage}": invalid config: ${issues.map((i) => `${i.field || '(root)'}: ${i.reason}`).join('; ')}`, { issues });
+/**
+ * Pair batches over the training pairs and an evaluation over the eval pairs with the same loss:
+ * `lossFor(which)` gives the loss of the train or the eval split; `shape` renames eval metrics.
+ */
+export function pairBatchesAndEval(
+  cfg: TrainingConfig,
+  seed: number,
+  padId: number,
+  split: { train: readonly PreparedPair[]; eval: readonly PreparedPair[] },
+  lossFor: (which: 'train' | 'eval') => (b: PairBatch) => MicroBatchOutput,
+  shape: (m: Record<string, number>) => Record<string, number> = (m) => m,
+) {
+  const evalBs = cfg.eval_batch_size ?? cfg.batch_size * 2;
+  const evalFn =
+    split.eval.length > 0
+      ? async () => {
+          const r = await evaluateLoss(sequentialPairBatches(split.eval, evalBs, padId), lossFor('eval'));
+          return shape(withPrefix({ loss: r.loss, ...r.metrics }, 'eval_'));
+        }
+      : undefined;
+  return {
+    units: split.train.length,
+    // the data order draws from the stage seed itself (SFT derives a stream): kept so that earlier runs reproduce
+    data: new PairBatches(split.train, cfg.batch_size, cfg.grad_accum, padId, seed, { shuffle: cfg.shuffle }),
+    lossFn: lossFor('train'),
+    ...(evalFn ? { evalFn } : {}),
+    evalsPerRun: 4,
+  };
 }

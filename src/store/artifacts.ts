@@ -7,18 +7,21 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { AlignflowError, notFound } from '../errors.js';
 import { immediate, type Db } from './db.js';
-import { artifactFiles, artifactKinds, artifacts, lineageEdges, stageOutputs, type ArtifactKind } from './schema.js';
+import { artifactFiles, artifactKinds, artifacts, datasets, lineageEdges, stageOutputs, type ArtifactKind } from './schema.js';
 import { canonicalHash, canonicalJson } from './canonical-json.js';
 import { BlobStore, type BlobRef } from './blobs.js';
-import type { ArtifactFileInput, ArtifactManifest, ArtifactStore, PutArtifact } from './types.js';
+import type { ArtifactFileInput, ArtifactManifest, ArtifactStore, DatasetEntry, DatasetRow, PutArtifact } from './types.js';
 
-/** A file input may also name a blob already written to this store (e.g. streamed by an importer). */
+/** A file input may also name a blob already written to this store. */
 export interface LocalFileInput extends ArtifactFileInput {
   blob?: BlobRef;
 }
+
+/** A dataset's id, derived from its artifact's. */
+export const datasetIdFor = (artifactId: string) => 'd-' + artifactId.replace(/^a-/, '');
 
 export interface LocalPutArtifact extends PutArtifact {
   files: LocalFileInput[];
@@ -71,6 +74,31 @@ export function validateArtifactPath(p: string): void {
 
 class MissingBlob extends Error {}
 
+/** An artifact's manifest read from the store's tables (any handle: the db or a transaction), or undefined. */
+export function findIn(tx: Db, id: string): ArtifactManifest | undefined {
+  const row = tx.select().from(artifacts).where(eq(artifacts.id, id)).get();
+  if (!row) return undefined;
+  const files = tx
+    .select({ path: artifactFiles.path, sha256: artifactFiles.sha256, sizeBytes: artifactFiles.sizeBytes })
+    .from(artifactFiles)
+    .where(eq(artifactFiles.artifactId, id))
+    .all()
+    .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  return {
+    id: row.id,
+    kind: row.kind,
+    name: row.name,
+    metadata: (row.metadata ?? {}) as Record<string, unknown>,
+    files,
+    sizeBytes: row.sizeBytes,
+    createdAt: row.createdAt,
+    pinned: row.pinned,
+    producerStageId: row.producerStageId,
+    producerRunId: row.producerRunId,
+  };
+}
+
+
 export function createLocalStore(db: Db, home: string): LocalArtifactStore {
   const blobs = new BlobStore(home);
 
@@ -98,8 +126,8 @@ export function createLocalStore(db: Db, home: string): LocalArtifactStore {
   async function writeBlobs(files: LocalFileInput[]): Promise<{ path: string; sha256: string; sizeBytes: number }[]> {
     const out = [];
     for (const f of files) {
-      const given = [f.data !== undefined, f.sourceFile !== undefined, f.blob !== undefined].filter(Boolean).length;
-      if (given !== 1) throw new AlignflowError('internal', `artifact file "${f.path}" needs exactly one of data, sourceFile, blob`);
+      const given = [f.data !== undefined, f.sourceFile !== undefined, f.blob !== undefined, f.staged !== undefined].filter(Boolean).length;
+      if (given !== 1) throw new AlignflowError('internal', `artifact file "${f.path}" needs exactly one of data, sourceFile, blob, staged`);
       let ref: BlobRef;
       if (f.data !== undefined) ref = await blobs.putBytes(f.data);
       else if (f.sourceFile !== undefined) {
@@ -109,7 +137,7 @@ export function createLocalStore(db: Db, home: string): LocalArtifactStore {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`file ${f.sourceFile} does not exist`);
           throw err;
         }
-      } else ref = f.blob!;
+      } else ref = f.blob ?? f.staged!;
       out.push({ path: f.path, sha256: ref.sha256, sizeBytes: ref.sizeBytes });
     }
     return out;
@@ -135,7 +163,7 @@ export function createLocalStore(db: Db, home: string): LocalArtifactStore {
         return register(a, id, files, metadata, opts);
       } catch (err) {
         // A concurrent GC removed a blob between our write and our transaction: write again.
-        const canRewrite = a.files.every((f) => f.blob === undefined);
+        const canRewrite = a.files.every((f) => f.blob === undefined && f.staged === undefined);
         if (err instanceof MissingBlob && canRewrite && attempt < 2) continue;
         if (err instanceof MissingBlob) throw new AlignflowError('transient', `blob of "${err.message}" vanished before it was registered (a concurrent gc?); retry`);
         throw err;
@@ -196,28 +224,39 @@ export function createLocalStore(db: Db, home: string): LocalArtifactStore {
     });
   }
 
-  // find() bound to a transaction handle (same queries).
-  function findIn(tx: Db, id: string): ArtifactManifest | undefined {
-    const row = tx.select().from(artifacts).where(eq(artifacts.id, id)).get();
-    if (!row) return undefined;
-    const files = tx
-      .select({ path: artifactFiles.path, sha256: artifactFiles.sha256, sizeBytes: artifactFiles.sizeBytes })
-      .from(artifactFiles)
-      .where(eq(artifactFiles.artifactId, id))
+
+  async function putDataset(a: PutArtifact, entry: DatasetEntry, o: { beforeRegister?: () => void | Promise<void> } = {}) {
+    let dataset: DatasetRow | undefined;
+    let created = false;
+    const artifact = await put(a, {
+      ...(o.beforeRegister ? { beforeRegister: o.beforeRegister } : {}),
+      inTransaction: (tx, manifest) => {
+        const existing = tx.select().from(datasets).where(eq(datasets.artifactId, manifest.id)).get();
+        if (existing) {
+          dataset = existing;
+          return;
+        }
+        const sameName = tx.select().from(datasets).where(eq(datasets.name, entry.name)).get();
+        if (sameName && !entry.newVersion) throw new AlignflowError('input', `a different dataset is already named "${entry.name}" (${sameName.id}); choose another --name`);
+        const row = { id: datasetIdFor(manifest.id), name: entry.name, artifactId: manifest.id, kind: entry.kind, format: entry.format, records: entry.records, sourcePath: entry.sourcePath, createdAt: Date.now() };
+        tx.insert(datasets).values(row).run();
+        dataset = row;
+        created = true;
+      },
+    });
+    return { artifact, dataset: dataset!, created };
+  }
+
+  async function findByMetadata(kind: ArtifactKind, key: string, value: string): Promise<ArtifactManifest[]> {
+    // the key goes into a JSON path: only plain field names
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(key)) throw new AlignflowError('internal', `findByMetadata: invalid metadata key "${key}"`);
+    return db
+      .select({ id: artifacts.id })
+      .from(artifacts)
+      .where(sql`${artifacts.kind} = ${kind} and json_extract(${artifacts.metadata}, ${'$.' + key}) = ${value}`)
+      .orderBy(sql`${artifacts.createdAt} desc`)
       .all()
-      .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
-    return {
-      id: row.id,
-      kind: row.kind,
-      name: row.name,
-      metadata: (row.metadata ?? {}) as Record<string, unknown>,
-      files,
-      sizeBytes: row.sizeBytes,
-      createdAt: row.createdAt,
-      pinned: row.pinned,
-      producerStageId: row.producerStageId,
-      producerRunId: row.producerRunId,
-    };
+      .map((r) => getSync(r.id));
   }
 
   async function readFile(id: string, p: string): Promise<Buffer> {
@@ -265,7 +304,7 @@ export function createLocalStore(db: Db, home: string): LocalArtifactStore {
     return dir;
   }
 
-  return { db, home, blobs, put, get, find, readFile, readFileChunks, checkFile, materialize };
+  return { db, home, blobs, put, putDataset, get, find, findByMetadata, createFileWriter: () => blobs.createWriter(), readFile, readFileChunks, checkFile, materialize };
 }
 
 function withContext(err: unknown, id: string, p: string): unknown {

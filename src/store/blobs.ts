@@ -8,11 +8,10 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { AlignflowError } from '../errors.js';
 import { blobsDir, tmpDir } from '../config/paths.js';
+import type { FileWriter, StagedFile } from './types.js';
 
-export interface BlobRef {
-  sha256: string;
-  sizeBytes: number;
-}
+/** A stored blob: its digest and size (the interface's StagedFile). */
+export type BlobRef = StagedFile;
 
 export type BlobCheck = 'ok' | 'missing' | 'corrupt';
 
@@ -23,11 +22,7 @@ export function isSha256(s: string): boolean {
 }
 
 /** A blob being written: feed chunks in order, then commit (or abort). */
-export interface BlobWriter {
-  write(chunk: Uint8Array): Promise<void>;
-  commit(): Promise<BlobRef>;
-  abort(): Promise<void>;
-}
+export type BlobWriter = FileWriter;
 
 export class BlobStore {
   readonly dir: string;

@@ -1,11 +1,11 @@
 // The artifact registry: listing, lineage, verification, pinning and garbage collection over the
 // rows of ./schema.ts and the blobs of ./blobs.ts.
 import { rmSync } from 'node:fs';
-import { desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import { notFound, usageError } from '../errors.js';
 import { immediate, type Db } from './db.js';
 import { artifactFiles, artifacts, datasets, lineageEdges, stageOutputs, stages, type ArtifactKind } from './schema.js';
-import type { LocalArtifactStore } from './artifacts.js';
+import { findIn, type LocalArtifactStore } from './artifacts.js';
 import type { ArtifactManifest } from './types.js';
 
 export interface ArtifactSummary {
@@ -20,7 +20,8 @@ export interface ArtifactSummary {
   producerStageId: string | null;
 }
 
-export function listArtifacts(db: Db, opts: { kind?: ArtifactKind } = {}): ArtifactSummary[] {
+/** Artifacts, newest first (the CLI's `artifacts ls` and the API's GET /api/artifacts). */
+export function listArtifacts(db: Db, opts: { kind?: ArtifactKind; run?: string; limit?: number } = {}): ArtifactSummary[] {
   const fileCount = sql<number>`(select count(*) from ${artifactFiles} where ${artifactFiles.artifactId} = ${artifacts.id})`;
   const q = db
     .select({
@@ -35,8 +36,9 @@ export function listArtifacts(db: Db, opts: { kind?: ArtifactKind } = {}): Artif
       producerStageId: artifacts.producerStageId,
     })
     .from(artifacts);
-  const rows = opts.kind ? q.where(eq(artifacts.kind, opts.kind)).orderBy(desc(artifacts.createdAt), artifacts.id).all() : q.orderBy(desc(artifacts.createdAt), artifacts.id).all();
-  return rows;
+  const conds = [...(opts.kind ? [eq(artifacts.kind, opts.kind)] : []), ...(opts.run ? [eq(artifacts.producerRunId, opts.run)] : [])];
+  const sorted = q.where(conds.length ? and(...conds) : undefined).orderBy(desc(artifacts.createdAt), artifacts.id);
+  return opts.limit !== undefined ? sorted.limit(opts.limit).all() : sorted.all();
 }
 
 /**
@@ -76,9 +78,10 @@ function producersOf(db: Db, id: string): ProducerInfo[] {
     .all();
 }
 
-export function showArtifact(store: LocalArtifactStore, id: string): ArtifactDetails {
+/** One artifact with its lineage, producers and dataset entry (the CLI's `artifacts show` and the API's GET /api/artifacts/:id). */
+export function showArtifact(store: { db: Db }, id: string): ArtifactDetails {
   const db = store.db;
-  const m = store.find(resolveArtifactId(db, id))!;
+  const m = findIn(db, resolveArtifactId(db, id))!;
   const inputs = db
     .select({ artifactId: lineageEdges.inputArtifactId, role: lineageEdges.role, kind: artifacts.kind, name: artifacts.name })
     .from(lineageEdges)

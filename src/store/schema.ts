@@ -4,6 +4,8 @@
 // Conventions: ids are text (no ':' so they can double as BullMQ job ids), times are integer
 // milliseconds since the epoch, JSON columns hold canonical JSON text.
 import { sqliteTable, text, integer, real, primaryKey, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { artifactKinds, datasetKinds } from '../kinds.js';
+export { artifactKinds, datasetKinds, type ArtifactKind, type DatasetKind } from '../kinds.js';
 
 // ---------------------------------------------------------------- runs and stages
 
@@ -70,8 +72,6 @@ export const metrics = sqliteTable('metrics', {
 
 // ---------------------------------------------------------------- artifacts and lineage
 
-export const artifactKinds = ['dataset', 'model', 'checkpoint', 'ref-logprobs', 'pairs', 'labels', 'eval-report', 'tokenizer', 'other'] as const;
-export type ArtifactKind = (typeof artifactKinds)[number];
 
 // An artifact's id is derived from its content (kind + file digests + metadata), so the same
 // content is one artifact however often it is produced.
@@ -117,8 +117,6 @@ export const checkpoints = sqliteTable('checkpoints', {
   createdAt: integer('created_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.stageId, t.step] })]);
 
-export const datasetKinds = ['sft', 'preference', 'unpaired', 'prompt'] as const;
-export type DatasetKind = (typeof datasetKinds)[number];
 
 export const datasets = sqliteTable('datasets', {
   id: text('id').primaryKey(),

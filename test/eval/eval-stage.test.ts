@@ -19,6 +19,8 @@ import { loadModelArtifact } from '../../src/ml/models/store.js';
 import { completionLogps } from '../../src/ml/logprobs.js';
 import { preferenceRecordText, sftRecordText } from '../../src/ml/train/records.js';
 import { tmpDir } from '../helpers/tmp.js';
+import * as tf from '@tensorflow/tfjs';
+import { implicitRewards, type PreferenceLossName } from '../../src/ml/losses/index.js';
 
 await initBackend();
 const home = tmpDir();
@@ -222,4 +224,52 @@ test('eval pairs and held-out records are scored as the training stages tokenize
   assert.ok(Math.abs(withEos.heldOut!.loss - want.loss) < 1e-5, `${withEos.heldOut!.loss} vs ${want.loss}`);
   const noEos = await run(false);
   assert.ok(Math.abs(noEos.implicitReward!['eval_rewards/margins'] - without.margin) < 1e-5);
+});
+
+test('implicit rewards follow the candidate DPO artifact: its β and its losses\' reward definition, as training computes them', { timeout: 300_000 }, async () => {
+  const recs = [
+    { prompt: 'the movie was', chosen: ' great', rejected: ' awful' },
+    { prompt: 'the plot', chosen: ' wonderful', rejected: ' dull' },
+  ];
+  // Training's own function (tensors) on the same summed log-probs and token counts.
+  const trained = async (losses: PreferenceLossName[], beta: number) => {
+    const pol = await loadModelArtifact(store, candidate.id);
+    const ref = await loadModelArtifact(store, other.id);
+    try {
+      const items = (k: 'chosen' | 'rejected') => recs.map((r) => {
+        const t = preferenceRecordText(tok, r, { addEos: true });
+        return { promptIds: tok.encode(t.prompt), completionIds: tok.encode(t[k]) };
+      });
+      const lp = (m: typeof pol, k: 'chosen' | 'rejected') => completionLogps(m.model, items(k), { padId: tok.padTokenId });
+      const [pc, pr, rc, rr] = [await lp(pol, 'chosen'), await lp(pol, 'rejected'), await lp(ref, 'chosen'), await lp(ref, 'rejected')];
+      const t1 = (xs: { sum: number }[]) => tf.tensor1d(xs.map((x) => x.sum));
+      const r = implicitRewards(
+        { chosenLogps: t1(pc), rejectedLogps: t1(pr), refChosenLogps: t1(rc), refRejectedLogps: t1(rr), chosenLengths: tf.tensor1d(pc.map((x) => x.tokens)), rejectedLengths: tf.tensor1d(pr.map((x) => x.tokens)) },
+        { beta, losses },
+      );
+      const m = tf.sub(r.chosen, r.rejected).dataSync();
+      return (m[0]! + m[1]!) / 2;
+    } finally {
+      pol.model.dispose();
+      ref.model.dispose();
+    }
+  };
+  const margin = async (cand: ArtifactManifest, config: Record<string, unknown> = {}) => {
+    const { ctx } = ctxFor({ model: cand, reference: other, prompts, pairs }, { sampling: { max_new_tokens: 4 }, bootstrap_resamples: 200, ...config });
+    const out = await evalStage.run(ctx);
+    if (out.status !== 'done') throw new Error('not done');
+    return (await reportOf(out.outputs.report!)).modelStats.find((s) => s.label === 'candidate')!.implicitReward!;
+  };
+  const ipo = await margin(await model(4, 'cand-ipo', { stage: 'dpo', losses: ['ipo'], beta: 0.3 }));
+  assert.equal(ipo.beta, 0.3, 'β comes from the DPO artifact');
+  const wantIpo = await trained(['ipo'], 0.3);
+  assert.ok(Math.abs(ipo['eval_rewards/margins'] - wantIpo) < 1e-5, `ipo (per-token): ${ipo['eval_rewards/margins']} vs ${wantIpo}`);
+  assert.ok(Math.abs(wantIpo - (await trained(['sigmoid'], 0.3))) > 1e-4, 'per-token and summed rewards differ here (otherwise this proves nothing)');
+  const simpo = await margin(await model(4, 'cand-simpo', { stage: 'dpo', losses: ['simpo'], beta: 2 }));
+  const wantSimpo = await trained(['simpo'], 2);
+  assert.ok(Math.abs(simpo['eval_rewards/margins'] - wantSimpo) < 1e-5, `simpo (reference-free): ${simpo['eval_rewards/margins']} vs ${wantSimpo}`);
+  // the config's β overrides the artifact's
+  const over = await margin(await model(4, 'cand-sigmoid', { stage: 'dpo', losses: ['sigmoid'], beta: 0.3 }), { beta: 0.6 });
+  assert.equal(over.beta, 0.6);
+  assert.ok(Math.abs(over['eval_rewards/margins'] - (await trained(['sigmoid'], 0.6))) < 1e-5);
 });

@@ -12,7 +12,7 @@ import { saveModelDir } from '../../src/ml/models/io.js';
 import { Rng } from '../../src/ml/train/rng.js';
 import type { ArtifactManifest } from '../../src/store/types.js';
 import type { CheckpointRef, StageContext } from '../../src/stages/contract.js';
-import { dirFiles } from '../../src/stages/preference-inputs.js';
+import { dirFiles } from '../../src/store/dir-files.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 export interface Env {

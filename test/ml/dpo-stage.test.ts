@@ -9,7 +9,6 @@ import { initBackend } from '../../src/ml/backend.js';
 import { dpoStage } from '../../src/stages/dpo.js';
 import { rewardStage } from '../../src/stages/reward.js';
 import { loadRewardModelDir, scoreWithRewardModel } from '../../src/ml/reward.js';
-import { findRefLogpsInDb } from '../../src/ml/ref-logprobs.js';
 import { bytesTokenizer } from '../../src/ml/tokenizer/index.js';
 import { env, modelArtifact, textPairs, datasetArtifact, stageContext } from './dpo-stage-helpers.js';
 
@@ -36,10 +35,10 @@ test('dpo stage: learns, counts bad pairs, caches reference log-probs, second ru
   if (out.status !== 'done') return;
   const s = out.summary as any;
   console.log(`dpo stage: eval_rewards/accuracies ${s.eval_start['eval_rewards/accuracies']} → ${s.eval['eval_rewards/accuracies']}, eval_loss ${s.eval_start.eval_loss.toFixed(4)} → ${s.eval.eval_loss.toFixed(4)}, ${s.steps} steps, ${secs.toFixed(1)} s`);
-  assert.equal(s.pairs.stats.total, 98);
-  assert.equal(s.pairs.stats.droppedPromptTooLong, 1);
-  assert.equal(s.pairs.stats.droppedIdentical, 1);
-  assert.equal(s.pairs.train, 96);
+  assert.equal(s.data.pairs.total, 98);
+  assert.equal(s.data.pairs.droppedPromptTooLong, 1);
+  assert.equal(s.data.pairs.droppedIdentical, 1);
+  assert.equal(s.units.train, 96);
   assert.equal(s.eval_start['eval_rewards/accuracies'], 0);
   assert.ok(Math.abs(s.eval_start.eval_loss - Math.LN2) < 1e-5);
   assert.ok(s.eval['eval_rewards/accuracies'] > 0.9, `eval accuracy ${s.eval['eval_rewards/accuracies']}`);
@@ -53,7 +52,7 @@ test('dpo stage: learns, counts bad pairs, caches reference log-probs, second ru
   }
   assert.equal(r1.checkpoints.length, 2);
   assert.ok(r1.logs.some((l) => /dropped 1 whose prompt fills max_length/.test(l.msg) && /skipped 1 with chosen == rejected/.test(l.msg)));
-  assert.equal(findRefLogpsInDb(e.db, (await e.store.get(out.outputs.ref_logprobs!.id)).metadata.key_hash as string).length, 1);
+  assert.equal((await e.store.findByMetadata('ref-logprobs', 'key_hash', (await e.store.get(out.outputs.ref_logprobs!.id)).metadata.key_hash as string)).length, 1);
 
   // second run, same key (dataset, reference, tokenizer, max length, rule): reference log-probs are read
   // (no eval input this time: the eval split is carved out of train, reference values subsetted)
@@ -66,7 +65,7 @@ test('dpo stage: learns, counts bad pairs, caches reference log-probs, second ru
   assert.ok(r2.logs.some((l) => /reusing artifact/.test(l.msg)));
   assert.ok(!r2.logs.some((l) => /computing reference log-probs/.test(l.msg)));
   const s2 = out2.summary as any;
-  assert.deepEqual([s2.pairs.train, s2.pairs.eval], [72, 24]);
+  assert.deepEqual([s2.units.train, s2.units.eval], [72, 24]);
   // the eval split starts where any policy == reference run starts: loss ln 2, accuracy 0
   assert.ok(Math.abs(s2.eval_start.eval_loss - Math.LN2) < 1e-5);
   assert.equal(s2.eval_start['eval_rewards/accuracies'], 0);

@@ -9,7 +9,7 @@ import { openDb } from '../../src/store/db.js';
 import { createLocalStore } from '../../src/store/artifacts.js';
 import { preparePairs } from '../../src/ml/preference-data.js';
 import { computeRefLogps } from '../../src/ml/dpo.js';
-import { loadOrComputeRefLogps, refLogpsKey, refLogpsKeyHash, findRefLogpsInDb } from '../../src/ml/ref-logprobs.js';
+import { loadOrComputeRefLogps, refLogpsKey, refLogpsKeyHash } from '../../src/ml/ref-logprobs.js';
 import type { CausalLM } from '../../src/ml/models/types.js';
 import { toyPairs, PAD } from './dpo-toy-data.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -47,7 +47,7 @@ test('ref log-probs: computed once, reused by key, recomputed when the key chang
   assert.equal(forwards, 3); // 20 pairs in batches of 8, chosen+rejected in one forward each
   assert.equal(first.artifact.kind, 'ref-logprobs');
   assert.equal(first.artifact.metadata.key_hash, refLogpsKeyHash(key));
-  assert.deepEqual(findRefLogpsInDb(db, refLogpsKeyHash(key)), [first.artifact.id]);
+  assert.deepEqual((await store.findByMetadata('ref-logprobs', 'key_hash', refLogpsKeyHash(key))).map((m) => m.id), [first.artifact.id]);
 
   // the stored values are the reference's log-probs
   const direct = await computeRefLogps(createGpt2(cfg, 9), pairs, { batchSize: 20, padId: PAD });

@@ -81,9 +81,9 @@ test('the sft stage trains, reports TRL-named metrics, checkpoints, and outputs 
   const dir = await store.materialize(m.id, path.join(home, 'out-check'));
   const loaded = await loadModelDir(dir, { requireTokenizer: true });
   loaded.model.dispose();
-  const s = out.summary as { steps: number; initial_eval_loss: number; eval_loss: number };
+  const s = out.summary as { steps: number; eval_start: { eval_loss: number }; eval: { eval_loss: number } };
   assert.equal(s.steps, 6);
-  assert.ok(s.eval_loss < s.initial_eval_loss, `eval loss ${s.initial_eval_loss} → ${s.eval_loss}`);
+  assert.ok(s.eval.eval_loss < s.eval_start.eval_loss, `eval loss ${s.eval_start.eval_loss} → ${s.eval.eval_loss}`);
 });
 
 test('an sft stage cancelled at step 3 and run again resumes from its checkpoint, byte-identical', async () => {
@@ -103,10 +103,11 @@ test('an sft stage cancelled at step 3 and run again resumes from its checkpoint
   const got = await modelBytes((again as { outputs: Record<string, ArtifactManifest> }).outputs.model!);
   assert.ok(got.equals(want), 'resumed weights differ from the uninterrupted run');
   // the loss before training survives the interruption (eval history travels in the checkpoint)
-  const s1 = (full as unknown as { summary: { initial_eval_loss: number; eval_loss: number } }).summary;
-  const s2 = (again as unknown as { summary: { initial_eval_loss: number; eval_loss: number } }).summary;
-  assert.equal(s2.initial_eval_loss, s1.initial_eval_loss);
-  assert.equal(s2.eval_loss, s1.eval_loss);
+  type Summary = { eval_start: { eval_loss: number }; eval: { eval_loss: number } };
+  const s1 = (full as unknown as { summary: Summary }).summary;
+  const s2 = (again as unknown as { summary: Summary }).summary;
+  assert.equal(s2.eval_start.eval_loss, s1.eval_start.eval_loss);
+  assert.equal(s2.eval.eval_loss, s1.eval.eval_loss);
 });
 
 test('bad sft configs and inputs are refused with clear errors', async () => {

@@ -204,11 +204,12 @@ interface RunEnv {
 
 /** Submits and drives the demo run to its end (or, with --human, to the label stage). */
 export async function runDemo(o: DemoOptions, env: RunEnv): Promise<DemoResult> {
-  const [{ loadStages, getStage }, { loadSpecFile }, { createLocalStore }, { createRun, getRun, runStages, cancelRun }, { driveRun }, { runLine, stageLine }, { initBackend }] = await Promise.all([
+  const [{ loadStages, getStage }, { loadSpecFile }, { createLocalStore }, { getRun, runStages, cancelRun }, { submitRun }, { driveRun }, { runLine, stageLine }, { initBackend }] = await Promise.all([
     import('../../stages/index.js'),
     import('../../config/spec.js'),
     import('../../store/artifacts.js'),
     import('../../orchestrator/runs.js'),
+    import('../../orchestrator/submit.js'),
     import('../../orchestrator/executors/inline.js'),
     import('../../orchestrator/follow.js'),
     import('../../ml/backend.js'),
@@ -222,7 +223,7 @@ export async function runDemo(o: DemoOptions, env: RunEnv): Promise<DemoResult> 
   const { db, home } = env;
   const store = createLocalStore(db, home);
   const started = Date.now();
-  const runId = await createRun(db, store, spec, { executor: 'inline', specPath: specFile });
+  const { runId } = await submitRun({ db, store }, spec, { executor: 'inline', specPath: specFile });
   const log = (s: string) => (env.json ? process.stderr : process.stdout).write(s);
   log(`alignflow demo: run ${runId}, seed ${spec.seed}, backend ${backend.name}, home ${home}\n`);
 

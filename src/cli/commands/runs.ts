@@ -13,7 +13,6 @@ import { usageError } from '../../errors.js';
 import type { Progress } from '../../stages/contract.js';
 import {
   cancelRun,
-  createRun,
   getRun,
   listRuns,
   resumeRun,
@@ -24,6 +23,7 @@ import {
 } from '../../orchestrator/runs.js';
 import { driveRun } from '../../orchestrator/executors/inline.js';
 import { Dispatcher, watchProgress } from '../../orchestrator/executors/bullmq.js';
+import { submitRun } from '../../orchestrator/submit.js';
 import { progressLines, runLine, runSnapshot, stageLine } from '../../orchestrator/follow.js';
 import { metricsCsv, runMetrics } from '../../orchestrator/metrics.js';
 import { TERMINAL_RUN, type RunStatus } from '../../orchestrator/state.js';
@@ -53,17 +53,7 @@ async function createFromSpec(specFile: string, o: SubmitOpts): Promise<{ runId:
   await loadStages(specKinds(specFile, o.set));
   const spec = loadSpecFile(specFile, { sets: o.set, lookup: getStage, resolveModel: (name) => modelIdByName(cliDb(), name) });
   const url = redisUrl(o.redis);
-  const executor: ExecutorName = url ? 'bullmq' : 'inline';
-  const e = env();
-  const runId = await createRun(e.db, e.store, spec, { executor, specPath: path.resolve(specFile), force: o.force });
-  if (url) {
-    const d = new Dispatcher(url);
-    try {
-      await d.dispatchRun(e.db, runId);
-    } finally {
-      await d.close();
-    }
-  }
+  const { runId, executor } = await submitRun(env(), spec, { ...(url ? { redisUrl: url } : {}), specPath: path.resolve(specFile), force: o.force });
   return { runId, executor, ...(url ? { url } : {}) };
 }
 

@@ -1,7 +1,7 @@
 // The `reward_model` labeler: a trained reward model (src/ml/reward.ts) scores both responses of
 // every pair; the higher reward wins, |difference| ≤ tieMargin is a tie. Each response's reward is
 // also stored on the response row (responses.score).
-import type { StageContext } from '../../stages/contract.js';
+import type { ArtifactStore } from '../../store/types.js';
 import type { MachineLabel, StoredPair } from '../port.js';
 import { AlignflowError } from '../../errors.js';
 
@@ -10,7 +10,7 @@ export interface RewardLabels {
   scores: Map<string, number>;
 }
 
-export async function rewardModelLabels(ctx: Pick<StageContext, 'store' | 'workDir' | 'signal'>, modelArtifactId: string, pairs: readonly StoredPair[], o: { batchSize?: number; tieMargin?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<RewardLabels> {
+export async function rewardModelLabels(ctx: { store: ArtifactStore; workDir: string; signal: AbortSignal }, modelArtifactId: string, pairs: readonly StoredPair[], o: { batchSize?: number; tieMargin?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<RewardLabels> {
   const { loadRewardModelRef, scoreRecordsWithRewardModel } = await import('../../ml/reward.js');
   const { model, tokenizer } = await loadRewardModelRef({ store: ctx.store, id: modelArtifactId, scratchDir: ctx.workDir });
   try {

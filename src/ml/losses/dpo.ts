@@ -218,22 +218,43 @@ export function preferenceLoss(x: PreferenceInputs, o: CombinedOptions): Combine
 }
 
 /**
- * Implicit rewards as TRL reports them: β·(log π − log π_ref) per example when there is a
- * reference (per-token averaged when `ipo` is among the losses, as TRL averages all log-probs
- * then); reference-free losses report β·ā (CPOTrainer / ORPOTrainer).
+ * Which implicit reward a DPO-family run reports, as TRL does: β·(log π − log π_ref) per example
+ * when the losses use a reference (per-token averaged log-probs when `ipo` is among them, as TRL
+ * averages all log-probs then); reference-free losses report β·ā, the mean token log-prob
+ * (CPOTrainer / ORPOTrainer). Training (implicitRewards) and the eval stage (implicitRewardValue)
+ * both follow this rule, so one `eval_rewards/*` name means one quantity.
  */
+export interface ImplicitRewardRule {
+  beta: number;
+  /** Subtract the reference's log-prob. */
+  useReference: boolean;
+  /** Divide log-probs by the completion's token count first. */
+  perToken: boolean;
+}
+
+export function implicitRewardRule(o: { beta: number; losses: readonly PreferenceLossName[] }, hasReference: boolean): ImplicitRewardRule {
+  const useReference = hasReference && lossesNeedReference(o.losses);
+  return { beta: o.beta, useReference, perToken: !useReference || o.losses.includes('ipo') };
+}
+
+/** One example's implicit reward under `rule`, from summed log-probs and the completion's token count. */
+export function implicitRewardValue(rule: ImplicitRewardRule, logp: number, refLogp: number, tokens: number): number {
+  const norm = (v: number) => (rule.perToken ? v / tokens : v);
+  return rule.beta * (rule.useReference ? norm(logp) - norm(refLogp) : norm(logp));
+}
+
+/** Implicit rewards of a batch under implicitRewardRule (tensors, for the training metrics). */
 export function implicitRewards(
   x: PreferenceInputs,
   o: { beta: number; losses: readonly PreferenceLossName[] },
 ): { chosen: tf.Tensor1D; rejected: tf.Tensor1D } {
   return tf.tidy(() => {
-    const hasRef = x.refChosenLogps !== undefined && x.refRejectedLogps !== undefined && lossesNeedReference(o.losses);
-    const averaged = !hasRef || o.losses.includes('ipo');
-    const norm = (t: tf.Tensor1D, len: tf.Tensor1D) => (averaged ? tf.div(t, len) : t);
-    const c = hasRef ? tf.sub(norm(x.chosenLogps, x.chosenLengths), norm(x.refChosenLogps!, x.chosenLengths)) : norm(x.chosenLogps, x.chosenLengths);
-    const r = hasRef
+    const rule = implicitRewardRule(o, x.refChosenLogps !== undefined && x.refRejectedLogps !== undefined);
+    const norm = (t: tf.Tensor1D, len: tf.Tensor1D) => (rule.perToken ? tf.div(t, len) : t);
+    const c = rule.useReference ? tf.sub(norm(x.chosenLogps, x.chosenLengths), norm(x.refChosenLogps!, x.chosenLengths)) : norm(x.chosenLogps, x.chosenLengths);
+    const r = rule.useReference
       ? tf.sub(norm(x.rejectedLogps, x.rejectedLengths), norm(x.refRejectedLogps!, x.rejectedLengths))
       : norm(x.rejectedLogps, x.rejectedLengths);
-    return { chosen: tf.mul(c, o.beta) as tf.Tensor1D, rejected: tf.mul(r, o.beta) as tf.Tensor1D };
+    return { chosen: tf.mul(c, rule.beta) as tf.Tensor1D, rejected: tf.mul(r, rule.beta) as tf.Tensor1D };
   });
 }

@@ -49,13 +49,8 @@ export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.
   return tf.reshape(tf.matMul(tf.softmax(scores, -1), v), [B, H, T, D]) as tf.Tensor4D;
 }
 
-/** Seeds a per-tensor stream so each tensor's values do not depend on the others (never 0: tfjs reads 0 as "unseeded"). */
-export function tensorSeed(seed: number, index: number): number {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  h = Math.imul(h ^ (index + 1), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0 || 1;
-}
+/** Per-tensor seeds (never 0: tfjs reads 0 as "unseeded"): the one function in ../tensor-seed.ts. */
+export { tensorSeed } from '../tensor-seed.js';
 
 /**
  * Call inside the forward's tidy. The forward's result from the final hidden states [B·T, C]: hidden

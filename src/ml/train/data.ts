@@ -14,6 +14,13 @@ export interface CursorState {
   epoch: number;
   /** Index into this epoch's permutation of the next example to hand out. */
   position: number;
+  /** false: every epoch walks the examples in dataset order (TRL's shuffle off, for exact reproduction). Absent: shuffled. */
+  shuffle?: false;
+}
+
+export interface CursorOptions {
+  /** Default true: each epoch a fresh seeded permutation. */
+  shuffle?: boolean;
 }
 
 /**
@@ -27,15 +34,19 @@ export class DataCursor {
   private perm: number[] = [];
   private permEpoch = -1;
 
-  constructor(size: number, seed: number, state?: CursorState) {
+  constructor(size: number, seed: number, state?: CursorState, o: CursorOptions = {}) {
     if (!Number.isInteger(size) || size <= 0) throw new RangeError(`DataCursor needs at least one example, got ${size}`);
-    this.st = { size, seed: seed >>> 0, epoch: 0, position: 0 };
+    // `shuffle` is written only when off, so a shuffled cursor's state (and checkpoint) is unchanged
+    this.st = { size, seed: seed >>> 0, epoch: 0, position: 0, ...(o.shuffle === false ? { shuffle: false as const } : {}) };
     if (state) this.restore(state);
   }
 
   private permutation(): number[] {
     if (this.permEpoch !== this.st.epoch) {
-      this.perm = new Rng(deriveSeed(this.st.seed, 'epoch', this.st.epoch)).permutation(this.st.size);
+      this.perm =
+        this.st.shuffle === false
+          ? Array.from({ length: this.st.size }, (_, i) => i)
+          : new Rng(deriveSeed(this.st.seed, 'epoch', this.st.epoch)).permutation(this.st.size);
       this.permEpoch = this.st.epoch;
     }
     return this.perm;
@@ -70,7 +81,8 @@ export class DataCursor {
     if (!(Number.isInteger(s.epoch) && s.epoch >= 0 && Number.isInteger(s.position) && s.position >= 0 && s.position < s.size)) {
       throw new RangeError('invalid data cursor state');
     }
-    this.st = { size: s.size, seed: s.seed >>> 0, epoch: s.epoch, position: s.position };
+    if ((s.shuffle === false) !== (this.st.shuffle === false)) throw new RangeError(`data cursor was saved with shuffle ${s.shuffle !== false}, but this run has shuffle ${this.st.shuffle !== false}`);
+    this.st = { size: s.size, seed: s.seed >>> 0, epoch: s.epoch, position: s.position, ...(s.shuffle === false ? { shuffle: false as const } : {}) };
   }
 }
 
@@ -211,9 +223,10 @@ export class ExampleBatches implements BatchSource<Batch> {
     readonly batchSize: number,
     readonly padId: number,
     seed: number,
+    o: CursorOptions = {},
   ) {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-    this.cursor = new DataCursor(examples.length, seed);
+    this.cursor = new DataCursor(examples.length, seed, undefined, o);
   }
 
   next(): Batch {

@@ -1,7 +1,9 @@
 // The training engine's public surface (see docs/engine-training.md).
 export { train, evaluateLoss, type TrainOptions, type TrainResult, type MicroBatchOutput, type LossContext, type TrainProgress } from './loop.js';
 export { AdamW, defaultDecayFilter, resolveAdamW, type AdamWConfig, type AdamWHyper } from './optimizer.js';
-export { learningRateAt, validateSchedule, type ScheduleConfig, type ScheduleKind } from './schedule.js';
+export { learningRateAt, validateSchedule, totalTrainingSteps, warmupStepsFor, type ScheduleConfig, type ScheduleKind, type StepPlan } from './schedule.js';
+export { runTraining, type TrainingHyper, type TrainingTask, type TrainingHooks, type PlannedResult } from './plan.js';
+export { splitEval } from './split.js';
 export { Rng, deriveSeed, type RngState } from './rng.js';
 export {
   DataCursor,
@@ -31,5 +33,5 @@ export {
   type TrainerState,
 } from './checkpoint.js';
 export { causalLmLoss, tokenNll, batchTensors } from './lm-loss.js';
-export { runSft, splitEval, sftTotalSteps, type SftHyper, type SftRunOptions, type SftRunResult, type SftDataStats } from './sft.js';
+export { runSft, prepareSftTask, type SftHyper, type SftRunOptions, type SftRunResult, type SftDataStats } from './sft.js';
 export { sftRecordText, preferenceRecordText, unpairedRecordText, promptText, type TextPair, type PreferenceText } from './records.js';

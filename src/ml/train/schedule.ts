@@ -40,3 +40,26 @@ export function learningRateAt(c: ScheduleConfig, step: number): number {
   const factor = c.kind === 'cosine' ? 0.5 * (1 + Math.cos(Math.PI * progress)) : 1 - progress;
   return c.lr * (minR + (1 - minR) * Math.max(0, factor));
 }
+
+/** How long and how fast to train, as every training stage configures it. */
+export interface StepPlan {
+  /** Optimizer updates; when absent, `epochs` over the training units. */
+  maxSteps?: number;
+  epochs?: number;
+  batchSize: number;
+  gradAccum: number;
+}
+
+/** Optimizer updates of a run: maxSteps, or ⌈epochs · units / (batchSize · gradAccum)⌉ (at least 1). */
+export function totalTrainingSteps(p: StepPlan, units: number): number {
+  if (p.maxSteps !== undefined) return p.maxSteps;
+  return Math.max(1, Math.ceil(((p.epochs ?? 1) * units) / (p.batchSize * p.gradAccum)));
+}
+
+/**
+ * Warm-up updates: `warmupSteps` when given, else ⌈warmupRatio · totalSteps⌉ — transformers'
+ * TrainingArguments.get_warmup_steps rounds up (math.ceil), so a small ratio still warms up.
+ */
+export function warmupStepsFor(w: { warmupSteps?: number; warmupRatio?: number }, totalSteps: number): number {
+  return w.warmupSteps ?? Math.ceil((w.warmupRatio ?? 0) * totalSteps);
+}

@@ -10,37 +10,22 @@ import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { BOUNDARY_NOTE, tokenizePair } from '../tokenizer/pairs.js';
 import { ExampleBatches, packExamples, prepareSftExamples, sequentialBatches, type Batch, type Example, type PrepareStats } from './data.js';
 import { causalLmLoss } from './lm-loss.js';
-import { evaluateLoss, train, type TrainResult } from './loop.js';
+import { evaluateLoss, type MicroBatchOutput, type TrainResult } from './loop.js';
+import { runTraining, type PlannedResult, type TrainingHyper } from './plan.js';
 import type { TrainerCheckpoint } from './checkpoint.js';
 import { sftRecordText } from './records.js';
 import { Rng, deriveSeed } from './rng.js';
-import type { ScheduleKind } from './schedule.js';
 
-export interface SftHyper {
-  /** Optimizer updates; when absent, `epochs` over the (packed) training examples. */
-  maxSteps?: number;
-  epochs?: number;
-  batchSize: number;
-  gradAccum: number;
-  lr: number;
-  schedule: ScheduleKind;
-  warmupSteps?: number;
-  warmupRatio?: number;
-  minLrRatio: number;
-  weightDecay: number;
+/** The generic plan (steps, schedule, optimizer, cadence, seed) plus SFT's data settings. */
+export interface SftHyper extends TrainingHyper {
   beta1: number;
   beta2: number;
   eps: number;
-  maxGradNorm: number;
   /** Clamped to the model's context length. */
   maxLength: number;
   packing: boolean;
   addEos: boolean;
-  evalEvery?: number;
   evalBatchSize?: number;
-  checkpointEvery?: number;
-  logEvery: number;
-  seed: number;
 }
 
 export interface SftDataStats {
@@ -87,39 +72,49 @@ function tokenize(tok: TextTokenizer, records: SftRecord[], addEos: boolean) {
   return { pairs, mismatch };
 }
 
-/** Deterministic held-out split: `fraction` of the records (at least 1, at most n − 1). */
-export function splitEval<T>(records: T[], fraction: number, seed: number): { train: T[]; eval: T[] } {
-  if (!(fraction > 0) || records.length < 2) return { train: records, eval: [] };
-  const n = Math.min(records.length - 1, Math.max(1, Math.round(records.length * fraction)));
-  const perm = new Rng(deriveSeed(seed, 'eval-split')).permutation(records.length);
-  const held = new Set(perm.slice(0, n));
-  return { train: records.filter((_, i) => !held.has(i)), eval: records.filter((_, i) => held.has(i)) };
+export interface SftTaskOptions {
+  model: CausalLM;
+  tokenizer: TextTokenizer;
+  train: SftRecord[];
+  eval?: SftRecord[];
+  /** Clamped to the model's context length. */
+  maxLength: number;
+  packing: boolean;
+  addEos: boolean;
+  evalBatchSize: number;
+  seed: number;
+  /** false: pack in dataset order (no shuffle before packing). Default true. */
+  shuffle?: boolean;
+  log?: (msg: string) => void;
 }
 
-export function sftTotalSteps(h: Pick<SftHyper, 'maxSteps' | 'epochs' | 'batchSize' | 'gradAccum'>, trainRows: number): number {
-  if (h.maxSteps !== undefined) return h.maxSteps;
-  const epochs = h.epochs ?? 1;
-  return Math.max(1, Math.ceil((epochs * trainRows) / (h.batchSize * h.gradAccum)));
+/** What SFT trains on: rows (examples, or packed rows), the loss, the held-out evaluation and their statistics. */
+export interface SftTask {
+  rows: Example[];
+  padId: number;
+  lossFn: (b: Batch) => MicroBatchOutput;
+  evalFn?: () => Promise<Record<string, number>>;
+  data: SftDataStats;
+  /** Mean completion tokens per row (for tokens/s). */
+  targetTokensPerRow: number;
 }
 
-export async function runSft(o: SftRunOptions): Promise<SftRunResult> {
-  const h = o.hyper;
-  const ctx = o.model.contextLength;
-  const maxLength = Math.min(h.maxLength, ctx);
+/** Records → token examples (truncation rule), optional packing, eval batches, and the causal-LM loss on completion tokens. */
+export function prepareSftTask(o: SftTaskOptions): SftTask {
+  const maxLength = Math.min(o.maxLength, o.model.contextLength);
   const pad = o.tokenizer.padTokenId ?? 0;
   if (o.tokenizer.vocabSize > o.model.vocabSize) {
     throw new AlignflowError('input', `the tokenizer produces ids up to ${o.tokenizer.vocabSize - 1}, but the model's vocab_size is ${o.model.vocabSize}`);
   }
-
-  const tr = tokenize(o.tokenizer, o.train, h.addEos);
+  const tr = tokenize(o.tokenizer, o.train, o.addEos);
   const prep = prepareSftExamples(tr.pairs, maxLength);
   if (prep.examples.length === 0) {
     throw new AlignflowError('input', `no usable SFT example: all ${o.train.length} records were dropped (prompt ≥ max_length ${maxLength} tokens, or empty completion)`);
   }
   let rows: Example[] = prep.examples;
-  if (h.packing) {
+  if (o.packing) {
     // shuffle once before packing so rows mix examples; the cursor then shuffles rows per epoch
-    const order = new Rng(deriveSeed(h.seed, 'pack')).permutation(rows.length);
+    const order = o.shuffle === false ? rows.map((_, i) => i) : new Rng(deriveSeed(o.seed, 'pack')).permutation(rows.length);
     rows = packExamples(order.map((i) => prep.examples[i]!), maxLength);
   }
   const data: SftDataStats = {
@@ -138,13 +133,11 @@ export async function runSft(o: SftRunOptions): Promise<SftRunResult> {
 
   let evalBatches: Batch[] = [];
   if (o.eval && o.eval.length) {
-    const ev = tokenize(o.tokenizer, o.eval, h.addEos);
+    const ev = tokenize(o.tokenizer, o.eval, o.addEos);
     const ep = prepareSftExamples(ev.pairs, maxLength);
-    evalBatches = ep.examples.length ? sequentialBatches(ep.examples, h.evalBatchSize ?? h.batchSize, pad) : [];
+    evalBatches = ep.examples.length ? sequentialBatches(ep.examples, o.evalBatchSize, pad) : [];
     data.eval = { ...ep.stats, records: o.eval.length, examples: ep.examples.length, targetTokens: evalBatches.reduce((a, b) => a + b.targetTokens, 0) };
   }
-  const totalSteps = sftTotalSteps(h, rows.length);
-  const warmupSteps = h.warmupSteps ?? Math.ceil((h.warmupRatio ?? 0) * totalSteps);
   const lossFn = (b: Batch) => causalLmLoss(o.model, b);
   const evalFn = evalBatches.length
     ? async () => {
@@ -152,43 +145,49 @@ export async function runSft(o: SftRunOptions): Promise<SftRunResult> {
         return { eval_loss: r.loss, eval_perplexity: Math.exp(r.loss) };
       }
     : undefined;
+  return { rows, padId: pad, lossFn, ...(evalFn ? { evalFn } : {}), data, targetTokensPerRow: data.train.targetTokens / rows.length };
+}
 
-  const t0 = performance.now();
-  const startStep = o.resume?.state.step ?? 0;
-  const result = await train<Batch>({
-    params: o.params ?? o.model.params,
-    lossFn,
-    data: new ExampleBatches(rows, h.batchSize, pad, deriveSeed(h.seed, 'data')),
-    maxSteps: totalSteps,
-    gradAccum: h.gradAccum,
-    optimizer: { beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay },
-    schedule: { lr: h.lr, kind: h.schedule, warmupSteps, totalSteps, minLrRatio: h.minLrRatio },
-    maxGradNorm: h.maxGradNorm,
-    seed: deriveSeed(h.seed, 'loop'),
-    logEvery: h.logEvery,
-    evalEvery: evalFn ? (h.evalEvery ?? Math.max(1, Math.ceil(totalSteps / 10))) : undefined,
-    evalAtStart: !!evalFn,
-    evalFn,
-    checkpointEvery: h.checkpointEvery,
-    onCheckpoint: o.onCheckpoint,
-    resume: o.resume,
-    checkpointExtra: { kind: 'sft', trainRows: rows.length },
-    onMetrics: (step, m) => {
-      // perplexity of the logged training loss (exp of the token-weighted mean NLL)
-      o.onMetrics?.(step, 'loss' in m ? { ...m, perplexity: Math.exp(m.loss!) } : m);
-    },
-    onProgress: o.onProgress,
-    signal: o.signal,
+/** Target (completion) tokens per second of this attempt only (a resumed run counts from its checkpoint), as TRL's num_tokens counts. */
+export function tokensPerSecond(r: PlannedResult, tokensPerStep: number): number {
+  return ((r.step - r.startStep) * tokensPerStep) / Math.max(r.seconds, 1e-9);
+}
+
+/** Perplexity of a logged training loss (exp of the token-weighted mean NLL), beside it. */
+export function withPerplexity(m: Record<string, number>): Record<string, number> {
+  return 'loss' in m ? { ...m, perplexity: Math.exp(m.loss!) } : m;
+}
+
+export async function runSft(o: SftRunOptions): Promise<SftRunResult> {
+  const h = o.hyper;
+  const task = prepareSftTask({
+    model: o.model,
+    tokenizer: o.tokenizer,
+    train: o.train,
+    ...(o.eval ? { eval: o.eval } : {}),
+    maxLength: h.maxLength,
+    packing: h.packing,
+    addEos: h.addEos,
+    evalBatchSize: h.evalBatchSize ?? h.batchSize,
+    seed: h.seed,
+    ...(o.log ? { log: o.log } : {}),
   });
-  const secs = (performance.now() - t0) / 1000;
-  const tokensPerStep = (data.train.targetTokens / rows.length) * h.batchSize * h.gradAccum;
+  const result = await runTraining(
+    h,
+    { params: o.params ?? o.model.params, units: task.rows.length, data: new ExampleBatches(task.rows, h.batchSize, task.padId, deriveSeed(h.seed, 'data')), lossFn: task.lossFn, ...(task.evalFn ? { evalFn: task.evalFn } : {}) },
+    {
+      ...(o.resume ? { resume: o.resume } : {}),
+      ...(o.onCheckpoint ? { onCheckpoint: o.onCheckpoint } : {}),
+      onMetrics: (step, m) => o.onMetrics?.(step, withPerplexity(m)),
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    },
+  );
   const out: SftRunResult = {
     ...result,
-    totalSteps,
-    data,
-    // this attempt only (a resumed run counts from its checkpoint); target tokens, as TRL's num_tokens counts
-    trainRuntime: secs,
-    trainTokensPerSecond: ((result.step - startStep) * tokensPerStep) / Math.max(secs, 1e-9),
+    data: task.data,
+    trainRuntime: result.seconds,
+    trainTokensPerSecond: tokensPerSecond(result, task.targetTokensPerRow * h.batchSize * h.gradAccum),
   };
   const first = result.evals.find((e) => e.step === 0);
   if (first) out.initialEvalLoss = first.metrics.eval_loss;

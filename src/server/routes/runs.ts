@@ -1,9 +1,15 @@
 // Runs, datasets and artifacts: read by admins and viewers; runs submitted and cancelled by admins.
+// Every read goes through the same functions as the CLI (`runs ls/show/logs`, `datasets ls`,
+// `artifacts ls/show`), so both show one shape of the same rows.
 import type { FastifyInstance } from 'fastify';
-import { and, desc, eq, gt, inArray } from 'drizzle-orm';
 import type { RouteContext } from '../index.js';
-import { artifactFiles, artifacts, datasets, lineageEdges, runEvents, runs, stages } from '../../store/schema.js';
-import { AlignflowError, notFound } from '../../errors.js';
+import type { DatasetKind } from '../../kinds.js';
+import { AlignflowError } from '../../errors.js';
+import { getRun, listRuns, runLogs, runStages } from '../../orchestrator/runs.js';
+import type { RunStatus } from '../../orchestrator/state.js';
+import { listDatasets } from '../../data/datasets.js';
+import { listArtifacts, showArtifact } from '../../store/registry.js';
+import type { ArtifactKind } from '../../kinds.js';
 import { offsetInt } from '../limits.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' } as const;
@@ -20,15 +26,8 @@ export default async function runRoutes(app: FastifyInstance, opts: RouteContext
       querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'] }, limit: { type: 'integer', minimum: 1, maximum: 500 } } },
     },
   }, async (req) => {
-    const q = req.query as { status?: (typeof runs.$inferSelect)['status']; limit?: number };
-    const rows = db
-      .select({ id: runs.id, name: runs.name, status: runs.status, executor: runs.executor, error: runs.error, createdAt: runs.createdAt, startedAt: runs.startedAt, finishedAt: runs.finishedAt })
-      .from(runs)
-      .where(q.status ? eq(runs.status, q.status) : undefined)
-      .orderBy(desc(runs.createdAt))
-      .limit(q.limit ?? 50)
-      .all();
-    return { runs: rows };
+    const q = req.query as { status?: RunStatus; limit?: number };
+    return { runs: listRuns(db, q.limit ?? 50, q.status ? { status: q.status } : {}) };
   });
 
   app.get('/api/runs/:runId', {
@@ -36,10 +35,7 @@ export default async function runRoutes(app: FastifyInstance, opts: RouteContext
     schema: { summary: 'One run with its stages', tags: ['runs'], params: { type: 'object', required: ['runId'], additionalProperties: false, properties: { runId: id } } },
   }, async (req) => {
     const { runId } = req.params as { runId: string };
-    const run = db.select().from(runs).where(eq(runs.id, runId)).get();
-    if (!run) throw notFound(`no run "${runId}"`);
-    const st = db.select().from(stages).where(eq(stages.runId, runId)).all();
-    return { run, stages: st };
+    return { run: getRun(db, runId), stages: runStages(db, runId) };
   });
 
   app.get('/api/runs/:runId/events', {
@@ -53,8 +49,7 @@ export default async function runRoutes(app: FastifyInstance, opts: RouteContext
   }, async (req) => {
     const { runId } = req.params as { runId: string };
     const after = (req.query as { after?: number }).after ?? 0;
-    if (!db.select({ id: runs.id }).from(runs).where(eq(runs.id, runId)).get()) throw notFound(`no run "${runId}"`);
-    return { events: db.select().from(runEvents).where(and(eq(runEvents.runId, runId), gt(runEvents.id, after))).orderBy(runEvents.id).limit(1000).all() };
+    return { events: runLogs(db, runId, after).slice(0, 1000) };
   });
 
   app.post('/api/runs', {
@@ -96,8 +91,8 @@ export default async function runRoutes(app: FastifyInstance, opts: RouteContext
     config: { roles: readers },
     schema: { summary: 'Registered datasets', tags: ['datasets'], querystring: { type: 'object', additionalProperties: false, properties: { kind: { type: 'string', enum: ['sft', 'preference', 'unpaired', 'prompt'] } } } },
   }, async (req) => {
-    const kind = (req.query as { kind?: (typeof datasets.$inferSelect)['kind'] }).kind;
-    return { datasets: db.select().from(datasets).where(kind ? eq(datasets.kind, kind) : undefined).orderBy(desc(datasets.createdAt)).all() };
+    const kind = (req.query as { kind?: DatasetKind }).kind;
+    return { datasets: listDatasets(db, kind ? { kind } : {}) };
   });
 
   app.get('/api/artifacts', {
@@ -108,24 +103,15 @@ export default async function runRoutes(app: FastifyInstance, opts: RouteContext
       querystring: { type: 'object', additionalProperties: false, properties: { kind: { type: 'string', maxLength: 40 }, run: id, limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
     },
   }, async (req) => {
-    const q = req.query as { kind?: string; run?: string; limit?: number };
-    const conds = [];
-    if (q.kind) conds.push(eq(artifacts.kind, q.kind as (typeof artifacts.$inferSelect)['kind']));
-    if (q.run) conds.push(eq(artifacts.producerRunId, q.run));
-    const rows = db.select().from(artifacts).where(conds.length ? and(...conds) : undefined).orderBy(desc(artifacts.createdAt)).limit(q.limit ?? 100).all();
-    return { artifacts: rows };
+    const q = req.query as { kind?: ArtifactKind; run?: string; limit?: number };
+    return { artifacts: listArtifacts(db, { ...(q.kind ? { kind: q.kind } : {}), ...(q.run ? { run: q.run } : {}), limit: q.limit ?? 100 }) };
   });
 
   app.get('/api/artifacts/:artifactId', {
     config: { roles: readers },
-    schema: { summary: 'One artifact: manifest, files and lineage', tags: ['artifacts'], params: { type: 'object', required: ['artifactId'], additionalProperties: false, properties: { artifactId: id } } },
+    schema: { summary: 'One artifact: manifest, files, lineage, producers and dataset entry (as `alignflow artifacts show`)', tags: ['artifacts'], params: { type: 'object', required: ['artifactId'], additionalProperties: false, properties: { artifactId: id } } },
   }, async (req) => {
     const { artifactId } = req.params as { artifactId: string };
-    const a = db.select().from(artifacts).where(eq(artifacts.id, artifactId)).get();
-    if (!a) throw notFound(`no artifact "${artifactId}"`);
-    const files = db.select().from(artifactFiles).where(eq(artifactFiles.artifactId, artifactId)).all();
-    const inputs = db.select().from(lineageEdges).where(eq(lineageEdges.artifactId, artifactId)).all();
-    const outputs = db.select().from(lineageEdges).where(inArray(lineageEdges.inputArtifactId, [artifactId])).all();
-    return { artifact: a, files, inputs, usedBy: outputs };
+    return { artifact: showArtifact({ db }, artifactId) };
   });
 }
