@@ -67,6 +67,6 @@ test('label output with an empty answer: datasets export by artifact id → impo
   const trained = await dpoStage.run(dpo.ctx as never);
   assert.equal(trained.status, 'done');
   if (trained.status !== 'done') return;
-  assert.equal((trained.summary as { pairs: { train: number } }).pairs.train, 8, 'the empty-answer pair is trained on, not dropped');
+  assert.equal((trained.summary as { units: { train: number } }).units.train, 8, 'the empty-answer pair is trained on, not dropped');
   assert.ok(dpo.metrics.every((m) => Object.values(m.values).every(Number.isFinite)));
 });
