@@ -12,10 +12,16 @@ import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PARENT = path.dirname(REPO_ROOT);
-const allowed = [REPO_ROOT, fs.realpathSync(os.tmpdir()), path.resolve(os.tmpdir())];
+const TMP = [path.resolve(os.tmpdir()), fs.realpathSync(os.tmpdir())];
+const allowed = [REPO_ROOT];
 if (process.env.ALIGNFLOW_FIXTURES) allowed.push(path.resolve(process.env.ALIGNFLOW_FIXTURES));
 
 const within = (p, dir) => p === dir || p.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
+// A checkout inside the temp folder (/tmp/x/clone) has tests' scratch dirs outside its parent, so the
+// rule holds as it is. A checkout directly in it (/tmp/clone) shares its parent with every scratch
+// dir: then only the folder a user's clone would lack (../shared) can be refused.
+const TMP_IS_BESIDE = TMP.some((t) => within(t, PARENT));
+const SHARED = path.join(PARENT, 'shared');
 
 /** True when a test must not touch `p`: beside the checkout, not inside it. */
 export function isOutsideRepo(p) {
@@ -25,7 +31,9 @@ export function isOutsideRepo(p) {
   // Installed packages are code, not test data: a workspace may hoist node_modules above the
   // checkout, or link it from elsewhere (git worktrees sharing one install).
   if (abs.split(path.sep).includes('node_modules')) return false;
-  return !allowed.some((dir) => within(abs, dir));
+  if (allowed.some((dir) => within(abs, dir))) return false;
+  if (TMP_IS_BESIDE && TMP.some((t) => within(abs, t))) return within(abs, SHARED);
+  return true;
 }
 
 function refuse(p) {

@@ -96,7 +96,7 @@ function inlineReference(): Promise<Record<string, string>> {
     // runs show --json: every training stage reports its wall time, backend and final metrics.
     for (const st of runSnapshot(env.db, runId).stages) {
       assert.ok(typeof st.seconds === 'number' && st.seconds > 0, `${st.name} seconds`);
-      assert.match(String(st.backend), /^(wasm|cpu|tensorflow|node-gpu|webgl)$/, `${st.name} backend`);
+      assert.match(String(st.backend), /^(native|wasm|cpu|tensorflow|node-gpu|webgl)$/, `${st.name} backend`);
       if (st.name !== 'model') assert.equal(typeof st.finalMetrics.loss, 'number', `${st.name} final loss`);
     }
     return outputsOf(env, runId);
