@@ -28,6 +28,16 @@ export const loraConfigSchema = z.strictObject({
 });
 export type LoraConfig = z.input<typeof loraConfigSchema>;
 
+/**
+ * `lora:` in a training stage's config. Adapter dropout is not applied during training yet, so a
+ * nonzero value is refused rather than recorded and ignored (an adapter directory from elsewhere
+ * with lora_dropout > 0 still loads: dropout does nothing at inference).
+ */
+export const stageLoraSchema = loraConfigSchema.refine((c) => !c.dropout, {
+  path: ['dropout'],
+  message: 'LoRA dropout is not applied by alignflow yet: set dropout to 0 (or leave it out)',
+});
+
 interface AdapterPair {
   layer: LinearLayer;
   a: tf.Variable; // [r, in]

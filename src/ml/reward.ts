@@ -3,6 +3,7 @@
 // (GPT2ForSequenceClassification, LlamaForSequenceClassification, Qwen2..., the family says which):
 // the body's parameters without an untied lm_head, plus `score.weight` [1, hiddenSize] (no bias),
 // and config.json with that architecture, num_labels 1 and pad_token_id.
+import { LoraAdapter, mergedTensors } from './lora.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -113,7 +114,10 @@ export function isRewardModelConfig(c: Record<string, unknown>): boolean {
  */
 export function saveRewardModelDir(rm: RewardModel, tokenizer: TextTokenizer | undefined, dir: string, opts: { dtype?: SafetensorsDtype } = {}): void {
   const body = familyOf(rm.base.config).paramShapes(rm.base.config, { head: false });
-  const tensors = new Map([...modelTensors(rm.base)].filter(([n]) => body.has(n)));
+  // A LoRA-trained reward model is written merged (W + (α/r)·B·A): the one layout that
+  // AutoModelForSequenceClassification loads without peft; the adapters stay attached here.
+  const all = rm.base.adapter instanceof LoraAdapter ? mergedTensors(rm.base, rm.base.adapter) : modelTensors(rm.base);
+  const tensors = new Map([...all].filter(([n]) => body.has(n)));
   tensors.set(SCORE_WEIGHT, { shape: rm.score.shape.slice(), data: rm.score.dataSync() as Float32Array });
   saveModelDir(rm.base, tokenizer, dir, { config: rm.config, tensors, dtype: opts.dtype });
 }

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { configError } from '../errors.js';
 import type { ArtifactManifest } from '../store/types.js';
 import type { StageContext } from './contract.js';
-import { baseView, loraConfigSchema } from '../ml/lora.js';
+import { baseView, stageLoraSchema } from '../ml/lora.js';
 import type { PairBatch, PairStats, PreparedPair, TruncationRule } from '../ml/preference-data.js';
 import { dpoLossFn, ktoLossFn, ktoMetrics, type RefLogps } from '../ml/dpo.js';
 import { loadOrComputeRefLogps, refLogpsKey, tokenizerFingerprint } from '../ml/ref-logprobs.js';
@@ -45,7 +45,7 @@ export const dpoConfigSchema = z
     /** Batch size of the one-off reference pass. */
     ref_batch_size: z.number().int().positive().default(16),
     /** Train LoRA adapters only; the reference is then the base with adapters off (no second copy). */
-    lora: loraConfigSchema.optional(),
+    lora: stageLoraSchema.optional(),
     ...pairFields,
     ...trainingFields({ lr: 5e-4, maxLength: 128, logEvery: 10, checkpointEvery: 50, evalFraction: 0.1 }),
   })

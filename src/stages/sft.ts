@@ -12,7 +12,7 @@ import { deriveSeed } from '../ml/train/rng.js';
 import { prepareSftTask, tokensPerSecond, withPerplexity } from '../ml/train/sft.js';
 import type { StageContext } from './contract.js';
 import { lmTrainee, loadModelInput } from './model-input.js';
-import { loraConfigSchema } from '../ml/lora.js';
+import { stageLoraSchema } from '../ml/lora.js';
 import { trainingFields, trainingStage, type Trainee } from './training.js';
 import { checkStageMemory } from './memory-check.js';
 
@@ -22,7 +22,7 @@ export const sftConfigSchema = z
     /** Concatenates examples into full max_length rows (TRL's packing). */
     packing: z.boolean().default(false),
     /** Train LoRA adapters only (PEFT names); the output is the base plus an adapter (ml/lora.ts). */
-    lora: loraConfigSchema.optional(),
+    lora: stageLoraSchema.optional(),
   })
   .strict();
 

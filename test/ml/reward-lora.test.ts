@@ -1,0 +1,68 @@
+// The reward stage with `lora:`: only adapters and the score head train; the saved reward model has
+// the adapters merged (the layout AutoModelForSequenceClassification loads without peft), so its
+// targeted weights differ from the base's, its untargeted ones are the base's bits, and it ranks pairs.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { initBackend } from '../../src/ml/backend.js';
+import { rewardStage } from '../../src/stages/reward.js';
+import { loadRewardModelDir, scoreWithRewardModel } from '../../src/ml/reward.js';
+import { readSafetensors } from '../../src/ml/safetensors.js';
+import { bytesTokenizer } from '../../src/ml/tokenizer/index.js';
+import { env, modelArtifact, datasetArtifact, textPairs, stageContext } from './dpo-stage-helpers.js';
+
+before(async () => {
+  await initBackend();
+});
+
+test('reward stage with lora: adapters + score train, the output is merged and ranks pairs', { timeout: 300_000 }, async () => {
+  const e = env();
+  const model = await modelArtifact(e, 5);
+  const train = await datasetArtifact(e, 'rm', textPairs(96, 4));
+  const evalDs = await datasetArtifact(e, 'rm-eval', textPairs(32, 5));
+  const r = stageContext(e, 'reward', { batch_size: 8, max_steps: 60, lr: 1e-2, schedule: 'constant', log_every: 10, lora: { r: 4, alpha: 8, target_modules: ['c_attn'] } }, { model, train, eval: evalDs });
+  const out = await rewardStage.run(r.ctx as never);
+  assert.equal(out.status, 'done');
+  if (out.status !== 'done') return;
+  const s = out.summary as { eval_start: { eval_accuracy: number }; eval: { eval_accuracy: number } };
+  console.log(`reward stage with LoRA: eval_accuracy ${s.eval_start.eval_accuracy.toFixed(3)} → ${s.eval.eval_accuracy.toFixed(3)}`);
+  assert.ok(s.eval.eval_accuracy > 0.8, `eval accuracy ${s.eval.eval_accuracy}`);
+  const md = out.outputs.model!.metadata as { lora?: { r: number }; base_model?: string };
+  assert.equal(md.lora?.r, 4);
+  assert.equal(md.base_model, model.id);
+
+  const baseDir = path.join(e.home, 'base');
+  const rmDir = path.join(e.home, 'rm-out');
+  await e.store.materialize(model.id, baseDir);
+  await e.store.materialize(out.outputs.model!.id, rmDir);
+  assert.equal(fs.existsSync(path.join(rmDir, 'adapter_config.json')), false, 'written merged, not as an adapter');
+  const base = readSafetensors(path.join(baseDir, 'model.safetensors')).tensors;
+  const rmT = readSafetensors(path.join(rmDir, 'model.safetensors')).tensors;
+  const same = (n: string) => {
+    const a = base.get(n)!.data as Float32Array;
+    const b = rmT.get(n)!.data as Float32Array;
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+  };
+  assert.equal(same('transformer.h.0.attn.c_attn.weight'), false, 'the targeted layer carries the merged adapter');
+  assert.equal(same('transformer.h.0.mlp.c_fc.weight'), true, 'an untargeted layer is the base, bit for bit');
+
+  const { model: rm, tokenizer } = await loadRewardModelDir(rmDir);
+  const tok = tokenizer ?? bytesTokenizer();
+  const enc = (p: string, c: string) => ({ promptIds: tok.encode(p), completionIds: tok.encode(c) });
+  const [good, bad] = await scoreWithRewardModel(rm, [enc('q abc:', ' ab+cd'), enc('q abc:', ' ab-cd')]);
+  assert.ok(good!.reward > bad!.reward);
+  rm.dispose();
+});
+
+test('a training stage refuses LoRA dropout it would not apply, naming the field', async () => {
+  const { rewardConfigSchema } = await import('../../src/stages/reward.js');
+  const { sftConfigSchema } = await import('../../src/stages/sft.js');
+  for (const schema of [rewardConfigSchema, sftConfigSchema]) {
+    const r = schema.safeParse({ lora: { r: 4, dropout: 0.05, target_modules: ['c_attn'] } });
+    assert.equal(r.success, false);
+    const issue = r.error!.issues.find((i) => i.path.join('.') === 'lora.dropout');
+    assert.match(issue?.message ?? '', /dropout is not applied/);
+    assert.equal(schema.safeParse({ lora: { r: 4, dropout: 0, target_modules: ['c_attn'] } }).success, true);
+  }
+});
