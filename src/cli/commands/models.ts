@@ -11,6 +11,7 @@ import { listArtifacts, resolveArtifactId, showArtifact } from '../../store/regi
 import { initBackend } from '../../ml/backend.js';
 import { PRESETS, knownModelTypes, modelFamily } from '../../ml/models/registry.js';
 import { parameterCount, trainingMemory } from '../../ml/models/estimate.js';
+import { gib } from '../../ml/memory.js';
 import type { ModelConfig } from '../../ml/models/types.js';
 import { initContextLength, initModel, resolveInitConfig } from '../../ml/models/init.js';
 import { saveModelDir, loadModelDir, readModelConfig } from '../../ml/models/io.js';
@@ -240,7 +241,6 @@ function estimateReport(config: ModelConfig, est: { batch: number; seqLen: numbe
   };
 }
 
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 function printEstimate(source: string, r: ReturnType<typeof estimateReport>): void {
   if (source) process.stdout.write(`${source}  (${r.model_type})\n`);
