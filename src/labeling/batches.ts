@@ -5,6 +5,10 @@ import { immediate, type Db } from '../store/db.js';
 import { assignments, labelBatches, pairs, responses } from '../store/schema.js';
 import { newId } from './users.js';
 import { mulberry32, shuffle } from './rng.js';
+import { MAX_RANK_ANSWERS, pairRules, type PairRule } from './ranking.js';
+
+export const batchKinds = ['pairwise', 'ranking'] as const;
+export type BatchKind = (typeof batchKinds)[number];
 
 export interface BatchOptions {
   name: string;
@@ -20,6 +24,10 @@ export interface BatchOptions {
   labelerQuota?: number | null;
   /** Show the higher-scored response (judge or reward model scores) as a pre-annotation. */
   suggestions?: boolean;
+  /** pairwise (default) or ranking: items of k answers ranked by labelers (docs/labeling.md). */
+  kind?: BatchKind;
+  /** ranking batches: how rankings become preference pairs (default all). */
+  pairRule?: PairRule;
 }
 
 export type Batch = typeof labelBatches.$inferSelect;
@@ -34,6 +42,12 @@ export function validateBatchOptions(o: BatchOptions): Required<Pick<BatchOption
   if (!(goldRate >= 0 && goldRate < 1)) issues.push({ field: 'goldRate', reason: 'must be in [0, 1)' });
   if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1 || leaseSeconds > 86400) issues.push({ field: 'leaseSeconds', reason: 'must be an integer in 1..86400' });
   if (o.labelerQuota != null && !(Number.isInteger(o.labelerQuota) && o.labelerQuota >= 1 && o.labelerQuota <= 1_000_000)) issues.push({ field: 'labelerQuota', reason: 'must be an integer in 1..1000000, or absent for no limit' });
+  if (o.kind !== undefined && !(batchKinds as readonly string[]).includes(o.kind)) issues.push({ field: 'kind', reason: `must be one of ${batchKinds.join(', ')}` });
+  if (o.pairRule !== undefined && !(pairRules as readonly string[]).includes(o.pairRule)) issues.push({ field: 'pairRule', reason: `must be one of ${pairRules.join(', ')}` });
+  if (o.pairRule !== undefined && o.kind !== 'ranking') issues.push({ field: 'pairRule', reason: 'applies to ranking batches only (kind: ranking)' });
+  // Gold items and suggestions are pairwise notions (a known better side, a judge's pick of two).
+  if (o.kind === 'ranking' && goldRate > 0) issues.push({ field: 'goldRate', reason: 'ranking batches take no gold items' });
+  if (o.kind === 'ranking' && o.suggestions) issues.push({ field: 'suggestions', reason: 'ranking batches show no suggestions' });
   if (issues.length) throw inputError('invalid label batch settings', issues);
   return { quota, goldRate, leaseSeconds, guidelines: o.guidelines ?? '' };
 }
@@ -51,6 +65,8 @@ export function createBatch(db: Db, o: BatchOptions): Batch {
     leaseSeconds: v.leaseSeconds,
     labelerQuota: o.labelerQuota ?? null,
     suggestions: o.suggestions ?? false,
+    kind: o.kind ?? 'pairwise',
+    pairRule: o.pairRule ?? 'all',
     status: 'open',
     createdAt: Date.now(),
     closedAt: null,
@@ -81,11 +97,25 @@ export interface ResponseInput {
   score?: number | null;
 }
 
+/** A pair, or (with `rest`) a ranking item whose answers are a, b, ...rest in item order. */
 export interface PairInput {
   id?: string;
   prompt: string;
   a: ResponseInput;
   b: ResponseInput;
+  /** Ranking items: the answers after the first two (at most MAX_RANK_ANSWERS in all). */
+  rest?: ResponseInput[];
+}
+
+/** Checks that items fit the batch kind: pairs in a pairwise batch, 2..8 answers in a ranking batch. */
+export function itemIssues(kind: BatchKind, input: readonly PairInput[], field = 'pairs'): { field: string; reason: string }[] {
+  const out: { field: string; reason: string }[] = [];
+  input.forEach((p, i) => {
+    const n = 2 + (p.rest?.length ?? 0);
+    if (kind === 'pairwise' && p.rest?.length) out.push({ field: `${field}[${i}].rest`, reason: 'a pairwise batch holds pairs only; make the batch with kind: ranking for more answers' });
+    if (kind === 'ranking' && n > MAX_RANK_ANSWERS) out.push({ field: `${field}[${i}].rest`, reason: `a ranking item holds at most ${MAX_RANK_ANSWERS} answers (this one has ${n})` });
+  });
+  return out.slice(0, 20);
 }
 
 /** A gold pair: `chosen` is the known better response (or `tie: true` for a known tie). */
@@ -113,6 +143,8 @@ export function addPairs(db: Db, batchId: string, input: PairInput[], opts: { go
     const batch = tx.select().from(labelBatches).where(eq(labelBatches.id, batchId)).get();
     if (!batch) throw notFound(`no label batch "${batchId}"`);
     if (batch.status === 'closed') throw inputError(`label batch "${batch.name}" is closed`);
+    const bad = itemIssues(batch.kind, input);
+    if (bad.length) throw inputError(`items do not fit ${batch.kind} batch "${batch.name}"`, bad);
     const goldPool = shuffle([...(opts.gold ?? [])], rand);
     const g = goldCount(input.length, batch.goldRate, goldPool.length);
     type Row = { kind: 'pair'; p: PairInput } | { kind: 'gold'; p: GoldInput };
@@ -125,16 +157,18 @@ export function addPairs(db: Db, batchId: string, input: PairInput[], opts: { go
       if (r.kind === 'pair') {
         const a = insertResponse(tx, batch, r.p.prompt, r.p.a, createdAt);
         const b = insertResponse(tx, batch, r.p.prompt, r.p.b, createdAt);
+        // A ranking item keeps every answer; even a 2-answer one is ranked, not chosen between.
+        const responseIds = batch.kind === 'ranking' ? [a, b, ...(r.p.rest ?? []).map((x) => insertResponse(tx, batch, r.p.prompt, x, createdAt))] : null;
         // A pair stored earlier without a batch (by the collect stage) joins this batch as it is;
         // one already in another batch is copied (same responses, new pair id).
         const existing = r.p.id ? tx.select({ batchId: pairs.batchId }).from(pairs).where(eq(pairs.id, r.p.id)).get() : undefined;
         if (existing && existing.batchId === null) {
-          tx.update(pairs).set({ batchId, createdAt }).where(eq(pairs.id, r.p.id!)).run();
+          tx.update(pairs).set({ batchId, createdAt, responseIds }).where(eq(pairs.id, r.p.id!)).run();
           ids.push(r.p.id!);
           return;
         }
         const id = r.p.id && !existing ? r.p.id : newId('p');
-        tx.insert(pairs).values({ id, batchId, runId: batch.runId, stageId: batch.stageId, prompt: r.p.prompt, responseAId: a, responseBId: b, createdAt }).run();
+        tx.insert(pairs).values({ id, batchId, runId: batch.runId, stageId: batch.stageId, prompt: r.p.prompt, responseAId: a, responseBId: b, responseIds, createdAt }).run();
         ids.push(id);
       } else {
         // Which side holds the better response is random, so gold answers are not always "a".

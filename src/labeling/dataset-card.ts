@@ -14,12 +14,37 @@ export interface CardInput {
   labelCount: number;
   preferencesFile: string;
   labelsFile: string;
+  /** Ranking batches: the raw rankings file and how many rankings it holds. */
+  rankingsFile?: string;
+  rankingCount?: number;
 }
 
 const f3 = (x: number | null | undefined) => (x === null || x === undefined ? '—' : x.toFixed(3));
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
 /** A YAML double-quoted scalar (JSON strings are valid YAML). */
 const yq = (s: string) => JSON.stringify(s);
+
+function rankingSection(c: CardInput): string {
+  const r = c.stats.ranking;
+  const rule = c.prefs.ranking?.pairRule ?? c.batch.pairRule;
+  return `## Rankings
+
+Labelers ranked k answers per prompt (ties allowed); \`${c.rankingsFile}\` (config \`rankings\`) holds
+every ranking (**${c.rankingCount ?? 0}**) as given: \`responses\` in item order, \`ranking\` as groups of
+answer indices best first, \`ranks\` one dense rank per answer. Preferences were induced with
+the pair rule **${rule}** (${rule === 'all' ? 'every two answers of different rank' : 'the best-ranked answer(s) against every answer ranked below'});
+several labels of one item were first merged into one ranking by mean rank; tied answers give no pair.
+${c.prefs.ranking ? `${c.prefs.ranking.rankedItems} of ${c.prefs.ranking.items} items gave pairs.` : ''}
+
+| figure | value |
+| --- | --- |
+| mean Kendall's τ-b between labelers | ${f3(r?.meanTau)} (${r?.comparisons ?? 0} comparisons) |
+| pairwise agreement over answer pairs | ${pct(r?.pairwiseAgreement)} |
+
+For a ranking batch, α and κ below are over answer pairs (each two answers of an item is one unit).
+
+`;
+}
 
 export function datasetCard(c: CardInput): string {
   const { batch, stats, prefs } = c;
@@ -44,6 +69,7 @@ export function datasetCard(c: CardInput): string {
     '  data_files:',
     '  - split: train',
     `    path: ${c.labelsFile}`,
+    ...(c.rankingsFile ? ['- config_name: rankings', '  data_files:', '  - split: train', `    path: ${c.rankingsFile}`] : []),
     'dataset_info:',
     '- config_name: default',
     '  features:',
@@ -75,12 +101,12 @@ labels = load_dataset("path/to/this/folder", "labels", split="train")  # one row
 
 ## Contents
 
-- **${prefs.records.length}** preference records (\`${c.preferencesFile}\`) from ${stats.progress.pairs} pairs; excluded: ${ex.tie} tie, ${ex.both_bad} both bad, ${ex.split} split vote, ${ex.no_labels} unlabeled. Gold pairs (${stats.progress.goldPairs}) are never exported as preferences.
+- **${prefs.records.length}** preference records (\`${c.preferencesFile}\`) from ${stats.progress.pairs} ${c.rankingsFile ? 'ranking items' : 'pairs'}; excluded: ${ex.tie} tie, ${ex.both_bad} both bad, ${ex.split} split vote, ${ex.no_labels} unlabeled. Gold pairs (${stats.progress.goldPairs}) are never exported as preferences.
 - **${c.labelCount}** raw labels (\`${c.labelsFile}\`) by ${labelers} labeler(s), ${stats.progress.quota} wanted per pair; ${stats.skips} skips. Decisions: a ${stats.decisions.a}, b ${stats.decisions.b}, tie ${stats.decisions.tie}, both bad ${stats.decisions.both_bad}.
 - Resolution of several labels into one preference: **${prefs.resolution}** (${prefs.resolution === 'strength' ? 'votes for a side weigh their strength 1–3' : 'one vote per label'}); a tie for the most votes, or a winning tie / both-bad, excludes the pair.
 - Message lists (chat prompts and answers) are stored as their JSON text.
 
-## Labeling guidelines
+${c.rankingsFile ? rankingSection(c) : ''}## Labeling guidelines
 
 ${batch.guidelines.trim() || '_No guidelines were given for this batch._'}
 

@@ -11,6 +11,8 @@ export interface PairsLine {
   prompt: string;
   response_a: ResponseLine;
   response_b: ResponseLine;
+  /** A ranking item (collect `items: ranking`): every answer; response_a/b are its first two. */
+  responses?: ResponseLine[];
 }
 
 export interface ResponseLine {
@@ -37,7 +39,10 @@ export function parsePairsJsonl(text: string, where: string): PairInput[] {
       throw new AlignflowError('integrity', `${where}, line ${i + 1}: not a pair record (pair_id, prompt, response_a, response_b)`);
     }
     const conv = (r: ResponseLine) => ({ id: r.id, text: r.text, modelArtifactId: r.model ?? null, sampling: r.sampling ?? null, seed: r.seed ?? null, score: r.score ?? null });
-    out.push({ id: v.pair_id, prompt: v.prompt, a: conv(v.response_a), b: conv(v.response_b) });
+    if (v.responses !== undefined && (!Array.isArray(v.responses) || v.responses.length < 2 || !v.responses.every(ok))) {
+      throw new AlignflowError('integrity', `${where}, line ${i + 1}: responses must be a list of at least two responses`);
+    }
+    out.push({ id: v.pair_id, prompt: v.prompt, a: conv(v.response_a), b: conv(v.response_b), ...(v.responses ? { rest: v.responses.slice(2).map(conv) } : {}) });
   });
   return out;
 }

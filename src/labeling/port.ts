@@ -80,9 +80,11 @@ export function createLabelingPort(db: Db): LabelingService {
           };
           const a = ins(p.a);
           const b = ins(p.b);
+          // A ranking item keeps all its answers (a, b first).
+          const responseIds = p.rest ? [a, b, ...p.rest.map(ins)] : null;
           const id = p.id ?? newId('p');
           if (!tx.select({ id: pairs.id }).from(pairs).where(eq(pairs.id, id)).get()) {
-            tx.insert(pairs).values({ id, batchId: null, runId, stageId, prompt: p.prompt, responseAId: a, responseBId: b, createdAt: now + i }).run();
+            tx.insert(pairs).values({ id, batchId: null, runId, stageId, prompt: p.prompt, responseAId: a, responseBId: b, responseIds, createdAt: now + i }).run();
           }
           return id;
         }),

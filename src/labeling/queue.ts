@@ -14,6 +14,7 @@ import { ConflictError, ForbiddenError } from './errors.js';
 import { newId } from './users.js';
 import { stmt } from './sql.js';
 import { mayLabel } from './admin.js';
+import { groupsToRanks, rankingIssues, ranksToGroups } from './ranking.js';
 
 export type Choice = 'left' | 'right' | 'tie' | 'both_bad';
 export const choices = ['left', 'right', 'tie', 'both_bad'] as const;
@@ -34,8 +35,13 @@ export interface AssignmentView {
    * score (from a judge or a reward model): the higher-scored side, or a tie.
    */
   suggestion?: { choice: 'left' | 'right' | 'tie'; scoreLeft: number; scoreRight: number };
+  /**
+   * Ranking items: every answer, in the order shown (random per assignment); `left`/`right` are the
+   * first two. The labeler ranks them by these positions (answer 1 = answers[0]).
+   */
+  answers?: string[];
   /** Set when this assignment came back through undo: the label that was withdrawn. */
-  previous?: { choice: Choice; strength: number | null; rationale: string | null; flags: string[] };
+  previous?: { choice: Choice | null; strength: number | null; rationale: string | null; flags: string[]; ranking?: number[][] };
 }
 
 export interface Actor {
@@ -48,6 +54,7 @@ interface AssignmentRow {
   pair_id: string;
   user_id: string;
   left_response: 'a' | 'b';
+  shown_order: string | null;
   status: 'leased' | 'submitted' | 'skipped' | 'expired';
   leased_at: number;
   lease_expires_at: number;
@@ -61,10 +68,11 @@ interface BatchRow {
   lease_seconds: number;
   labeler_quota: number | null;
   suggestions: number;
+  kind: 'pairwise' | 'ranking';
 }
 
 function batchRow(db: Db, batchId: string): BatchRow {
-  const b = stmt(db, `SELECT id, name, status, quota, lease_seconds, labeler_quota, suggestions FROM label_batches WHERE id = ?`).get(batchId) as BatchRow | undefined;
+  const b = stmt(db, `SELECT id, name, status, quota, lease_seconds, labeler_quota, suggestions, kind FROM label_batches WHERE id = ?`).get(batchId) as BatchRow | undefined;
   if (!b) throw notFound(`no label batch "${batchId}"`);
   return b;
 }
@@ -80,7 +88,33 @@ function pairTexts(db: Db, pairId: string) {
     .get(pairId) as { prompt: string; a: string; b: string; sa: number | null; sb: number | null };
 }
 
+/** A ranking item's answer texts in item order; null for a pair. */
+function itemAnswers(db: Db, pairId: string): string[] | null {
+  const r = stmt(db, `SELECT response_ids FROM pairs WHERE id = ?`).get(pairId) as { response_ids: string | null };
+  if (!r.response_ids) return null;
+  const ids = JSON.parse(r.response_ids) as string[];
+  const q = stmt(db, `SELECT text FROM responses WHERE id = ?`);
+  return ids.map((id) => (q.get(id) as { text: string }).text);
+}
+
+/** A random permutation of 0..k-1 (Fisher–Yates). */
+function randomOrder(k: number): number[] {
+  const o = Array.from({ length: k }, (_, i) => i);
+  for (let i = k - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [o[i], o[j]] = [o[j]!, o[i]!];
+  }
+  return o;
+}
+
 function view(db: Db, a: AssignmentRow, batchId: string): AssignmentView {
+  const answers = a.shown_order ? itemAnswers(db, a.pair_id) : null;
+  if (answers) {
+    const order = JSON.parse(a.shown_order!) as number[];
+    const shown = order.map((i) => answers[i]!);
+    const prompt = (stmt(db, `SELECT prompt FROM pairs WHERE id = ?`).get(a.pair_id) as { prompt: string }).prompt;
+    return { assignmentId: a.id, batchId, prompt, left: shown[0]!, right: shown[1]!, answers: shown, leasedAt: a.leased_at, leaseExpiresAt: a.lease_expires_at };
+  }
   const r = pairTexts(db, a.pair_id);
   const [left, right] = a.left_response === 'a' ? [r.a, r.b] : [r.b, r.a];
   const out: AssignmentView = { assignmentId: a.id, batchId, prompt: r.prompt, left, right, leasedAt: a.leased_at, leaseExpiresAt: a.lease_expires_at };
@@ -128,20 +162,26 @@ export function nextAssignment(db: Db, batchId: string, user: Actor, now = Date.
        ORDER BY p.label_count, p.rowid LIMIT 1`,
     ).get(batchId, b.quota, now, b.quota, user.id) as { id: string } | undefined;
     if (!pick) return null;
+    // A ranking item is shown in its own random order per assignment, so position bias averages out.
+    const ids = b.kind === 'ranking' ? (stmt(db, `SELECT response_ids FROM pairs WHERE id = ?`).get(pick.id) as { response_ids: string | null }).response_ids : null;
+    const order = ids ? randomOrder((JSON.parse(ids) as string[]).length) : null;
     const row: AssignmentRow = {
       id: newId('as'),
       pair_id: pick.id,
       user_id: user.id,
-      left_response: randomInt(2) === 0 ? 'a' : 'b',
+      // For a ranking item: which of the first two item answers is shown earlier.
+      left_response: order ? (order.indexOf(0) < order.indexOf(1) ? 'a' : 'b') : randomInt(2) === 0 ? 'a' : 'b',
+      shown_order: order ? JSON.stringify(order) : null,
       status: 'leased',
       leased_at: now,
       lease_expires_at: now + b.lease_seconds * 1000,
     };
-    stmt(db, `INSERT INTO assignments (id, pair_id, user_id, left_response, status, leased_at, lease_expires_at) VALUES (?, ?, ?, ?, 'leased', ?, ?)`).run(
+    stmt(db, `INSERT INTO assignments (id, pair_id, user_id, left_response, shown_order, status, leased_at, lease_expires_at) VALUES (?, ?, ?, ?, ?, 'leased', ?, ?)`).run(
       row.id,
       row.pair_id,
       row.user_id,
       row.left_response,
+      row.shown_order,
       row.leased_at,
       row.lease_expires_at,
     );
@@ -150,16 +190,29 @@ export function nextAssignment(db: Db, batchId: string, user: Actor, now = Date.
 }
 
 export interface SubmitInput {
-  choice: Choice;
+  /** Pairs: the decision in screen terms. */
+  choice?: Choice;
+  /**
+   * Ranking items: groups of answer numbers as shown (1 = first shown), best first; answers in one
+   * group tie. Every answer exactly once.
+   */
+  ranking?: number[][];
   strength?: number | null;
   rationale?: string | null;
   flags?: string[] | null;
   durationMs?: number | null;
 }
 
-export function validateSubmit(s: SubmitInput): void {
+export function validateSubmit(s: SubmitInput, answers: number | null = null): void {
   const issues = [];
-  if (!(choices as readonly string[]).includes(s.choice)) issues.push({ field: 'choice', reason: `must be one of ${choices.join(', ')}` });
+  if (answers === null) {
+    if (s.ranking != null) issues.push({ field: 'ranking', reason: 'this item is a pair: send choice, not ranking' });
+    if (!(choices as readonly string[]).includes(s.choice as string)) issues.push({ field: 'choice', reason: `must be one of ${choices.join(', ')}` });
+  } else {
+    if (s.choice != null) issues.push({ field: 'choice', reason: `this item is a ranking of ${answers} answers: send ranking, not choice` });
+    if (s.strength != null) issues.push({ field: 'strength', reason: 'does not apply to a ranking' });
+    issues.push(...rankingIssues(s.ranking, answers));
+  }
   if (s.strength != null && !(Number.isInteger(s.strength) && s.strength >= 1 && s.strength <= 3)) issues.push({ field: 'strength', reason: 'must be 1, 2 or 3' });
   if (s.strength != null && (s.choice === 'tie' || s.choice === 'both_bad')) issues.push({ field: 'strength', reason: 'only applies when one response is preferred' });
   if (s.rationale != null && (typeof s.rationale !== 'string' || s.rationale.length > 5000)) issues.push({ field: 'rationale', reason: 'at most 5000 characters' });
@@ -199,9 +252,10 @@ function loadAssignment(db: Db, assignmentId: string, user: Actor): Loaded {
  * pair has meanwhile been filled by others.
  */
 export function submitLabel(db: Db, assignmentId: string, user: Actor, input: SubmitInput, now = Date.now()): { labelId: string; decision: LabelDecision } {
-  validateSubmit(input);
   return immediate(db, () => {
     const { a, batch, labelCount } = loadAssignment(db, assignmentId, user);
+    const order = a.shown_order ? (JSON.parse(a.shown_order) as number[]) : null;
+    validateSubmit(input, order ? order.length : null);
     if (batch.status === 'closed') throw new ConflictError(`label batch "${batch.name}" was closed before this label arrived; it was not stored`);
     if (a.status === 'submitted') throw new ConflictError('this assignment was already labeled (use undo to change it)');
     if (a.status === 'skipped') throw new ConflictError('this assignment was skipped');
@@ -211,15 +265,22 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
       const others = stmt(db, `SELECT count(*) AS n FROM assignments WHERE pair_id = ? AND id <> ? AND status = 'leased' AND lease_expires_at > ?`).get(a.pair_id, a.id, now) as { n: number };
       if (labelCount + others.n >= batch.quota) throw new ConflictError('your lease on this pair expired and the pair has since received its labels; the label was not stored');
     }
-    const decision = decisionOf(input.choice, a.left_response);
+    // A ranking is stored in item order: shown answer n is item answer order[n - 1].
+    let ranks: number[] | null = null;
+    if (order) {
+      const shownRanks = groupsToRanks(input.ranking!, order.length);
+      ranks = new Array<number>(order.length);
+      order.forEach((item, pos) => (ranks![item] = shownRanks[pos]!));
+    }
+    const decision = ranks ? (ranks[0]! < ranks[1]! ? 'a' : ranks[0]! > ranks[1]! ? 'b' : 'tie') : decisionOf(input.choice!, a.left_response);
     const labelId = newId('l');
     // The suggestion this labeler was shown (recomputed here, not taken from the client), so the
     // share of labels that follow it can be measured against agreement.
     const texts = batch.suggestions ? pairTexts(db, a.pair_id) : undefined;
     const suggested = texts ? suggestedDecision(texts.sa, texts.sb) : null;
     stmt(db,
-        `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at, suggested)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at, suggested, ranking)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         labelId,
@@ -235,6 +296,7 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
         input.durationMs ?? null,
         now,
         suggested,
+        ranks ? JSON.stringify(ranks) : null,
       );
     stmt(db, `UPDATE assignments SET status = 'submitted' WHERE id = ?`).run(a.id);
     stmt(db, `UPDATE pairs SET label_count = label_count + 1 WHERE id = ?`).run(a.pair_id);
@@ -263,18 +325,26 @@ export function undoLastLabel(db: Db, batchId: string, user: Actor, now = Date.n
     const b = batchRow(db, batchId);
     if (b.status === 'closed') throw new ConflictError(`label batch "${b.name}" is closed; labels can no longer be undone`);
     const l = stmt(db,
-        `SELECT l.id, l.assignment_id, l.decision, l.strength, l.rationale, l.flags, l.pair_id FROM labels l JOIN pairs p ON p.id = l.pair_id
+        `SELECT l.id, l.assignment_id, l.decision, l.strength, l.rationale, l.flags, l.pair_id, l.ranking FROM labels l JOIN pairs p ON p.id = l.pair_id
          WHERE p.batch_id = ? AND l.user_id = ? AND l.assignment_id IS NOT NULL ORDER BY l.created_at DESC, l.rowid DESC LIMIT 1`,
       )
-      .get(batchId, user.id) as { id: string; assignment_id: string; decision: LabelDecision; strength: number | null; rationale: string | null; flags: string | null; pair_id: string } | undefined;
+      .get(batchId, user.id) as { id: string; assignment_id: string; decision: LabelDecision; strength: number | null; rationale: string | null; flags: string | null; pair_id: string; ranking: string | null } | undefined;
     if (!l) throw new ConflictError('you have no label in this batch to undo');
     stmt(db, `DELETE FROM labels WHERE id = ?`).run(l.id);
     stmt(db, `UPDATE pairs SET label_count = label_count - 1 WHERE id = ?`).run(l.pair_id);
     stmt(db, `UPDATE assignments SET status = 'leased', leased_at = ?, lease_expires_at = ? WHERE id = ?`).run(now, now + b.lease_seconds * 1000, l.assignment_id);
     const a = stmt(db, `SELECT * FROM assignments WHERE id = ?`).get(l.assignment_id) as AssignmentRow;
+    const flags = l.flags ? (JSON.parse(l.flags) as string[]) : [];
+    if (a.shown_order && l.ranking) {
+      // The withdrawn ranking, back in screen terms (answer numbers as shown).
+      const order = JSON.parse(a.shown_order) as number[];
+      const itemRanks = JSON.parse(l.ranking) as number[];
+      const groups = ranksToGroups(order.map((item) => itemRanks[item]!)).map((g) => g.map((pos) => pos + 1));
+      return { ...view(db, a, batchId), previous: { choice: null, strength: null, rationale: l.rationale, flags, ranking: groups } };
+    }
     return {
       ...view(db, a, batchId),
-      previous: { choice: choiceOf(l.decision, a.left_response), strength: l.strength, rationale: l.rationale, flags: l.flags ? (JSON.parse(l.flags) as string[]) : [] },
+      previous: { choice: choiceOf(l.decision, a.left_response), strength: l.strength, rationale: l.rationale, flags },
     };
   });
 }

@@ -7,6 +7,7 @@ import { readDatasetRecords } from '../data/datasets.js';
 import type { ArtifactStore } from '../store/types.js';
 import type { GoldInput, PairInput } from './batches.js';
 import { PAIRS_FILE, parsePairsJsonl } from './pairs-artifact.js';
+import { MAX_RANK_ANSWERS } from './ranking.js';
 
 const MAX_ISSUES = 20;
 
@@ -68,6 +69,38 @@ export function parsePreferenceJsonl(text: string, file: string): { prompt: stri
 /** Uploaded pairs: response a is the file's chosen, b its rejected (labelers see a random side). */
 export function pairsFromPreferenceJsonl(text: string, file: string): PairInput[] {
   return parsePreferenceJsonl(text, file).map((r) => ({ prompt: r.prompt, a: { text: r.chosen }, b: { text: r.rejected } }));
+}
+
+/**
+ * Uploaded ranking items: one JSON object a line with `prompt` and `responses` (2..8 answers;
+ * strings or message lists). The whole file is checked first, as for preference files.
+ */
+export function itemsFromRankingJsonl(text: string, file: string): PairInput[] {
+  const out: PairInput[] = [];
+  const issues: InputIssue[] = [];
+  const isContent = (c: unknown) => typeof c === 'string' || (Array.isArray(c) && c.every((m) => m && typeof m === 'object' && typeof (m as { role?: unknown }).role === 'string' && typeof (m as { content?: unknown }).content === 'string'));
+  text.split('\n').forEach((raw, i) => {
+    if (!raw.trim() || issues.length >= MAX_ISSUES) return;
+    const line = i + 1;
+    let v: { prompt?: unknown; responses?: unknown };
+    try {
+      v = JSON.parse(raw) as typeof v;
+    } catch (e) {
+      issues.push({ file, line, reason: `not JSON (${(e as Error).message})` });
+      return;
+    }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return void issues.push({ file, line, reason: 'a ranking item is an object with "prompt" and "responses"' });
+    if (!isContent(v.prompt)) issues.push({ file, line, field: 'prompt', reason: 'must be a string or a list of {role, content} messages' });
+    const rs = v.responses;
+    if (!Array.isArray(rs) || rs.length < 2 || rs.length > MAX_RANK_ANSWERS) issues.push({ file, line, field: 'responses', reason: `must be a list of 2..${MAX_RANK_ANSWERS} answers` });
+    else rs.forEach((r, j) => (isContent(r) ? undefined : issues.push({ file, line, field: `responses[${j}]`, reason: 'must be a string or a list of {role, content} messages' })));
+    if (issues.length) return;
+    const [a, b, ...rest] = (rs as Content[]).map((r) => ({ text: storedContent(r) }));
+    out.push({ prompt: storedContent(v.prompt as Content), a: a!, b: b!, rest });
+  });
+  if (issues.length) throw inputError(`${file}: ${issues.length}${issues.length >= MAX_ISSUES ? '+' : ''} bad line(s); nothing was added`, issues);
+  if (out.length === 0) throw inputError(`${file}: no records`, [{ file, reason: 'the file holds no ranking items' }]);
+  return out;
 }
 
 export function goldFromPreferenceJsonl(text: string, file: string): GoldInput[] {

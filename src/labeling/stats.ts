@@ -11,6 +11,7 @@ import {
   type LabelObs,
 } from './agreement.js';
 import { batchProgress, type BatchProgress } from './batches.js';
+import { rankingAgreement, type RankingAgreement, type RankingObs } from './ranking.js';
 
 interface LabelRow {
   pair_id: string;
@@ -23,23 +24,52 @@ interface LabelRow {
   is_gold: number;
   gold_answer: string | null;
   prompt: string;
+  ranking: string | null;
+  shown_order: string | null;
 }
 
-export function batchLabelObs(db: Db, batchId: string, opts: { userId?: string } = {}): { obs: LabelObs[]; gold: Map<string, string>; prompts: Map<string, string> } {
+/**
+ * A ranking label seen as the pairwise measures see labels: one observation per two answers i < j
+ * of the item, on the unit "<item>#i-j", decision a (i ranked better), b or tie, and "left" the one
+ * of the two shown earlier. So α, κ, disputed units and position bias are over answer pairs.
+ */
+function rankingPairObs(itemId: string, annotator: string, ranks: number[], order: number[] | null): LabelObs[] {
+  const out: LabelObs[] = [];
+  for (let i = 0; i < ranks.length; i++) {
+    for (let j = i + 1; j < ranks.length; j++) {
+      const decision: LabelDecision = ranks[i]! < ranks[j]! ? 'a' : ranks[i]! > ranks[j]! ? 'b' : 'tie';
+      const shownLeft = order ? (order.indexOf(i) < order.indexOf(j) ? 'a' : 'b') : null;
+      out.push({ pairId: `${itemId}#${i}-${j}`, annotator, decision, shownLeft });
+    }
+  }
+  return out;
+}
+
+export function batchLabelObs(db: Db, batchId: string, opts: { userId?: string } = {}): { obs: LabelObs[]; pairObs: LabelObs[]; rankings: RankingObs[]; gold: Map<string, string>; prompts: Map<string, string> } {
   const rows = db.$client
     .prepare(
-      `SELECT l.pair_id, l.source, l.user_id, l.decision, l.shown_left, l.duration_ms, l.strength, p.is_gold, p.gold_answer, p.prompt
-       FROM labels l JOIN pairs p ON p.id = l.pair_id WHERE p.batch_id = ? ${opts.userId ? 'AND l.user_id = ?' : ''} ORDER BY l.created_at, l.rowid`,
+      `SELECT l.pair_id, l.source, l.user_id, l.decision, l.shown_left, l.duration_ms, l.strength, p.is_gold, p.gold_answer, p.prompt, l.ranking, a.shown_order
+       FROM labels l JOIN pairs p ON p.id = l.pair_id LEFT JOIN assignments a ON a.id = l.assignment_id
+       WHERE p.batch_id = ? ${opts.userId ? 'AND l.user_id = ?' : ''} ORDER BY l.created_at, l.rowid`,
     )
     .all(...(opts.userId ? [batchId, opts.userId] : [batchId])) as LabelRow[];
   const gold = new Map<string, string>();
   const prompts = new Map<string, string>();
+  const pairObs: LabelObs[] = [];
+  const rankings: RankingObs[] = [];
   const obs = rows.map((r) => {
     if (r.is_gold && r.gold_answer) gold.set(r.pair_id, r.gold_answer);
     prompts.set(r.pair_id, r.prompt);
-    return { pairId: r.pair_id, annotator: r.source, decision: r.decision, shownLeft: r.shown_left, durationMs: r.duration_ms, strength: r.strength };
+    const o: LabelObs = { pairId: r.pair_id, annotator: r.source, decision: r.decision, shownLeft: r.shown_left, durationMs: r.duration_ms, strength: r.strength };
+    if (r.ranking) {
+      const ranks = JSON.parse(r.ranking) as number[];
+      rankings.push({ itemId: r.pair_id, annotator: r.source, ranks });
+      pairObs.push(...rankingPairObs(r.pair_id, r.source, ranks, r.shown_order ? (JSON.parse(r.shown_order) as number[]) : null));
+    } else pairObs.push(o);
+    return o;
   });
-  return { obs, gold, prompts };
+  // obs: one per label (time, gold); pairObs: one per answer pair compared (agreement, bias).
+  return { obs, pairObs, rankings, gold, prompts };
 }
 
 export interface BatchStats {
@@ -59,6 +89,12 @@ export interface BatchStats {
    * high agreement may be agreement with the suggestion rather than between people.
    */
   suggestions: SuggestionFollow;
+  /**
+   * Ranking batches: Kendall's τ-b between labelers and their pairwise agreement over answer pairs
+   * (src/labeling/ranking.ts); null in a pairwise batch. α, κ, decisions, disputed units and
+   * position bias above are then over answer pairs ("<item>#i-j").
+   */
+  ranking: RankingAgreement | null;
 }
 
 export interface SuggestionFollow {
@@ -82,11 +118,12 @@ export function suggestionFollow(db: Db, batchId: string): SuggestionFollow {
 
 export function batchStats(db: Db, batchId: string, opts: { disputedLimit?: number } = {}): BatchStats {
   const progress = batchProgress(db, batchId);
-  const { obs, gold, prompts } = batchLabelObs(db, batchId);
+  const { obs, pairObs, rankings, gold, prompts } = batchLabelObs(db, batchId);
   // Agreement is measured on regular pairs only: gold pairs have their own measure (accuracy).
-  const regular = obs.filter((o) => !gold.has(o.pairId));
+  const regular = pairObs.filter((o) => !gold.has(o.pairId));
   const decisions: Record<LabelDecision, number> = { a: 0, b: 0, tie: 0, both_bad: 0 };
-  for (const o of obs) decisions[o.decision]++;
+  for (const o of pairObs) decisions[o.decision]++;
+  const isRanking = (db.$client.prepare(`SELECT kind FROM label_batches WHERE id = ?`).get(batchId) as { kind: string }).kind === 'ranking';
   const skips = db.$client
     .prepare(`SELECT count(*) AS n FROM assignments a JOIN pairs p ON p.id = a.pair_id WHERE p.batch_id = ? AND a.status = 'skipped'`)
     .get(batchId) as { n: number };
@@ -95,18 +132,19 @@ export function batchStats(db: Db, batchId: string, opts: { disputedLimit?: numb
     alpha: alphaOfLabels(regular),
     kappa: pairwiseKappa(regular),
     gold: goldAccuracy(obs, gold),
-    positionBias: positionBias(obs),
+    positionBias: positionBias(pairObs),
     time: timePerLabel(obs),
-    disputed: disputedPairs(regular, opts.disputedLimit ?? 20).map((d) => ({ ...d, prompt: prompts.get(d.pairId) ?? '' })),
+    disputed: disputedPairs(regular, opts.disputedLimit ?? 20).map((d) => ({ ...d, prompt: prompts.get(d.pairId.split('#')[0]!) ?? '' })),
     decisions,
     skips: skips.n,
     suggestions: suggestionFollow(db, batchId),
+    ranking: isRanking ? rankingAgreement(rankings) : null,
   };
 }
 
 /** A labeler's own figures: never anyone else's labels. */
 export function ownStats(db: Db, batchId: string, userId: string) {
-  const { obs, gold } = batchLabelObs(db, batchId, { userId });
+  const { obs, pairObs, gold } = batchLabelObs(db, batchId, { userId });
   const t = timePerLabel(obs)[0];
   const g = goldAccuracy(obs, gold)[0];
   return {
@@ -114,6 +152,6 @@ export function ownStats(db: Db, batchId: string, userId: string) {
     medianMs: t?.medianMs ?? null,
     goldAccuracy: g?.accuracy ?? null,
     goldLabels: g?.total ?? 0,
-    positionBias: positionBias(obs),
+    positionBias: positionBias(pairObs),
   };
 }

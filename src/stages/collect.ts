@@ -17,6 +17,7 @@ import type { StageContext, StageHandler, StageOutcome } from './contract.js';
 import { requireLabeling } from '../labeling/port.js';
 import { PAIRS_FILE, type PairsLine } from '../labeling/pairs-artifact.js';
 import type { PairInput } from '../labeling/batches.js';
+import { MAX_RANK_ANSWERS } from '../labeling/ranking.js';
 
 export const collectConfigSchema = z
   .object({
@@ -29,6 +30,11 @@ export const collectConfigSchema = z
     /** Prompts per generate() call (each contributes k rows). */
     batch_size: z.number().int().min(1).max(256).default(4),
     pairing: z.enum(['all', 'best_vs_worst']).default('all'),
+    /**
+     * pairs: form pairs by `pairing`; ranking: one k-way item per prompt holding its distinct
+     * completions (k ≤ 8), for human ranking in a label stage (docs/labeling.md, "Rankings").
+     */
+    items: z.enum(['pairs', 'ranking']).default('pairs'),
     /** all-pairs: at most this many pairs per prompt (k=4 gives 6). */
     max_pairs_per_prompt: z.number().int().min(1).max(2016).default(6),
     /** Use only the first N prompts. */
@@ -36,7 +42,11 @@ export const collectConfigSchema = z
     /** best_vs_worst: a judge module exporting score(prompt, response). */
     judge: z.string().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.items === 'ranking' && c.k > MAX_RANK_ANSWERS) ctx.addIssue({ code: 'custom', path: ['k'], message: `a ranking item holds at most ${MAX_RANK_ANSWERS} answers; lower k or use items: pairs` });
+    if (c.items === 'ranking' && c.pairing !== 'all') ctx.addIssue({ code: 'custom', path: ['pairing'], message: 'pairing does not apply to ranking items (the label stage pair_rule does)' });
+  });
 
 export type CollectConfig = z.infer<typeof collectConfigSchema>;
 
@@ -121,20 +131,25 @@ export async function runCollectStage(ctx: StageContext<CollectConfig>): Promise
         const samples = dedupe(all);
         duplicates += all.length - samples.length;
         if (judge?.score) for (const s of samples) s.score = await judge.score(prompt, s.text);
+        const rid = (s: Sample) => `r-${ctx.stageId}-${promptIndex}-${s.index}`;
+        const resp = (s: Sample) => ({ id: rid(s), text: s.text, modelArtifactId: modelArt.id, sampling: { ...sampling, sample_index: s.index }, seed: s.seed, score: s.score ?? null });
+        if (c.items === 'ranking') {
+          // One item of all distinct completions; a prompt whose completions were all equal has none.
+          if (samples.length >= 2) toSave.push({ id: `p-${ctx.stageId}-${promptIndex}-rank`, prompt, a: resp(samples[0]!), b: resp(samples[1]!), rest: samples.slice(2).map(resp) });
+          continue;
+        }
         for (const [i, j] of formPairs(samples, c.pairing, c.max_pairs_per_prompt)) {
           const sa = samples[i]!;
           const sb = samples[j]!;
-          const rid = (s: Sample) => `r-${ctx.stageId}-${promptIndex}-${s.index}`;
-          const resp = (s: Sample) => ({ id: rid(s), text: s.text, modelArtifactId: modelArt.id, sampling: { ...sampling, sample_index: s.index }, seed: s.seed, score: s.score ?? null });
           toSave.push({ id: `p-${ctx.stageId}-${promptIndex}-${sa.index}-${sb.index}`, prompt, a: resp(sa), b: resp(sb) });
         }
       }
       port.savePairs(ctx.runId, ctx.stageId, toSave);
       for (const p of toSave) {
         const line = (r: PairInput['a']) => ({ id: r.id!, text: r.text, model: r.modelArtifactId ?? null, sampling: r.sampling ?? null, seed: r.seed ?? null, score: r.score ?? null });
-        lines.push({ pair_id: p.id!, prompt: p.prompt, response_a: line(p.a), response_b: line(p.b) });
+        lines.push({ pair_id: p.id!, prompt: p.prompt, response_a: line(p.a), response_b: line(p.b), ...(p.rest ? { responses: [p.a, p.b, ...p.rest].map(line) } : {}) });
       }
-      ctx.progress({ step: bi + 1, total: batches, message: `sampled ${Math.min((bi + 1) * c.batch_size, prompts.length)}/${prompts.length} prompts, ${lines.length} pairs` });
+      ctx.progress({ step: bi + 1, total: batches, message: `sampled ${Math.min((bi + 1) * c.batch_size, prompts.length)}/${prompts.length} prompts, ${lines.length} ${c.items === 'ranking' ? 'ranking items' : 'pairs'}` });
     }
   } finally {
     model.dispose();
@@ -144,7 +159,7 @@ export async function runCollectStage(ctx: StageContext<CollectConfig>): Promise
     kind: 'pairs',
     name: `${ctx.stageName}-pairs`,
     files: [{ path: PAIRS_FILE, data: Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n') + '\n') }],
-    metadata: { pairs: lines.length, pairing: c.pairing, sampling, seed: ctx.seed, model: modelArt.id, duplicatesDropped: duplicates, judge: judge?.source ?? null },
+    metadata: { pairs: lines.length, items: c.items, pairing: c.pairing, sampling, seed: ctx.seed, model: modelArt.id, duplicatesDropped: duplicates, judge: judge?.source ?? null },
     inputs: [
       { artifactId: modelArt.id, role: 'policy' },
       ...Object.entries(ctx.inputs)

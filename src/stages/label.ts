@@ -45,6 +45,8 @@ export const labelConfigSchema = z
     batch_size: z.number().int().min(1).max(1024).default(8),
     /** How several labels of a pair become one preference (see docs/labeling.md). */
     resolution: z.enum(['majority', 'strength']).default('majority'),
+    /** Ranking items (collect `items: ranking`): how a ranking becomes pairs (docs/labeling.md). */
+    pair_rule: z.enum(['all', 'best_vs_rest']).default('all'),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -122,7 +124,11 @@ export async function runLabelStage(ctx: StageContext<LabelConfig>): Promise<Sta
   const c = ctx.config;
   const port = requireLabeling(ctx.labeling);
   const input = pairsInput(ctx);
+  // Ranking items are ranked by people; the machine labelers decide between two answers only.
+  const ranking = (input.metadata as { items?: string } | undefined)?.items === 'ranking';
+  if (ranking && c.labeler !== 'human') throw new AlignflowError('config', `stage ${ctx.stageName}: the pairs input holds ranking items (collect items: ranking), which only the human labeler ranks; use labeler: human or collect items: pairs`);
   const batch = port.ensureBatch({
+    ...(ranking ? { kind: 'ranking' as const, pairRule: c.pair_rule } : {}),
     runId: ctx.runId,
     stageId: ctx.stageId,
     name: `${ctx.stageName} (${ctx.runId})`,

@@ -182,6 +182,10 @@ export const labelBatches = sqliteTable('label_batches', {
   labelerQuota: integer('labeler_quota'),
   /** Show labelers the pick of whatever scored the responses (judge, reward model) as a pre-annotation. */
   suggestions: integer('suggestions', { mode: 'boolean' }).notNull().default(false),
+  /** pairwise: items are pairs (a vs b); ranking: items hold k answers that labelers rank. */
+  kind: text('kind', { enum: ['pairwise', 'ranking'] }).notNull().default('pairwise'),
+  /** ranking batches: how a ranking becomes preference pairs (src/labeling/ranking.ts). */
+  pairRule: text('pair_rule', { enum: ['all', 'best_vs_rest'] }).notNull().default('all'),
   createdAt: integer('created_at').notNull(),
   closedAt: integer('closed_at'),
 });
@@ -203,6 +207,11 @@ export const pairs = sqliteTable('pairs', {
   isGold: integer('is_gold', { mode: 'boolean' }).notNull().default(false),
   goldAnswer: text('gold_answer', { enum: ['a', 'b', 'tie'] }),
   labelCount: integer('label_count').notNull().default(0),
+  /**
+   * A ranking item: every answer's response id, in item order (response_a/b are the first two).
+   * Null for a pair.
+   */
+  responseIds: text('response_ids', { mode: 'json' }).$type<string[]>(),
   createdAt: integer('created_at').notNull(),
 }, (t) => [index('pairs_batch').on(t.batchId, t.labelCount)]);
 
@@ -211,6 +220,8 @@ export const assignments = sqliteTable('assignments', {
   pairId: text('pair_id').notNull().references(() => pairs.id, { onDelete: 'cascade' }),
   userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
   leftResponse: text('left_response', { enum: ['a', 'b'] }).notNull(), // randomized per assignment
+  /** Ranking items: the answers' item indices in the order shown (a random permutation per assignment). */
+  shownOrder: text('shown_order', { mode: 'json' }).$type<number[]>(),
   status: text('status', { enum: ['leased', 'submitted', 'skipped', 'expired'] }).notNull(),
   skipReason: text('skip_reason'),
   leasedAt: integer('leased_at').notNull(),
@@ -236,6 +247,11 @@ export const labels = sqliteTable('labels', {
   flags: text('flags', { mode: 'json' }).$type<string[]>(),
   shownLeft: text('shown_left', { enum: ['a', 'b'] }),
   suggested: text('suggested', { enum: ['a', 'b', 'tie'] }), // the pre-annotation shown with this pair, if any
+  /**
+   * Ranking items: one dense rank per answer in item order (1 = best, equal ranks tie). `decision`
+   * then holds the item's first two answers compared (a/b/tie), so pairwise readers stay valid.
+   */
+  ranking: text('ranking', { mode: 'json' }).$type<number[]>(),
   durationMs: integer('duration_ms'),
   createdAt: integer('created_at').notNull(),
 }, (t) => [index('labels_pair').on(t.pairId)]);

@@ -5,7 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../index.js';
 import { addPairs, createBatch, getBatch, validateBatchOptions, type BatchOptions, type GoldInput, type PairInput } from '../../labeling/batches.js';
 import { batchLabelers, resolveLabelers, setBatchLabelers, setBatchPaused } from '../../labeling/admin.js';
-import { goldFromPreferenceJsonl, pairsFromArtifact, pairsFromPreferenceJsonl } from '../../labeling/sources.js';
+import { goldFromPreferenceJsonl, itemsFromRankingJsonl, pairsFromArtifact, pairsFromPreferenceJsonl } from '../../labeling/sources.js';
+import { batchKinds, itemIssues } from '../../labeling/batches.js';
+import { pairRules } from '../../labeling/ranking.js';
 import { inputError } from '../../errors.js';
 import { offsetInt, safeInt } from '../limits.js';
 import { batchItems, itemFilters, itemHistory, type ItemQuery } from '../../labeling/items.js';
@@ -65,6 +67,8 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
           goldRate: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
           labelerQuota: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 },
           suggestions: { type: 'boolean' },
+          kind: { type: 'string', enum: [...batchKinds] },
+          pairRule: { type: 'string', enum: [...pairRules] },
           leaseSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
           runId: id,
           source: { oneOf: [{ type: 'object', required: ['artifactId'], additionalProperties: false, properties: { artifactId: id } }, upload] },
@@ -83,11 +87,13 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
     if ('artifactId' in b.source) {
       if (!store) throw inputError('this server has no artifact store; upload a JSONL file instead');
       pairs = await pairsFromArtifact(store, b.source.artifactId);
-    } else pairs = pairsFromPreferenceJsonl(b.source.jsonl, b.source.fileName);
+    } else pairs = b.kind === 'ranking' ? itemsFromRankingJsonl(b.source.jsonl, b.source.fileName) : pairsFromPreferenceJsonl(b.source.jsonl, b.source.fileName);
+    const misfit = itemIssues(b.kind ?? 'pairwise', pairs, 'source');
+    if (misfit.length) throw inputError(`the source's items do not fit a ${b.kind ?? 'pairwise'} batch`, misfit);
     const gold: GoldInput[] = b.gold ? goldFromPreferenceJsonl(b.gold.jsonl, b.gold.fileName) : [];
     if ((b.goldRate ?? 0) > 0 && gold.length === 0) throw inputError('a gold share needs gold pairs', [{ field: 'gold', reason: 'upload a JSONL of pairs with known answers (prompt, chosen, rejected)' }]);
     const labelers = resolveLabelers(db, b.labelers ?? []);
-    const batch = createBatch(db, { name: b.name, guidelines: b.guidelines, quota: b.quota, goldRate: b.goldRate, labelerQuota: b.labelerQuota, suggestions: b.suggestions, leaseSeconds: b.leaseSeconds, runId: b.runId });
+    const batch = createBatch(db, { name: b.name, guidelines: b.guidelines, quota: b.quota, goldRate: b.goldRate, labelerQuota: b.labelerQuota, suggestions: b.suggestions, kind: b.kind, pairRule: b.pairRule, leaseSeconds: b.leaseSeconds, runId: b.runId });
     try {
       const r = addPairs(db, batch.id, pairs, { gold, seed: b.seed });
       setBatchLabelers(db, batch.id, labelers);

@@ -7,11 +7,14 @@ import type { RouteContext } from '../index.js';
 import { addPairs, batchProgress, closeBatch, createBatch, getBatch, listBatches, type GoldInput, type PairInput } from '../../labeling/batches.js';
 import { nextAssignment, ownLabelCount, skipAssignment, submitLabel, undoLastLabel, choices, labelFlags, type SubmitInput } from '../../labeling/queue.js';
 import { batchStats, ownStats } from '../../labeling/stats.js';
-import { preferenceRecords, rawLabels, toJsonl } from '../../labeling/export.js';
+import { datasetFiles, preferenceRecords, rawLabels, rawRankings, toJsonl } from '../../labeling/export.js';
+import { tarFolder } from '../../labeling/tar.js';
 import { resolutions, type Resolution } from '../../labeling/resolve.js';
-import { notFound } from '../../errors.js';
+import { inputError, notFound } from '../../errors.js';
 import { offsetInt, safeInt } from '../limits.js';
 import { mayLabel } from '../../labeling/admin.js';
+import { MAX_RANK_ANSWERS, pairRules } from '../../labeling/ranking.js';
+import { batchKinds } from '../../labeling/batches.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' } as const;
 const batchParams = { type: 'object', required: ['batchId'], additionalProperties: false, properties: { batchId: id } } as const;
@@ -36,8 +39,9 @@ const assignmentOut = {
     right: { type: 'string' },
     leasedAt: { type: 'integer' },
     leaseExpiresAt: { type: 'integer' },
+    answers: { type: 'array', items: { type: 'string' } },
     suggestion: { type: 'object', properties: { choice: { type: 'string' }, scoreLeft: { type: 'number' }, scoreRight: { type: 'number' } } },
-    previous: { type: 'object', properties: { choice: { type: 'string' }, strength: { type: ['integer', 'null'] }, rationale: { type: ['string', 'null'] }, flags: { type: 'array', items: { type: 'string' } } } },
+    previous: { type: 'object', properties: { choice: { type: ['string', 'null'] }, strength: { type: ['integer', 'null'] }, rationale: { type: ['string', 'null'] }, flags: { type: 'array', items: { type: 'string' } }, ranking: { type: 'array', items: { type: 'array', items: { type: 'integer' } } } } },
   },
 } as const;
 
@@ -79,15 +83,16 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
   app.post('/api/labeling/assignments/:assignmentId/label', {
     config: { roles: ['labeler', 'admin'] },
     schema: {
-      summary: 'Submit a label for one of your assignments (choice in screen terms; stored in response terms)',
+      summary: 'Submit a label for one of your assignments: a pair takes `choice` (screen terms), a ranking item `ranking` (groups of shown answer numbers, best first, ties grouped); stored in item terms',
       tags: ['labeling'],
       params: assignmentParams,
       body: {
         type: 'object',
-        required: ['choice'],
         additionalProperties: false,
         properties: {
           choice: { type: 'string', enum: [...choices] },
+          // Shape only here; that it ranks exactly this item's answers is checked against the item.
+          ranking: { type: 'array', minItems: 1, maxItems: MAX_RANK_ANSWERS, items: { type: 'array', minItems: 1, maxItems: MAX_RANK_ANSWERS, items: { type: 'integer', minimum: 1, maximum: MAX_RANK_ANSWERS } } },
           strength: { type: ['integer', 'null'], minimum: 1, maximum: 3 },
           rationale: { type: ['string', 'null'], maxLength: 5000 },
           flags: { type: ['array', 'null'], maxItems: 2, uniqueItems: true, items: { type: 'string', enum: [...labelFlags] } },
@@ -170,6 +175,8 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
           leaseSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
           labelerQuota: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 },
           suggestions: { type: 'boolean' },
+          kind: { type: 'string', enum: [...batchKinds] },
+          pairRule: { type: 'string', enum: [...pairRules] },
           runId: id,
         },
       },
@@ -192,7 +199,7 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
         required: ['pairs'],
         additionalProperties: false,
         properties: {
-          pairs: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['prompt', 'a', 'b'], additionalProperties: false, properties: { prompt: text(200_000), a: responseIn, b: responseIn } } },
+          pairs: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['prompt', 'a', 'b'], additionalProperties: false, properties: { prompt: text(200_000), a: responseIn, b: responseIn, rest: { type: 'array', maxItems: MAX_RANK_ANSWERS - 2, items: responseIn } } } },
           gold: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['prompt', 'chosen', 'rejected'], additionalProperties: false, properties: { prompt: text(200_000), chosen: text(200_000), rejected: text(200_000), tie: { type: 'boolean' } } } },
           seed: safeInt,
         },
@@ -270,15 +277,26 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
   app.get('/api/labeling/batches/:batchId/export', {
     config: { roles: ['admin'] },
     schema: {
-      summary: 'Export as JSONL: TRL prompt/chosen/rejected preferences (ties, both-bad and splits excluded) or the raw labels',
+      summary:
+        'Export: TRL prompt/chosen/rejected preferences as JSONL (ties, both-bad and splits excluded; ranking batches: the pairs their rankings induce), the raw labels, the raw rankings, or `hf`: a tar of a Hugging Face dataset folder (JSONL files + README.md card with guidelines and agreement)',
       tags: ['labeling'],
       params: batchParams,
-      querystring: { type: 'object', additionalProperties: false, properties: { what: { type: 'string', enum: ['preferences', 'labels'] }, resolution: { type: 'string', enum: [...resolutions] } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { what: { type: 'string', enum: ['preferences', 'labels', 'rankings', 'hf'] }, resolution: { type: 'string', enum: [...resolutions] } } },
     },
   }, async (req, reply) => {
     const { batchId } = req.params as { batchId: string };
-    getBatch(db, batchId);
-    const q = req.query as { what?: 'preferences' | 'labels'; resolution?: Resolution };
+    const batch = getBatch(db, batchId);
+    const q = req.query as { what?: 'preferences' | 'labels' | 'rankings' | 'hf'; resolution?: Resolution };
+    if (q.what === 'rankings') {
+      if (batch.kind !== 'ranking') throw inputError(`batch "${batch.name}" is pairwise: it has no rankings`, [{ field: 'what', reason: 'rankings exist in ranking batches only' }]);
+      return reply.type('application/x-ndjson; charset=utf-8').send(toJsonl(rawRankings(db, batchId)));
+    }
+    if (q.what === 'hf') {
+      // The same files `alignflow labels export --out DIR` writes, in one folder named after the batch.
+      const folder = `${batch.name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'batch'}-${batch.id}`.slice(0, 90);
+      const tar = tarFolder(folder, datasetFiles(db, batchId, q.resolution ?? 'majority'));
+      return reply.type('application/x-tar').header('content-disposition', `attachment; filename="${folder}.tar"`).send(tar);
+    }
     const body = q.what === 'labels' ? toJsonl(rawLabels(db, batchId)) : toJsonl(preferenceRecords(db, batchId, q.resolution ?? 'majority').records);
     return reply.type('application/x-ndjson; charset=utf-8').send(body);
   });

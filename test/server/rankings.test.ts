@@ -1,0 +1,183 @@
+// Ranking batches over the API: k answers per item, shown in a random order per labeler, ranked
+// (with ties) as groups of shown answer numbers, stored in item order; bad rankings refused with a
+// 400 naming the field; pairs induced by the batch's rule; ranking agreement; exports (TRL pairs,
+// raw rankings, and the Hugging Face folder as a tar download).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import YAML from 'yaml';
+import { testServer, bearer } from './helpers.js';
+import { addUser } from '../../src/labeling/users.js';
+import { untar } from '../../src/labeling/tar.js';
+
+// Item i: answers "best i", "good i", "fair i", "poor i" stored in a scrambled item order.
+const ITEM_ORDER = ['fair', 'best', 'poor', 'good'];
+const QUALITY: Record<string, number> = { best: 1, good: 2, fair: 3, poor: 4 };
+const items = (n: number) =>
+  Array.from({ length: n }, (_, i) => {
+    const [a, b, ...rest] = ITEM_ORDER.map((q) => ({ text: `${q} ${i}` }));
+    return { prompt: `rank the answers to question ${i}`, a: a!, b: b!, rest };
+  });
+
+/** The ranking a careful reader gives: by quality, with "good" and "fair" tied when `tieMiddle`. */
+function rankShown(answers: string[], tieMiddle: boolean): number[][] {
+  const level = (t: string) => {
+    const q = QUALITY[t.split(' ')[0]!]!;
+    return tieMiddle && q === 3 ? 2 : q;
+  };
+  const levels = [...new Set(answers.map(level))].sort();
+  return levels.map((l) => answers.flatMap((t, i) => (level(t) === l ? [i + 1] : [])));
+}
+
+test('a ranking batch over the API: rank with ties, validation, induced pairs, agreement, exports', async () => {
+  const s = await testServer();
+  const A = bearer(s.tokens.admin);
+  const L1 = bearer(s.tokens.labeler);
+  const L2 = bearer(addUser(s.db, 'lab2', 'labeler').token);
+
+  // Settings that do not fit a ranking batch are refused, naming the field.
+  const bad = await s.app.inject({ method: 'POST', url: '/api/labeling/batches', headers: A, payload: { name: 'x', kind: 'ranking', goldRate: 0.2 } });
+  assert.equal(bad.statusCode, 400);
+  assert.deepEqual(bad.json().issues.map((i: { field: string }) => i.field), ['goldRate']);
+  const badRule = await s.app.inject({ method: 'POST', url: '/api/labeling/batches', headers: A, payload: { name: 'x', pairRule: 'all' } });
+  assert.equal(badRule.statusCode, 400);
+  assert.deepEqual(badRule.json().issues.map((i: { field: string }) => i.field), ['pairRule']);
+
+  const created = await s.app.inject({ method: 'POST', url: '/api/labeling/batches', headers: A, payload: { name: 'rank4', kind: 'ranking', pairRule: 'all', quota: 2 } });
+  assert.equal(created.statusCode, 201, created.body);
+  const b = created.json();
+  assert.deepEqual([b.kind, b.pairRule], ['ranking', 'all']);
+  // 9 answers are too many for one item; a pairwise batch refuses items with more than two.
+  const tooMany = await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/pairs`, headers: A, payload: { pairs: [{ prompt: 'p', a: { text: '1' }, b: { text: '2' }, rest: Array.from({ length: 7 }, (_, i) => ({ text: `${i + 3}` })) }] } });
+  assert.equal(tooMany.statusCode, 400);
+  assert.match(tooMany.json().issues[0].field, /rest/);
+  const add = await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/pairs`, headers: A, payload: { pairs: items(3) } });
+  assert.equal(add.statusCode, 200, add.body);
+
+  // Labeler 1 ranks strictly; the first submission is tried with bad bodies first.
+  let first = true;
+  const orders = new Set<string>();
+  for (;;) {
+    const a = (await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/next`, headers: L1 })).json().assignment;
+    if (!a) break;
+    assert.equal(a.answers.length, 4);
+    assert.deepEqual([a.left, a.right], a.answers.slice(0, 2));
+    orders.add(a.answers.map((t: string) => t.split(' ')[0]).join(','));
+    const url = `/api/labeling/assignments/${a.assignmentId}/label`;
+    if (first) {
+      first = false;
+      const cases: [unknown, string][] = [
+        [{ choice: 'left' }, 'choice'],
+        [{}, 'ranking'],
+        [{ ranking: [[1], [2], [3]] }, 'ranking'],
+        [{ ranking: [[1], [2, 1], [3, 4]] }, 'ranking[1]'],
+        [{ ranking: [[1], [2], [3], [4]], strength: 2 }, 'strength'],
+        [{ ranking: [[1], [2], [3], [9]] }, 'body.ranking.3.0'],
+        [{ ranking: '1>2>3>4' }, 'body.ranking'],
+      ];
+      for (const [payload, field] of cases) {
+        const r = await s.app.inject({ method: 'POST', url, headers: L1, payload: payload as object });
+        assert.equal(r.statusCode, 400, `${JSON.stringify(payload)}: ${r.body}`);
+        assert.ok(r.json().issues.some((i: { field: string }) => i.field === field), `${JSON.stringify(payload)} → ${r.body}`);
+      }
+    }
+    const r = await s.app.inject({ method: 'POST', url, headers: L1, payload: { ranking: rankShown(a.answers, false), durationMs: 900 } });
+    assert.equal(r.statusCode, 200, r.body);
+  }
+  // Undo gives the last ranking back in screen terms.
+  const undone = (await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/undo`, headers: L1 })).json().assignment;
+  assert.deepEqual(undone.previous.ranking, rankShown(undone.answers, false));
+  assert.equal((await s.app.inject({ method: 'POST', url: `/api/labeling/assignments/${undone.assignmentId}/label`, headers: L1, payload: { ranking: undone.previous.ranking } })).statusCode, 200);
+  // Labeler 2 ties "good" and "fair".
+  for (;;) {
+    const a = (await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/next`, headers: L2 })).json().assignment;
+    if (!a) break;
+    orders.add(a.answers.map((t: string) => t.split(' ')[0]).join(','));
+    assert.equal((await s.app.inject({ method: 'POST', url: `/api/labeling/assignments/${a.assignmentId}/label`, headers: L2, payload: { ranking: rankShown(a.answers, true) } })).statusCode, 200);
+  }
+  assert.ok(orders.size > 1, 'answers are shown in a random order per assignment');
+
+  // Stored in item order (fair, best, poor, good): ranks [3, 1, 4, 2] and, with the tie, [2, 1, 3, 2].
+  const stored = s.db.$client.prepare(`SELECT l.source, l.ranking, l.decision FROM labels l ORDER BY l.source`).all() as { source: string; ranking: string; decision: string }[];
+  assert.equal(stored.length, 6);
+  for (const r of stored) {
+    assert.deepEqual(JSON.parse(r.ranking), r.source === 'user:lab' ? [3, 1, 4, 2] : [2, 1, 3, 2]);
+    assert.equal(r.decision, 'b', 'decision: the first two answers compared (best beats fair)');
+  }
+
+  // Agreement: per item τ-b([3,1,4,2], [2,1,3,2]) = 5 / √(6 · 5); 5 of 6 answer pairs agree.
+  const stats = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/stats`, headers: A })).json();
+  assert.ok(Math.abs(stats.ranking.meanTau - 5 / Math.sqrt(30)) < 1e-9, JSON.stringify(stats.ranking));
+  assert.equal(stats.ranking.pairwiseAgreement, 5 / 6);
+  assert.equal(stats.ranking.comparisons, 3);
+  assert.equal(stats.progress.completePairs, 3);
+  assert.equal(stats.positionBias.decided + stats.decisions.tie, 36, '6 answer pairs × 6 rankings');
+
+  // Consensus: mean ranks [2.5, 1, 3.5, 2] → best > good > fair > poor: all 6 pairs per item.
+  const prefs = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/export?what=preferences`, headers: A })).body.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(prefs.length, 18);
+  for (const p of prefs) assert.ok(QUALITY[p.chosen.split(' ')[0]]! < QUALITY[p.rejected.split(' ')[0]]!, JSON.stringify(p));
+  assert.deepEqual(Object.keys(prefs[0]).sort(), ['chosen', 'prompt', 'rejected']);
+
+  const rankings = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/export?what=rankings`, headers: A })).body.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(rankings.length, 6);
+  const r0 = rankings.find((r: { annotator: string }) => r.annotator === 'user:lab2');
+  assert.deepEqual(r0.responses.map((t: string) => t.split(' ')[0]), ITEM_ORDER);
+  assert.deepEqual(r0.ranking, [[1], [0, 3], [2]]);
+
+  // The Hugging Face folder as one tar: preferences, labels, rankings and the card.
+  const hf = await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/export?what=hf`, headers: A });
+  assert.equal(hf.statusCode, 200);
+  assert.equal(hf.headers['content-type'], 'application/x-tar');
+  assert.match(String(hf.headers['content-disposition']), /attachment; filename="rank4-b[^"]*\.tar"/);
+  const files = untar(hf.rawPayload);
+  const names = [...files.keys()].map((n) => n.split('/').slice(1).join('/')).sort();
+  assert.deepEqual(names, ['README.md', 'labels.jsonl', 'preferences.jsonl', 'rankings.jsonl']);
+  const get = (n: string) => [...files.entries()].find(([k]) => k.endsWith('/' + n))![1].toString('utf8');
+  assert.equal(get('preferences.jsonl').trim().split('\n').length, 18);
+  const card = get('README.md');
+  const meta = YAML.parse(/^---\n([\s\S]*?)\n---\n/.exec(card)![1]!);
+  assert.deepEqual(meta.configs.map((c: { config_name: string }) => c.config_name), ['default', 'labels', 'rankings']);
+  assert.equal(meta.dataset_info[0].splits[0].num_examples, 18);
+  assert.match(card, /pair rule \*\*all\*\*/);
+  assert.match(card, /mean Kendall's τ-b between labelers \| 0\.913/);
+  assert.equal((await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/export?what=hf`, headers: L1 })).statusCode, 403);
+});
+
+test('best_vs_rest: only the best answer against the rest; a ranking that ties everything gives no pair', async () => {
+  const s = await testServer();
+  const A = bearer(s.tokens.admin);
+  const L = bearer(s.tokens.labeler);
+  const b = (await s.app.inject({ method: 'POST', url: '/api/labeling/batches', headers: A, payload: { name: 'bvr', kind: 'ranking', pairRule: 'best_vs_rest' } })).json();
+  await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/pairs`, headers: A, payload: { pairs: items(2) } });
+  let n = 0;
+  for (;;) {
+    const a = (await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/next`, headers: L })).json().assignment;
+    if (!a) break;
+    // Item 0 ranked by quality; item 1 all tied.
+    const ranking = a.prompt.endsWith('0') ? rankShown(a.answers, false) : [[1, 2, 3, 4]];
+    assert.equal((await s.app.inject({ method: 'POST', url: `/api/labeling/assignments/${a.assignmentId}/label`, headers: L, payload: { ranking } })).statusCode, 200);
+    n++;
+  }
+  assert.equal(n, 2);
+  const prefs = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/export?what=preferences`, headers: A })).body.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(prefs.map((p: { chosen: string; rejected: string }) => `${p.chosen} > ${p.rejected}`).sort(), ['best 0 > fair 0', 'best 0 > good 0', 'best 0 > poor 0']);
+});
+
+test('the admin setup route makes a ranking batch from an uploaded ranking JSONL, checked whole first', async () => {
+  const s = await testServer();
+  const A = bearer(s.tokens.admin);
+  const jsonl = [
+    JSON.stringify({ prompt: 'p1', responses: ['x', 'y', 'z'] }),
+    JSON.stringify({ prompt: [{ role: 'user', content: 'hi' }], responses: [[{ role: 'assistant', content: 'a' }], 'b', 'c', 'd'] }),
+  ].join('\n');
+  const ok = await s.app.inject({ method: 'POST', url: '/api/labeling/batches/setup', headers: A, payload: { name: 'up', kind: 'ranking', pairRule: 'best_vs_rest', source: { jsonl, fileName: 'items.jsonl' } } });
+  assert.equal(ok.statusCode, 201, ok.body);
+  assert.equal(ok.json().added, 2);
+  assert.equal(ok.json().batch.pairRule, 'best_vs_rest');
+  const badLines = [JSON.stringify({ prompt: 'p', responses: ['only one'] }), '{nope', JSON.stringify({ prompt: 3, responses: ['a', 'b'] })].join('\n');
+  const bad = await s.app.inject({ method: 'POST', url: '/api/labeling/batches/setup', headers: A, payload: { name: 'bad', kind: 'ranking', source: { jsonl: badLines, fileName: 'bad.jsonl' } } });
+  assert.equal(bad.statusCode, 400);
+  assert.deepEqual(bad.json().issues.map((i: { line: number; field?: string }) => [i.line, i.field ?? null]), [[1, 'responses'], [2, null], [3, 'prompt']]);
+  const batches = (await s.app.inject({ method: 'GET', url: '/api/labeling/batches', headers: A })).json().batches;
+  assert.deepEqual(batches.map((x: { name: string }) => x.name), ['up'], 'a refused file leaves no batch');
+});
