@@ -15,6 +15,11 @@ const state = {
   assignment: null,
   shownAt: 0,
   choice: null,
+  // Ranking items: groups of shown answer numbers, best first (a group ties); the order answers
+  // were ranked in (Backspace takes back the last); whether the next number ties with the last group.
+  rankGroups: [],
+  rankHistory: [],
+  rankTie: false,
   view: null,
   adminBatch: null,
   labelersFor: null,
@@ -205,6 +210,25 @@ function showAssignment(a, previous) {
   $('empty').hidden = true;
   $('task').hidden = false;
   $('prompt').innerHTML = renderContent(a.prompt);
+  const ranking = Array.isArray(a.answers);
+  $('rank-task').hidden = !ranking;
+  $('pair-sides').hidden = ranking;
+  $('pair-choices').hidden = ranking;
+  for (const el of document.querySelectorAll('.pair-only')) el.hidden = ranking;
+  if (ranking) {
+    const prev = previous || a.previous;
+    $('suggestion').hidden = true;
+    showAnswers(a.answers);
+    state.rankGroups = prev && prev.ranking ? prev.ranking.map((g) => [...g]) : [];
+    state.rankHistory = state.rankGroups.flat();
+    state.rankTie = false;
+    renderRanking();
+    $('flag-unsafe').checked = !!prev && prev.flags.includes('unsafe');
+    $('flag-broken').checked = !!prev && prev.flags.includes('broken');
+    $('rationale').value = (prev && prev.rationale) || '';
+    $('skip-form').hidden = true;
+    return;
+  }
   $('left').innerHTML = renderContent(a.left);
   $('right').innerHTML = renderContent(a.right);
   const prev = previous || a.previous;
@@ -223,6 +247,138 @@ function showAssignment(a, previous) {
   $('skip-form').hidden = true;
 }
 
+// ------------------------------------------------------------------ ranking items
+
+const isRanking = () => !!(state.assignment && Array.isArray(state.assignment.answers));
+
+function showAnswers(answers) {
+  $('answers').replaceChildren(
+    ...answers.map((text, i) => {
+      const n = i + 1;
+      const art = document.createElement('article');
+      art.className = 'side';
+      art.id = `answer-${n}`;
+      art.dataset.n = String(n);
+      art.draggable = true;
+      const h = document.createElement('h2');
+      h.append(`Answer ${n} `);
+      const k = document.createElement('kbd');
+      k.textContent = String(n);
+      const badge = document.createElement('span');
+      badge.className = 'rank-badge';
+      h.append(k, badge);
+      const body = document.createElement('div');
+      body.className = 'md';
+      body.innerHTML = renderContent(text);
+      art.append(h, body);
+      art.addEventListener('dragstart', (e) => e.dataTransfer.setData('text/plain', String(n)));
+      return art;
+    }),
+  );
+}
+
+/** Puts answer n at a place in the ranking: {group: g} ties it with group g, {gap: g} makes it a new group before group g, {pool: true} unranks it. */
+function placeAnswer(n, where) {
+  let groups = state.rankGroups.map((g) => g.filter((x) => x !== n));
+  // Indices after n's removal: an emptied group disappears and shifts the later ones.
+  const emptied = state.rankGroups.findIndex((g, i) => g.includes(n) && groups[i].length === 0);
+  const shift = (i) => (emptied >= 0 && i > emptied ? i - 1 : i);
+  groups = groups.filter((g) => g.length);
+  state.rankHistory = state.rankHistory.filter((x) => x !== n);
+  if (where.group !== undefined) {
+    const gi = shift(where.group);
+    if (groups[gi]) groups[gi].push(n);
+    else groups.push([n]);
+    state.rankHistory.push(n);
+  } else if (where.gap !== undefined) {
+    groups.splice(Math.min(shift(where.gap), groups.length), 0, [n]);
+    state.rankHistory.push(n);
+  }
+  state.rankGroups = groups;
+  renderRanking();
+}
+
+function rankKey(n) {
+  const k = state.assignment.answers.length;
+  if (n < 1 || n > k) return;
+  if (state.rankGroups.some((g) => g.includes(n))) {
+    status(`Answer ${n} is already ranked (Backspace takes back the last one).`, true);
+    return;
+  }
+  const tie = state.rankTie && state.rankGroups.length > 0;
+  state.rankTie = false;
+  placeAnswer(n, tie ? { group: state.rankGroups.length - 1 } : { gap: state.rankGroups.length });
+  status('');
+}
+
+function unrankLast() {
+  const n = state.rankHistory[state.rankHistory.length - 1];
+  state.rankTie = false;
+  if (n !== undefined) placeAnswer(n, { pool: true });
+}
+
+function dropTarget(el, where) {
+  el.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    el.classList.add('over');
+  });
+  el.addEventListener('dragleave', () => el.classList.remove('over'));
+  el.addEventListener('drop', (e) => {
+    e.preventDefault();
+    el.classList.remove('over');
+    const n = Number(e.dataTransfer.getData('text/plain'));
+    if (n) placeAnswer(n, where);
+  });
+}
+
+function chip(n) {
+  const c = document.createElement('span');
+  c.className = 'chip';
+  c.textContent = String(n);
+  c.dataset.n = String(n);
+  c.draggable = true;
+  c.addEventListener('dragstart', (e) => e.dataTransfer.setData('text/plain', String(n)));
+  return c;
+}
+
+function renderRanking() {
+  const groups = state.rankGroups;
+  const order = $('rank-order');
+  const parts = [];
+  const gap = (gi) => {
+    const g = document.createElement('span');
+    g.className = 'rank-gap';
+    g.dataset.gap = String(gi);
+    g.textContent = gi === 0 || gi === groups.length ? '' : '>';
+    dropTarget(g, { gap: gi });
+    return g;
+  };
+  groups.forEach((grp, gi) => {
+    parts.push(gap(gi));
+    const el = document.createElement('span');
+    el.className = 'rank-group';
+    el.dataset.group = String(gi);
+    grp.forEach((n, j) => {
+      if (j) el.append(' = ');
+      el.append(chip(n));
+    });
+    dropTarget(el, { group: gi });
+    parts.push(el);
+  });
+  parts.push(gap(groups.length));
+  order.replaceChildren(...parts);
+  order.dataset.ranking = groups.map((g) => g.join('=')).join('>');
+  const k = state.assignment.answers.length;
+  const ranked = new Set(groups.flat());
+  $('rank-pool').replaceChildren(...Array.from({ length: k }, (_, i) => i + 1).filter((n) => !ranked.has(n)).map(chip));
+  for (let n = 1; n <= k; n++) {
+    const gi = groups.findIndex((g) => g.includes(n));
+    const card = $(`answer-${n}`);
+    card.classList.toggle('ranked', gi >= 0);
+    card.querySelector('.rank-badge').textContent = gi >= 0 ? `rank ${gi + 1}${groups[gi].length > 1 ? ' (tie)' : ''}` : '';
+  }
+}
+
 function setChoice(choice) {
   state.choice = choice;
   for (const b of document.querySelectorAll('[data-choice]')) b.setAttribute('aria-pressed', String(b.dataset.choice === choice));
@@ -233,6 +389,7 @@ function setChoice(choice) {
 async function submit() {
   const a = state.assignment;
   if (!a || state.busy) return;
+  if (isRanking()) return submitRanking();
   if (!state.choice) {
     status('Choose first: 1 (A), 2 (B), t (tie) or b (both bad).', true);
     return;
@@ -252,6 +409,35 @@ async function submit() {
   try {
     await api('POST', `/api/labeling/assignments/${encodeURIComponent(a.assignmentId)}/label`, body);
     status('Label stored.');
+    await refreshProgress();
+    await fetchNext();
+  } catch (e) {
+    status(e.message, true);
+    if (e.status === 409) await fetchNext().catch(() => {});
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function submitRanking() {
+  const a = state.assignment;
+  const k = a.answers.length;
+  const ranked = new Set(state.rankGroups.flat());
+  const left = Array.from({ length: k }, (_, i) => i + 1).filter((n) => !ranked.has(n));
+  // One answer left: it can only be last.
+  if (left.length === 1) placeAnswer(left[0], { gap: state.rankGroups.length });
+  else if (left.length > 1) {
+    status(`Rank every answer first: ${left.join(', ')} still unranked.`, true);
+    return;
+  }
+  const flags = [];
+  if ($('flag-unsafe').checked) flags.push('unsafe');
+  if ($('flag-broken').checked) flags.push('broken');
+  const body = { ranking: state.rankGroups, rationale: $('rationale').value.trim() || null, flags, durationMs: Math.max(0, Math.round(performance.now() - state.shownAt)) };
+  state.busy = true;
+  try {
+    await api('POST', `/api/labeling/assignments/${encodeURIComponent(a.assignmentId)}/label`, body);
+    status('Ranking stored.');
     await refreshProgress();
     await fetchNext();
   } catch (e) {
@@ -329,8 +515,15 @@ function onKey(e) {
     return;
   }
   if (state.view !== 'label' || !$('guidelines').hidden) return;
+  if (isRanking() && (/^[1-9]$/.test(e.key) || e.key === '=' || e.key === 'Backspace')) {
+    e.preventDefault();
+    if (e.key === '=') state.rankTie = state.rankGroups.length > 0;
+    else if (e.key === 'Backspace') unrankLast();
+    else rankKey(Number(e.key));
+    return;
+  }
   const map = { 1: 'left', 2: 'right', t: 'tie', b: 'both_bad' };
-  if (map[e.key]) {
+  if (map[e.key] && !isRanking()) {
     setChoice(map[e.key]);
     e.preventDefault();
   } else if (e.key === 'Enter') {
@@ -515,10 +708,14 @@ async function createBatchFromForm() {
     };
     if (num('nb-labeler-quota') !== undefined) body.labelerQuota = num('nb-labeler-quota');
     if ($('nb-suggestions').checked) body.suggestions = true;
+    if ($('nb-kind').value === 'ranking') {
+      body.kind = 'ranking';
+      body.pairRule = $('nb-pair-rule').value;
+    }
     const gold = await readFile($('nb-gold'));
     if (gold) body.gold = gold;
     const r = await api('POST', '/api/labeling/batches/setup', body);
-    msg.textContent = `Created "${r.batch.name}": ${r.added} pairs${r.gold ? ` + ${r.gold} gold` : ''}.`;
+    msg.textContent = `Created "${r.batch.name}": ${r.added} ${r.batch.kind === 'ranking' ? 'ranking items' : 'pairs'}${r.gold ? ` + ${r.gold} gold` : ''}.`;
     state.adminBatch = r.batch.id;
     $('new-batch').reset();
     await loadAdmin();
@@ -598,18 +795,21 @@ async function showHistory(pairId) {
 /** Downloads an export through the API (the token goes in a header, so a plain link cannot). */
 async function downloadExport(what) {
   const id = state.adminBatch;
+  $('ex-msg').textContent = '';
   try {
     const res = await fetch(`/api/labeling/batches/${encodeURIComponent(id)}/export?what=${what}`, { headers: { authorization: 'Bearer ' + sessionStorage.getItem(TOKEN_KEY) } });
     if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || `HTTP ${res.status}`);
     const url = URL.createObjectURL(await res.blob());
     const a = document.createElement('a');
     a.href = url;
-    a.download = `${id}-${what}.jsonl`;
+    // The HF folder comes as a tar named by the server (batch name and id).
+    const named = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') || '');
+    a.download = named ? named[1] : `${id}-${what}.jsonl`;
     document.body.append(a);
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
-    $('ex-msg').textContent = '';
+    $('ex-msg').textContent = `Downloaded ${a.download}.`;
   } catch (e) {
     $('ex-msg').textContent = e.message;
   }
@@ -624,6 +824,13 @@ async function loadStats(batchId, batch) {
   $('fig-bias').textContent = s.positionBias.leftWinRate === null ? '—' : `${pct(s.positionBias.leftWinRate)} (z ${fmt(s.positionBias.z, 2)})`;
   $('fig-labels').textContent = `${s.progress.labels} / ${s.skips}`;
   $('fig-follow').textContent = s.suggestions.rate === null ? '—' : `${pct(s.suggestions.rate)} of ${s.suggestions.shown}`;
+  // Ranking batches: τ-b and pairwise agreement; α, κ and bias are then over answer pairs.
+  for (const el of document.querySelectorAll('.rank-only')) el.hidden = !s.ranking;
+  $('ex-rankings').hidden = !s.ranking;
+  if (s.ranking) {
+    $('fig-tau').textContent = s.ranking.meanTau === null ? '—' : `${fmt(s.ranking.meanTau)} (${s.ranking.comparisons})`;
+    $('fig-rank-agree').textContent = pct(s.ranking.pairwiseAgreement);
+  }
   fill('gold', s.gold.map((g) => row([g.annotator, `${g.correct} / ${g.total}`, pct(g.accuracy)])));
   fill('time', s.time.map((t) => row([t.annotator, t.labels, t.medianMs === null ? '—' : (t.medianMs / 1000).toFixed(1) + ' s'])));
   fill('kappa', s.kappa.pairs.map((k) => row([`${k.a} · ${k.b}`, k.items, fmt(k.kappa)])));
@@ -879,6 +1086,9 @@ document.addEventListener('DOMContentLoaded', () => {
   $('it-filter').addEventListener('change', () => loadItems().catch(() => {}));
   $('it-labeler').addEventListener('change', () => loadItems().catch(() => {}));
   $('ex-labels').addEventListener('click', () => downloadExport('labels'));
+  $('ex-rankings').addEventListener('click', () => downloadExport('rankings'));
+  $('ex-hf').addEventListener('click', () => downloadExport('hf'));
+  dropTarget($('rank-pool'), { pool: true });
   $('batch').addEventListener('change', async (e) => {
     state.batchId = e.target.value;
     renderProgress();
