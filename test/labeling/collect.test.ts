@@ -93,3 +93,49 @@ test('collect samples k completions per prompt (seeded), stores pairs, and label
   assert.equal(recs.length + ((lab.summary!.excluded as { tie: number }).tie), lines.length);
   assert.equal(lab.outputs.labels!.kind, 'labels');
 });
+
+test('collect items: ranking makes one k-way item per prompt; a human label stage turns the rankings into pairs by pair_rule', { timeout: 120_000 }, async () => {
+  assert.throws(() => collectConfigSchema.parse({ items: 'ranking', k: 9 }), /at most 8 answers/);
+  assert.throws(() => collectConfigSchema.parse({ items: 'ranking', pairing: 'best_vs_worst', judge: 'j.mjs' }), /pair_rule/);
+  const e = env();
+  const model = await modelArtifact(e, 3);
+  const prompts = await datasetArtifact(e, 'prompts', [{ prompt: 'q one:' }, { prompt: 'q two:' }, { prompt: 'q three:' }]);
+  const out = await runCollectStage(ctxFor(e, 'collect', collectConfigSchema.parse({ items: 'ranking', k: 4, max_new_tokens: 6, temperature: 1 }), { model, prompts }));
+  if (out.status !== 'done') throw new Error('not done');
+  assert.equal(out.outputs.pairs!.metadata.items, 'ranking');
+  const lines = await readPairs(e, out.outputs.pairs!);
+  assert.equal(lines.length, 3, 'one item per prompt');
+  for (const l of lines) {
+    assert.ok(l.responses && l.responses.length >= 2 && l.responses.length <= 4);
+    assert.equal(new Set(l.responses.map((r) => r.text)).size, l.responses.length, 'distinct answers');
+    assert.deepEqual([l.response_a.id, l.response_b.id], [l.responses[0]!.id, l.responses[1]!.id]);
+  }
+  // Machine labelers compare two answers; a ranking item needs people.
+  await assert.rejects(runLabelStage(ctxFor(e, 'label', labelConfigSchema.parse({ labeler: 'rule', judge: 'x.mjs' }), { pairs: out.outputs.pairs! })), /only the human labeler ranks/);
+
+  const ctx = ctxFor(e, 'label', labelConfigSchema.parse({ labeler: 'human', pair_rule: 'best_vs_rest' }), { pairs: out.outputs.pairs! });
+  const first = await runLabelStage(ctx);
+  assert.equal(first.status, 'waiting');
+  const batch = e.db.$client.prepare('SELECT id, kind, pair_rule FROM label_batches').get() as { id: string; kind: string; pair_rule: string };
+  assert.deepEqual([batch.kind, batch.pair_rule], ['ranking', 'best_vs_rest']);
+  const { nextAssignment, submitLabel } = await import('../../src/labeling/queue.js');
+  const { addUser } = await import('../../src/labeling/users.js');
+  const u = addUser(e.db, 'ranker', 'labeler').user;
+  let expected = 0;
+  for (;;) {
+    const a = nextAssignment(e.db, batch.id, u);
+    if (!a) break;
+    // The longest answer first, the rest tied: best_vs_rest gives k − 1 pairs, all longest-first.
+    const k = a.answers!.length;
+    const longest = a.answers!.reduce((bi, t, i) => (t.length > a.answers![bi]!.length ? i : bi), 0);
+    const rest = Array.from({ length: k }, (_, i) => i + 1).filter((n) => n !== longest + 1);
+    submitLabel(e.db, a.assignmentId, u, { ranking: [[longest + 1], rest] });
+    expected += k - 1;
+  }
+  const done = await runLabelStage(ctx);
+  if (done.status !== 'done') throw new Error(`not done: ${JSON.stringify(done)}`);
+  const recs = [];
+  for await (const r of readDatasetRecords(e.store, done.outputs.dataset!.id, { kind: 'preference' })) recs.push(r);
+  assert.equal(recs.length, expected);
+  for (const r of recs) assert.ok(String(r.chosen).length >= String(r.rejected).length);
+});
