@@ -3,6 +3,7 @@
 import { notFound } from '../errors.js';
 import type { Db } from '../store/db.js';
 import type { LabelDecision } from '../store/schema.js';
+import { rankingAgreement } from './ranking.js';
 
 export const itemFilters = ['all', 'disputed', 'flagged', 'unlabeled', 'gold', 'skipped'] as const;
 export type ItemFilter = (typeof itemFilters)[number];
@@ -30,6 +31,12 @@ export interface ItemRow {
   flags: string[];
   labelers: string[];
   skips: number;
+  /**
+   * Ranking items: each label's ranking as answer numbers in item order ("2>1=3>4"). `counts` then
+   * compare the first two answers only, and `disagreement` is the share of answer pairs two labelers
+   * order differently.
+   */
+  rankings?: string[];
 }
 
 interface Row {
@@ -42,6 +49,7 @@ interface Row {
   flags: string | null;
   labelers: string | null;
   skips: number;
+  rankings: string | null;
 }
 
 /** The pairs of a batch matching a query, in queue order, with a total for paging. */
@@ -53,7 +61,8 @@ export function batchItems(db: Db, batchId: string, query: ItemQuery = {}): { to
             (SELECT json_group_array(l.decision) FROM labels l WHERE l.pair_id = p.id) AS decisions,
             (SELECT json_group_array(f.value) FROM labels l, json_each(coalesce(l.flags, '[]')) f WHERE l.pair_id = p.id) AS flags,
             (SELECT json_group_array(coalesce(u.name, l.source)) FROM labels l LEFT JOIN users u ON u.id = l.user_id WHERE l.pair_id = p.id) AS labelers,
-            (SELECT count(*) FROM assignments s WHERE s.pair_id = p.id AND s.status = 'skipped') AS skips
+            (SELECT count(*) FROM assignments s WHERE s.pair_id = p.id AND s.status = 'skipped') AS skips,
+            CASE WHEN p.response_ids IS NULL THEN NULL ELSE (SELECT json_group_array(json(l.ranking)) FROM labels l WHERE l.pair_id = p.id AND l.ranking IS NOT NULL) END AS rankings
      FROM pairs p JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id
      WHERE p.batch_id = ?
        AND (? IS NULL OR instr(lower(p.prompt), ?) > 0 OR instr(lower(ra.text), ?) > 0 OR instr(lower(rb.text), ?) > 0
@@ -66,6 +75,17 @@ export function batchItems(db: Db, batchId: string, query: ItemQuery = {}): { to
     const counts: Partial<Record<LabelDecision, number>> = {};
     for (const d of ds) counts[d] = (counts[d] ?? 0) + 1;
     const top = Math.max(0, ...Object.values(counts));
+    const ranks = r.rankings ? (JSON.parse(r.rankings) as number[][]) : null;
+    if (ranks) {
+      const agree = rankingAgreement(ranks.map((x, i) => ({ itemId: r.id, annotator: String(i), ranks: x }))).pairwiseAgreement;
+      const text = (x: number[]) => [...new Set(x)].sort((p, q) => p - q).map((lv) => x.flatMap((v, i) => (v === lv ? [i + 1] : [])).join('=')).join('>');
+      return {
+        pairId: r.id, prompt: r.prompt, responseA: r.a, responseB: r.b, isGold: r.is_gold === 1,
+        labels: ds.length, counts, disagreement: agree === null ? 0 : 1 - agree, rankings: ranks.map(text),
+        flags: [...new Set(JSON.parse(r.flags ?? '[]') as string[])].sort(),
+        labelers: [...new Set(JSON.parse(r.labelers ?? '[]') as string[])].sort(), skips: r.skips,
+      };
+    }
     return {
       pairId: r.id, prompt: r.prompt, responseA: r.a, responseB: r.b, isGold: r.is_gold === 1,
       labels: ds.length, counts, disagreement: ds.length >= 2 ? 1 - top / ds.length : 0,
@@ -91,10 +111,10 @@ export function batchItems(db: Db, batchId: string, query: ItemQuery = {}): { to
 export type HistoryEvent =
   | { at: number; kind: 'leased'; user: string; shownLeft: 'a' | 'b'; leaseExpiresAt: number; status: string }
   | { at: number; kind: 'skipped'; user: string; reason: string | null }
-  | { at: number; kind: 'label'; annotator: string; decision: LabelDecision; shownLeft: 'a' | 'b' | null; strength: number | null; rationale: string | null; flags: string[]; durationMs: number | null };
+  | { at: number; kind: 'label'; annotator: string; decision: LabelDecision; shownLeft: 'a' | 'b' | null; strength: number | null; rationale: string | null; flags: string[]; durationMs: number | null; ranks?: number[] };
 
 /** A pair with every lease, skip and label it had, oldest first (a label undone is gone from here too). */
-export function itemHistory(db: Db, pairId: string): { pair: { id: string; batchId: string | null; prompt: string; responseA: string; responseB: string; isGold: boolean; goldAnswer: string | null }; events: HistoryEvent[] } {
+export function itemHistory(db: Db, pairId: string): { pair: { id: string; batchId: string | null; prompt: string; responseA: string; responseB: string; isGold: boolean; goldAnswer: string | null; answers?: string[] }; events: HistoryEvent[] } {
   const p = db.$client.prepare(
     `SELECT p.id, p.batch_id, p.prompt, ra.text AS a, rb.text AS b, p.is_gold, p.gold_answer FROM pairs p
      JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id WHERE p.id = ?`,
@@ -109,11 +129,15 @@ export function itemHistory(db: Db, pairId: string): { pair: { id: string; batch
     if (a.status === 'skipped') events.push({ at: a.leased_at, kind: 'skipped', user: a.name, reason: a.skip_reason });
   }
   for (const l of db.$client.prepare(
-    `SELECT l.source, l.decision, l.shown_left, l.strength, l.rationale, l.flags, l.duration_ms, l.created_at FROM labels l WHERE l.pair_id = ?`,
-  ).all(pairId) as { source: string; decision: LabelDecision; shown_left: 'a' | 'b' | null; strength: number | null; rationale: string | null; flags: string | null; duration_ms: number | null; created_at: number }[]) {
-    events.push({ at: l.created_at, kind: 'label', annotator: l.source, decision: l.decision, shownLeft: l.shown_left, strength: l.strength, rationale: l.rationale, flags: l.flags ? (JSON.parse(l.flags) as string[]) : [], durationMs: l.duration_ms });
+    `SELECT l.source, l.decision, l.shown_left, l.strength, l.rationale, l.flags, l.duration_ms, l.created_at, l.ranking FROM labels l WHERE l.pair_id = ?`,
+  ).all(pairId) as { source: string; decision: LabelDecision; shown_left: 'a' | 'b' | null; strength: number | null; rationale: string | null; flags: string | null; duration_ms: number | null; created_at: number; ranking: string | null }[]) {
+    events.push({ at: l.created_at, kind: 'label', annotator: l.source, decision: l.decision, shownLeft: l.shown_left, strength: l.strength, rationale: l.rationale, flags: l.flags ? (JSON.parse(l.flags) as string[]) : [], durationMs: l.duration_ms, ...(l.ranking ? { ranks: JSON.parse(l.ranking) as number[] } : {}) });
   }
   const order = { leased: 0, skipped: 1, label: 2 };
   events.sort((x, y) => x.at - y.at || order[x.kind] - order[y.kind]);
-  return { pair: { id: p.id, batchId: p.batch_id, prompt: p.prompt, responseA: p.a, responseB: p.b, isGold: p.is_gold === 1, goldAnswer: p.gold_answer }, events };
+  // A ranking item: every answer in item order (the numbers its rankings use).
+  const ids = (db.$client.prepare(`SELECT response_ids FROM pairs WHERE id = ?`).get(pairId) as { response_ids: string | null }).response_ids;
+  const text = db.$client.prepare(`SELECT text FROM responses WHERE id = ?`);
+  const list = ids ? (JSON.parse(ids) as string[]).map((id) => (text.get(id) as { text: string }).text) : [];
+  return { pair: { id: p.id, batchId: p.batch_id, prompt: p.prompt, responseA: p.a, responseB: p.b, isGold: p.is_gold === 1, goldAnswer: p.gold_answer, ...(list.length ? { answers: list } : {}) }, events };
 }

@@ -760,7 +760,7 @@ async function loadItems() {
       const tr = row([
         (it.isGold ? '[gold] ' : '') + (it.prompt.length > 140 ? it.prompt.slice(0, 140) + '…' : it.prompt),
         it.labels,
-        Object.entries(it.counts).map(([k, v]) => `${k}: ${v}`).join(', '),
+        it.rankings ? it.rankings.join(' · ') : Object.entries(it.counts).map(([k, v]) => `${k}: ${v}`).join(', '),
         it.flags.join(', '),
         it.labelers.join(', '),
       ]);
@@ -779,15 +779,23 @@ async function showHistory(pairId) {
   $('item-history').hidden = false;
   $('item-history').dataset.pair = pairId;
   $('ih-prompt').innerHTML = renderContent(h.pair.prompt);
-  $('ih-a').innerHTML = renderContent(h.pair.responseA);
-  $('ih-b').innerHTML = renderContent(h.pair.responseB);
+  if (h.pair.answers) {
+    // A ranking item: its answers numbered in item order, as the rankings below name them.
+    $('ih-a').innerHTML = h.pair.answers.map((t, i) => `<h4>Answer ${i + 1}</h4>${renderContent(t)}`).join('');
+    $('ih-b').innerHTML = '';
+  } else {
+    $('ih-a').innerHTML = renderContent(h.pair.responseA);
+    $('ih-b').innerHTML = renderContent(h.pair.responseB);
+  }
   fill(
     'ih-events',
     h.events.map((e) => {
       if (e.kind === 'leased') return row([when(e.at), 'shown', e.user, `${e.shownLeft} on the left; now ${e.status}`]);
       if (e.kind === 'skipped') return row([when(e.at), 'skipped', e.user, e.reason || '']);
       const extra = [e.strength ? `strength ${e.strength}` : '', e.flags.length ? `flags: ${e.flags.join(', ')}` : '', e.durationMs !== null ? `${(e.durationMs / 1000).toFixed(1)} s` : '', e.rationale ? `“${e.rationale}”` : ''].filter(Boolean).join(' · ');
-      return row([when(e.at), decisionText[e.decision] || e.decision, e.annotator, extra]);
+      // A ranking: answer numbers in item order, best first, "=" for ties.
+      const ranked = e.ranks ? 'ranked ' + [...new Set(e.ranks)].sort((p, q) => p - q).map((lv) => e.ranks.flatMap((v, i) => (v === lv ? [i + 1] : [])).join('=')).join(' > ') : null;
+      return row([when(e.at), ranked || decisionText[e.decision] || e.decision, e.annotator, extra]);
     }),
   );
 }

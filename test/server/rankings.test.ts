@@ -112,6 +112,15 @@ test('a ranking batch over the API: rank with ties, validation, induced pairs, a
   assert.equal(stats.progress.completePairs, 3);
   assert.equal(stats.positionBias.decided + stats.decisions.tie, 36, '6 answer pairs × 6 rankings');
 
+  // The admin's item list and history show the rankings (item order: fair, best, poor, good).
+  const listed = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/items?filter=disputed`, headers: A })).json();
+  assert.equal(listed.total, 3, 'each item has one answer pair ordered differently');
+  assert.deepEqual(listed.items[0].rankings.sort(), ['2>1=4>3', '2>4>1>3']);
+  assert.ok(Math.abs(listed.items[0].disagreement - 1 / 6) < 1e-12);
+  const hist = (await s.app.inject({ method: 'GET', url: `/api/labeling/pairs/${listed.items[0].pairId}/history`, headers: A })).json();
+  assert.deepEqual(hist.pair.answers.map((t: string) => t.split(' ')[0]), ITEM_ORDER);
+  assert.deepEqual(hist.events.filter((e: { kind: string }) => e.kind === 'label').map((e: { ranks: number[] }) => e.ranks).sort(), [[2, 1, 3, 2], [3, 1, 4, 2]]);
+
   // Consensus: mean ranks [2.5, 1, 3.5, 2] → best > good > fair > poor: all 6 pairs per item.
   const prefs = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/export?what=preferences`, headers: A })).body.trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(prefs.length, 18);

@@ -28,6 +28,9 @@ function printStats(b: Batch, s: BatchStats): void {
   out.write(`  progress      ${p.done}/${p.total} labels, ${p.completePairs}/${p.pairs} pairs complete (quota ${p.quota}), ${p.goldPairs} gold, ${s.skips} skips, ${p.liveLeases} live leases\n`);
   out.write(`  decisions     a ${s.decisions.a}, b ${s.decisions.b}, tie ${s.decisions.tie}, both bad ${s.decisions.both_bad}\n`);
   out.write(`  agreement     Krippendorff's α ${f3(s.alpha)}, mean pairwise Cohen's κ ${f3(s.kappa.mean)} (${s.kappa.pairs.length} annotator pairs)\n`);
+  if (s.ranking) {
+    out.write(`  rankings      ${b.kind} batch, pair rule ${b.pairRule}; mean Kendall's τ-b ${f3(s.ranking.meanTau)} (${s.ranking.comparisons} comparisons), answer pairs ordered alike ${pct(s.ranking.pairwiseAgreement)}; the figures above are over answer pairs\n`);
+  }
   out.write(`  position bias left side wins ${pct(s.positionBias.leftWinRate)} of ${s.positionBias.decided} decided labels (z ${s.positionBias.z === null ? '—' : s.positionBias.z.toFixed(2)})\n`);
   if (s.gold.length) {
     out.write('  gold accuracy\n');
@@ -79,7 +82,7 @@ export function register(program: Command): void {
   labels
     .command('export')
     .argument('<run>', 'run id (r-…)')
-    .description('write preferences.jsonl (TRL prompt/chosen/rejected; ties, both-bad and splits excluded), labels.jsonl (raw, with annotator ids) and README.md (a Hugging Face dataset card: the folder loads with datasets.load_dataset)')
+    .description('write preferences.jsonl (TRL prompt/chosen/rejected; ties, both-bad and splits excluded), labels.jsonl (raw, with annotator ids), rankings.jsonl (ranking batches) and README.md (a Hugging Face dataset card: the folder loads with datasets.load_dataset)')
     .requiredOption('--out <dir>', 'output directory (one sub-directory per batch when the run has several)')
     .option('--resolution <mode>', `how several labels become one preference: ${resolutions.join(' | ')}`, 'majority')
     .option('--json', 'print JSON')
@@ -90,7 +93,7 @@ export function register(program: Command): void {
       const results = bs.map((b) => ({ batch: b.id, ...exportBatch(db, b.id, bs.length === 1 ? o.out : path.join(o.out, b.id), o.resolution as Resolution) }));
       if (o.json) return printJson(results);
       for (const r of results) {
-        process.stdout.write(`${r.batch}: ${r.records} preference records → ${r.preferences}\n  ${r.labelCount} raw labels → ${r.labels}\n  Hugging Face dataset card → ${r.card}\n  excluded: ${r.excluded.tie} tie, ${r.excluded.both_bad} both bad, ${r.excluded.split} split, ${r.excluded.no_labels} unlabeled (resolution: ${r.resolution})\n`);
+        process.stdout.write(`${r.batch}: ${r.records} preference records → ${r.preferences}\n  ${r.labelCount} raw labels → ${r.labels}\n${'rankings' in r && r.rankings ? `  raw rankings → ${r.rankings}\n` : ''}  Hugging Face dataset card → ${r.card}\n  excluded: ${r.excluded.tie} tie, ${r.excluded.both_bad} both bad, ${r.excluded.split} split, ${r.excluded.no_labels} unlabeled (resolution: ${r.resolution})\n`);
       }
     });
 
