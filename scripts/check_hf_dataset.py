@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Loads a folder written by `alignflow labels export RUN --out DIR` with Hugging Face `datasets`
+"""Loads a folder written by `alignflow labels export RUN --out DIR` (or unpacked from the UI's
+.tar download) with Hugging Face `datasets`
 and checks it against its own card:
 
     /work/venv/bin/python scripts/check_hf_dataset.py DIR
@@ -30,6 +31,12 @@ def main():
         r = prefs[0]
         print(f"first record: prompt {r['prompt'][:60]!r} chosen {r['chosen'][:40]!r} rejected {r['rejected'][:40]!r}")
     ok = prefs.num_rows == want == lines and list(prefs.features) == ['prompt', 'chosen', 'rejected']
+    # A ranking batch's folder also has the raw rankings as config `rankings`.
+    if any(c.get('config_name') == 'rankings' for c in meta.get('configs', [])):
+        rk = load_dataset(d, 'rankings', split='train')
+        rlines = sum(1 for l in open(os.path.join(d, 'rankings.jsonl'), encoding='utf-8') if l.strip())
+        print(f'rankings: {rk.num_rows} rows, features {list(rk.features)}; file has {rlines} lines')
+        ok = ok and rk.num_rows == rlines and {'responses', 'ranking', 'ranks'} <= set(rk.features)
     print('OK' if ok else 'FAILED')
     return 0 if ok else 1
 
