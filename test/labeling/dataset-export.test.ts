@@ -53,3 +53,27 @@ test('labels export writes a Hugging Face dataset card beside the JSONL files', 
   assert.match(readme, /\*\*7\*\* preference records .* from 8 pairs; excluded: 0 tie, 0 both bad, 1 split vote, 0 unlabeled/);
   assert.doesNotMatch(readme, /https?:\/\//);
 });
+
+test('a ranking batch exports its induced pairs, its raw rankings (config `rankings`) and a card with the pair rule', () => {
+  const { db } = freshDb();
+  const batch = createBatch(db, { name: 'ranked', kind: 'ranking', pairRule: 'best_vs_rest', guidelines: 'Best first.' });
+  addPairs(db, batch.id, [0, 1].map((i) => ({ prompt: `p${i}`, a: { text: `mid ${i}` }, b: { text: `top ${i}` }, rest: [{ text: `low ${i}` }] })));
+  const u = labeler(db, 'ann');
+  for (;;) {
+    const a = nextAssignment(db, batch.id, u);
+    if (!a) break;
+    const n = (w: string) => a.answers!.findIndex((t) => t.startsWith(w)) + 1;
+    submitLabel(db, a.assignmentId, u, { ranking: [[n('top')], [n('mid')], [n('low')]] });
+  }
+  const out = exportBatch(db, batch.id, tmpDir());
+  assert.ok(out.rankings, 'rankings.jsonl written');
+  const prefs = fs.readFileSync(out.preferences, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(prefs.map((p) => `${p.chosen}>${p.rejected}`), ['top 0>mid 0', 'top 0>low 0', 'top 1>mid 1', 'top 1>low 1']);
+  const rk = fs.readFileSync(out.rankings!, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(rk.map((r) => [r.responses, r.ranking, r.ranks]), [0, 1].map((i) => [[`mid ${i}`, `top ${i}`, `low ${i}`], [[1], [0], [2]], [2, 1, 3]]));
+  const card = fs.readFileSync(out.card, 'utf8');
+  const meta = YAML.parse(/^---\n([\s\S]*?)\n---\n/.exec(card)![1]!);
+  assert.deepEqual(meta.configs[2], { config_name: 'rankings', data_files: [{ split: 'train', path: 'rankings.jsonl' }] });
+  assert.match(card, /the pair rule \*\*best_vs_rest\*\*/);
+  assert.match(card, /Best first\./);
+});
