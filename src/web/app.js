@@ -667,7 +667,8 @@ async function loadNewBatchForm() {
     ...src.sources.map((x) => {
       const o = document.createElement('option');
       o.value = x.artifactId;
-      o.textContent = `${x.kind === 'pairs' ? 'pairs' : 'preference dataset'}: ${x.name}${x.runId ? ` (run ${x.runId})` : ''}${x.records != null ? `, ${x.records} records` : ''}`;
+      o.dataset.items = x.items || 'pairs';
+      o.textContent = `${x.kind === 'pairs' ? (x.items === 'ranking' ? 'ranking items' : 'pairs') : 'preference dataset'}: ${x.name}${x.runId ? ` (run ${x.runId})` : ''}${x.records != null ? `, ${x.records} records` : ''}`;
       return o;
     }),
   );
@@ -1081,6 +1082,11 @@ document.addEventListener('DOMContentLoaded', () => {
     createBatchFromForm();
   });
   $('nb-file').addEventListener('change', () => (document.querySelector('input[name="nb-from"][value="file"]').checked = true));
+  // A collect stage's ranking items make a ranking batch: the kind follows the chosen source.
+  $('nb-artifact').addEventListener('change', () => {
+    const o = $('nb-artifact').selectedOptions[0];
+    if (o && o.dataset.items) $('nb-kind').value = o.dataset.items === 'ranking' ? 'ranking' : 'pairwise';
+  });
   $('batch-labelers').addEventListener('submit', (e) => {
     e.preventDefault();
     saveBatchLabelers();

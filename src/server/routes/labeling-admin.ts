@@ -44,8 +44,9 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
     ).all() as { id: string; kind: string; name: string; runId: string | null; createdAt: number; metadata: string }[];
     return {
       sources: rows.map((r) => {
-        const md = JSON.parse(r.metadata) as { records?: number; pairs?: number };
-        return { artifactId: r.id, kind: r.kind, name: r.name, runId: r.runId, createdAt: r.createdAt, records: md.records ?? md.pairs ?? null };
+        const md = JSON.parse(r.metadata) as { records?: number; pairs?: number; items?: string };
+        // `items: ranking`: a collect stage's k-way items, for a batch of kind ranking.
+        return { artifactId: r.id, kind: r.kind, name: r.name, runId: r.runId, createdAt: r.createdAt, records: md.records ?? md.pairs ?? null, items: md.items === 'ranking' ? 'ranking' : 'pairs' };
       }),
     };
   });
