@@ -14,6 +14,7 @@ import type { ArtifactManifest, ArtifactStore } from '../store/types.js';
 import { resolveArtifactId } from '../store/registry.js';
 import { fileChunks, readLines } from './jsonl.js';
 import { stateFileReason } from '../config/input-paths.js';
+import { jsonSyntaxReason } from '../util/json-error.js';
 import {
   detectFormat,
   formatFields,
@@ -153,7 +154,7 @@ export async function importDataset(db: Db, store: ArtifactStore & { readonly ho
         value = JSON.parse(ln.text);
       } catch (err) {
         badLines++;
-        addIssue(errors, { file: display, line: ln.line, reason: `malformed JSON: ${(err as Error).message}` });
+        addIssue(errors, { file: display, line: ln.line, reason: `malformed JSON: ${jsonSyntaxReason(err)}` });
         continue;
       }
       if (format === undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) {

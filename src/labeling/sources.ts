@@ -2,6 +2,7 @@
 // a preference dataset in the store, or an uploaded TRL preference JSONL. Everything is parsed and
 // checked before anything is written; a bad line names the file, the line and the field.
 import { AlignflowError, inputError, type InputIssue } from '../errors.js';
+import { jsonSyntaxReason } from '../util/json-error.js';
 import { detectFormat, normalizeRecord, type Content, type DatasetFormat, type PreferenceRecord } from '../data/formats.js';
 import { readDatasetRecords } from '../data/datasets.js';
 import type { ArtifactStore } from '../store/types.js';
@@ -45,7 +46,7 @@ export function parsePreferenceJsonl(text: string, file: string): { prompt: stri
     try {
       v = JSON.parse(raw);
     } catch (e) {
-      issues.push({ file, line, reason: `not JSON (${(e as Error).message})` });
+      issues.push({ file, line, reason: `not JSON (${jsonSyntaxReason(e)})` });
       return;
     }
     const f = v && typeof v === 'object' && !Array.isArray(v) ? detectFormat(v as Record<string, unknown>, 'preference') : undefined;

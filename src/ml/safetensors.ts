@@ -4,6 +4,7 @@
 // little-endian tensor bytes. Offsets are relative to the end of the header. Spec:
 // https://github.com/huggingface/safetensors#format
 import fs from 'node:fs';
+import { jsonSyntaxReason } from '../util/json-error.js';
 import { AlignflowError } from '../errors.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
@@ -40,7 +41,7 @@ function parseHeader(headerBytes: Uint8Array, fileSize: number, file: string): {
   try {
     header = JSON.parse(new TextDecoder().decode(headerBytes)) as Record<string, unknown>;
   } catch (e) {
-    throw bad(file, `header is not valid JSON (${(e as Error).message})`);
+    throw bad(file, `header is not valid JSON (${jsonSyntaxReason(e)})`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw bad(file, 'header is not a JSON object');
   const dataStart = 8 + headerBytes.byteLength;

@@ -20,6 +20,7 @@ import { createOrchestratorPort } from '../../src/server/orchestrator.js';
 import { addUser } from '../../src/labeling/users.js';
 import { importDataset } from '../../src/data/datasets.js';
 import { bearer } from './helpers.js';
+import { jsonSyntaxReason } from '../../src/util/json-error.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const stagesModule = path.join(root, 'test/labeling/fixtures/stages.ts');
@@ -254,4 +255,51 @@ test('a pipeline in its own folder runs from another directory; a missing judge 
   assert.equal(bad.code, 2, bad.err);
   assert.match(bad.err, /broken\.yaml, line 4, field "stages\.label\.config\.judge": judge module .*missing-judge\.mjs does not exist/);
   assert.equal(JSON.parse(cli(home, elsewhere, 'runs', 'ls', '--json').out).length, 1, 'the refused spec created no run, so no stage ran');
+});
+
+test('a data file inside --data-dir that is not JSON: the API names the file and line, never its contents', { timeout: 120_000 }, async () => {
+  const home = tmpDir();
+  const data = tmpDir();
+  // the first line is valid JSON (so the format is detected), then content that must not come back
+  write(data, 'secrets.jsonl', '{"text":"fine"}\nAPI_KEY=hunter2-secret-value\n{"text": "x", PASSWORD: "sw0rdfish"}\n');
+  const db = openDb(databasePath(home));
+  const store = createLocalStore(db, home);
+  const app = await buildServer({ db, home, store, orchestrator: await createOrchestratorPort(db, home, store, undefined, { dataDirs: [data], judgesDirs: [] }) });
+  try {
+    const admin = addUser(db, 'root', 'admin').token;
+    const r = await app.inject({ method: 'POST', url: '/api/runs', headers: bearer(admin), payload: { spec: { name: 'leak', datasets: { d: 'secrets.jsonl' }, stages: { pairs: { kind: 'fake_pairs', config: { n: 2 } } } } } });
+    let seen = r.body;
+    if (r.statusCode === 201) {
+      const id = r.json().runId as string;
+      for (let i = 0; i < 200; i++) {
+        const st = (await app.inject({ method: 'GET', url: `/api/runs/${id}`, headers: bearer(admin) })).json().run.status;
+        if (st !== 'pending' && st !== 'running') break;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      seen += (await app.inject({ method: 'GET', url: `/api/runs/${id}`, headers: bearer(admin) })).body;
+      seen += (await app.inject({ method: 'GET', url: `/api/runs/${id}/events`, headers: bearer(admin) })).body;
+    }
+    assert.match(seen, /secrets\.jsonl/, 'the answer names the file');
+    assert.match(seen, /line 2|"line":2/, 'and the line');
+    assert.doesNotMatch(seen, /hunter2|API_KEY|sw0rdfish|PASSWORD/, `no file contents in: ${seen}`);
+  } finally {
+    await app.close();
+    db.$client.close();
+  }
+});
+
+test('JSON syntax errors are reported by kind and position, never with the text they failed on', () => {
+  const reason = (t: string) => {
+    try {
+      JSON.parse(t);
+    } catch (e) {
+      return jsonSyntaxReason(e);
+    }
+    throw new Error('parsed');
+  };
+  assert.equal(reason('root:x:0:0:root:/root:/bin/bash'), 'unexpected token');
+  assert.equal(reason('{"a":1'), "Expected ',' or '}' after property value at position 6");
+  assert.equal(reason('{"a": 1, PASSWORD: 2}'), 'Expected double-quoted property name at position 9');
+  assert.equal(reason('{"a":'), 'unexpected end of input');
+  for (const t of ['"secret', '{"k": "v"} trailing-secret', '[1, secret]', 'secret']) assert.doesNotMatch(reason(t), /secret|trailing/);
 });

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError, type InputIssue } from '../../errors.js';
+import { jsonSyntaxReason } from '../../util/json-error.js';
 import { initBackend } from '../backend.js';
 import { SafetensorsReader, serializeSafetensors, type NamedTensor, type SafetensorsDtype } from '../safetensors.js';
 import { loadTokenizerDir, saveTokenizerDir, type TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -35,7 +36,7 @@ export function readModelConfig(dir: string): { config: ModelConfig; family: Mod
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw inputErr(file, `invalid JSON (${(e as Error).message})`);
+    throw inputErr(file, `invalid JSON (${jsonSyntaxReason(e)})`);
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw inputErr(file, 'not a JSON object');
   const mt = (raw as Record<string, unknown>).model_type;
@@ -75,7 +76,7 @@ export class CheckpointReader {
     try {
       map = (JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map ?? {};
     } catch (e) {
-      throw inputErr(index, `invalid JSON (${(e as Error).message})`);
+      throw inputErr(index, `invalid JSON (${jsonSyntaxReason(e)})`);
     }
     const shards = new Map<string, string[]>();
     for (const [name, f] of Object.entries(map)) {
