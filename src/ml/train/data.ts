@@ -206,7 +206,8 @@ export function packExamples(examples: Example[], maxLength: number): Example[] 
 
 /** What the training loop pulls micro-batches from; its state goes into checkpoints. */
 export interface BatchSource<B> {
-  next(): B;
+  /** The next micro-batch; a promise where producing it is asynchronous (sampling from the policy). */
+  next(): B | Promise<B>;
   /** JSON-serializable; restore(state()) resumes exactly. */
   state(): unknown;
   restore(state: unknown): void;

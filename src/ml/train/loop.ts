@@ -201,7 +201,8 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       const metricSums: Record<string, number> = {};
       const hasGrad = vars.map(() => false);
       for (let k = 0; k < gradAccum; k++) {
-        const mb = o.data.next();
+        // a source may produce its batches asynchronously (online DPO samples them from the policy)
+        const mb = await o.data.next();
         let out: MicroBatchOutput | undefined;
         const { value, grads } = tf.variableGrads(() => {
           out = o.lossFn(mb, { step, rng });
