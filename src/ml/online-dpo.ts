@@ -31,13 +31,18 @@ export interface SampledPair {
  * scores of a and b when the judge scores (a reward model, a rule judge's score()).
  */
 export interface PairDecisions {
-  aChosen: boolean[];
+  /**
+   * null: no preference (a pairwise tie, a pair left unlabeled). The pair is then trained as (a, a),
+   * whose DPO gradient is exactly zero, so it counts in the batch but moves nothing.
+   */
+  aChosen: (boolean | null)[];
   scores?: { a: number[]; b: number[] };
   /** Pairs the judge called a tie (kept with `a` as chosen, as TRL keeps equal scores). */
   ties?: number;
 }
 
-export type OnlineJudge = (pairs: readonly SampledPair[]) => Promise<PairDecisions>;
+/** `draw`: which micro-batch of the run the pairs belong to (0, 1, ...): the same on a resumed run. */
+export type OnlineJudge = (pairs: readonly SampledPair[], info: { draw: number }) => Promise<PairDecisions>;
 
 /**
  * TRL's rule (online_dpo_trainer.py): scores lowered by `missingEosPenalty` for answers without
@@ -103,14 +108,21 @@ export class OnlinePairSource implements BatchSource<OnlinePairBatch> {
   async next(): Promise<OnlinePairBatch> {
     if (this.pending.length === 0) {
       const groups: { prompts: number[]; pairs: PreparedPair[]; decisions: PairDecisions; eos: number }[] = [];
-      for (let k = 0; k < this.o.gradAccum; k++) groups.push(await this.sampleGroup(this.cursor.take(this.o.batchSize)));
+      // a judge that cannot decide yet (WaitingForInput) or fails leaves the source where it was
+      const before = this.state();
+      try {
+        for (let k = 0; k < this.o.gradAccum; k++) groups.push(await this.sampleGroup(this.cursor.take(this.o.batchSize)));
+      } catch (e) {
+        this.restore(before);
+        throw e;
+      }
       const pairs = this.o.batchSize * this.o.gradAccum;
       const chosenTokens = groups.flatMap((g) => g.pairs).reduce((a, p) => a + p.chosenIds.length - (p.promptIds.length === 0 ? 1 : 0), 0);
       for (const g of groups) {
         const b = collatePairs(g.pairs, g.pairs.map((_, i) => i), this.o.padId, { pairs, chosenTokens });
         const ref = await referenceLogps(this.o.reference, b);
         const s = g.decisions.scores;
-        const pick = (chosen: boolean) => g.decisions.aChosen.map((ac, i) => (ac === chosen ? s!.a[i]! : s!.b[i]!));
+        const pick = (chosen: boolean) => g.decisions.aChosen.map((ac, i) => ((ac ?? true) === chosen ? s!.a[i]! : s!.b[i]!));
         this.pending.push({ ...b, ref, ...(s ? { scores: { chosen: pick(true), rejected: pick(false) } } : {}), containEos: g.eos, ties: g.decisions.ties ?? 0 });
       }
     }
@@ -143,12 +155,13 @@ export class OnlinePairSource implements BatchSource<OnlinePairBatch> {
       aEos: eos[i]!,
       bEos: eos[B + i]!,
     }));
-    const decisions = await o.judge(sampled);
+    const decisions = await o.judge(sampled, { draw: n });
     if (decisions.aChosen.length !== B) throw new Error(`online judge returned ${decisions.aChosen.length} decisions for ${B} pairs`);
     const pairs = prompts.map((p, i): PreparedPair => {
       const a = res.tokens[i]!;
       const b = res.tokens[B + i]!;
-      const [c, r] = decisions.aChosen[i] ? [a, b] : [b, a];
+      const d = decisions.aChosen[i];
+      const [c, r] = d === null ? [a, a] : d ? [a, b] : [b, a];
       return { index: idx[i]!, promptIds: p.ids, chosenIds: c, rejectedIds: r };
     });
     o.onSampled?.({ drawn: this.drawn, pairs: B });

@@ -7,7 +7,8 @@
 //   { module: judges/count.mjs }  a rule judge module (src/eval/judges.ts): score(prompt, response)
 //                                 (pointwise: the higher score wins, TRL's ≥ rule) or
 //                                 judge(prompt, a, b) → 'a' | 'b' | 'tie' (pairwise)
-//   reward_model                  the `reward_model` input (a reward model artifact) scores both
+//   { type: reward_model }        the `reward_model` input (a reward model artifact) scores both
+//   { type: human }               each step's pairs go to the labeling queue (humanJudge below)
 //
 // Inputs:  model (required), train (prompts, required), reward_model (with judge: reward_model),
 //          reference (model, optional; default the input model), eval (prompts, optional).
@@ -25,6 +26,9 @@ import { decideByScores, onlineDpoLossFn, OnlinePairSource, type OnlineJudge, ty
 import { generate, stopTokenIds } from '../ml/generate.js';
 import { Rng, deriveSeed } from '../ml/train/rng.js';
 import { loadRuleJudge, safeJudge, safeScore, type RuleJudge } from '../eval/judges.js';
+import { requireLabeling } from '../labeling/port.js';
+import { humanState } from '../labeling/labelers/human.js';
+import { WaitingForInput } from '../ml/train/data.js';
 
 /** The pair losses that take a reference (TRL's online DPO has sigmoid and ipo; its ipo sums log-probs: our ipo_sum). */
 const onlineLosses = ['sigmoid', 'ipo', 'ipo_sum', 'hinge', 'robust'] as const;
@@ -35,7 +39,17 @@ export const onlineDpoConfigSchema = z
     loss: z.enum(onlineLosses).default('sigmoid'),
     label_smoothing: z.number().min(0).lt(0.5).default(0),
     /** Who decides which answer is chosen. */
-    judge: z.union([z.literal('reward_model'), z.object({ module: z.string().min(1) }).strict()]),
+    judge: z
+      .strictObject({ module: z.string().min(1).optional(), type: z.enum(['reward_model', 'human']).optional() })
+      .refine((j) => (j.module === undefined) !== (j.type === undefined), 'give judge.module (a judge module file) or judge.type (reward_model or human), one of them'),
+    /** judge: human — labels wanted per pair, the labelers' guidelines, the lease of a pair. */
+    quota: z.number().int().min(1).max(100).default(1),
+    guidelines: z.string().max(20_000).default(''),
+    lease_seconds: z.number().int().min(1).max(86_400).default(600),
+    /** judge: human — how long a step waits for its labels in-process before the stage answers 'waiting' (checkpointed). */
+    wait_ms: z.number().int().min(0).max(3_600_000).default(10_000),
+    /** judge: human — how often the orchestrator asks a waiting stage again. */
+    poll_ms: z.number().int().min(100).max(3_600_000).default(5_000),
     /** Subtracted from the score of an answer that did not end with EOS (TRL's missing_eos_penalty; pointwise judges). */
     missing_eos_penalty: z.number().nonnegative().optional(),
     max_new_tokens: z.number().int().min(1).max(4096).default(32),
@@ -91,8 +105,8 @@ export function moduleJudge(j: RuleJudge, missingEosPenalty?: number): StageJudg
       }
       const verdicts: string[] = [];
       for (const p of pairs) verdicts.push(await safeJudge({ name: j.name, judge: j.judge! }, p.prompt, p.a, p.b));
-      // a tie keeps `a` as chosen, as TRL keeps equal scores (identical answers give no gradient)
-      return { aChosen: verdicts.map((v) => v !== 'b'), ties: verdicts.filter((v) => v === 'tie').length };
+      // a tie is no preference: trained as (a, a), which moves nothing (ml/online-dpo.ts)
+      return { aChosen: verdicts.map((v) => (v === 'tie' ? null : v === 'a')), ties: verdicts.filter((v) => v === 'tie').length };
     },
     dispose: () => {},
   };
@@ -122,9 +136,61 @@ async function rewardModelJudge(ctx: StageContext<OnlineDpoConfig>, missingEosPe
   };
 }
 
+/**
+ * Human labels through the labeling service: each micro-batch's pairs become a label batch of their
+ * own ("<stage> batch N"), published to the queue; the step waits up to wait_ms for every pair's
+ * quota, then the stage checkpoints and answers 'waiting' (as the label stage does) and, asked
+ * again, resumes from that step: the same seeds sample the same answers, which find their batch and
+ * its labels. The majority of a pair's labels decides it; no majority (tie, both bad, an admin
+ * closed the batch before it was labeled) is no preference.
+ */
+export function humanJudge(ctx: StageContext<OnlineDpoConfig>, cfg: OnlineDpoConfig): StageJudge {
+  const port = requireLabeling(ctx.labeling);
+  const model = ctx.inputs.model?.id ?? null;
+  const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+  return {
+    describe: `human (labeling queue, quota ${cfg.quota})`,
+    decide: async (pairs, { draw }) => {
+      const batch = port.ensureBatch({ runId: ctx.runId, stageId: ctx.stageId, perName: true, name: `${ctx.stageName} batch ${draw + 1} (${ctx.runId})`, guidelines: cfg.guidelines, quota: cfg.quota, goldRate: 0, leaseSeconds: cfg.lease_seconds });
+      const id = (i: number, side = '') => `p-${ctx.stageId}-${draw}-${i}${side}`;
+      if (batch.status === 'open') {
+        const sampling = { temperature: cfg.temperature, top_k: cfg.top_k ?? null, top_p: cfg.top_p ?? null, max_new_tokens: cfg.max_new_tokens, draw };
+        const f = port.fillBatch(batch.id, pairs.map((p, i) => ({ id: id(i), prompt: p.prompt, a: { id: id(i, '-a'), text: p.a, modelArtifactId: model, sampling }, b: { id: id(i, '-b'), text: p.b, modelArtifactId: model, sampling } })), { seed: draw });
+        if (!f.alreadyFilled) ctx.log.info(`online_dpo: label batch ${batch.id} (${batch.name}): ${f.added} pairs published`);
+      }
+      const deadline = Date.now() + cfg.wait_ms;
+      for (;;) {
+        if (ctx.signal.aborted) throw new AlignflowError('cancelled', 'online_dpo cancelled while waiting for labels');
+        const p = port.progress(batch.id);
+        const st = humanState(p);
+        if (st.finished) {
+          if (st.reason === 'quota') port.closeBatch(batch.id);
+          break;
+        }
+        ctx.progress({ step: p.done, total: p.total, message: `${batch.name}: ${st.message}` });
+        if (Date.now() >= deadline) throw new WaitingForInput(`${batch.name}: ${st.message}`, p.done, p.total, cfg.poll_ms);
+        await sleep(Math.min(200, Math.max(1, deadline - Date.now())));
+      }
+      const votes = new Map<string, number>();
+      for (const l of port.rawLabels(batch.id)) {
+        if (l.is_gold) continue;
+        const v = l.decision === 'a' ? 1 : l.decision === 'b' ? -1 : 0;
+        votes.set(l.pair_id, (votes.get(l.pair_id) ?? 0) + v);
+      }
+      const aChosen = pairs.map((_, i) => {
+        const v = votes.get(id(i)) ?? 0;
+        return v === 0 ? null : v > 0;
+      });
+      return { aChosen, ties: aChosen.filter((d) => d === null).length };
+    },
+    dispose: () => {},
+  };
+}
+
 async function stageJudge(ctx: StageContext<OnlineDpoConfig>, cfg: OnlineDpoConfig): Promise<StageJudge> {
-  if (cfg.judge === 'reward_model') return rewardModelJudge(ctx, cfg.missing_eos_penalty);
-  const j = await loadRuleJudge(cfg.judge.module);
+  if (cfg.judge.type === 'reward_model') return rewardModelJudge(ctx, cfg.missing_eos_penalty);
+  if (cfg.judge.type === 'human') return humanJudge(ctx, cfg);
+  const j = await loadRuleJudge(cfg.judge.module!);
   if (!j.score && cfg.missing_eos_penalty !== undefined) ctx.log.warn(`online_dpo: missing_eos_penalty applies to scores; judge ${j.name} is pairwise and ignores it`);
   return moduleJudge(j, cfg.missing_eos_penalty);
 }

@@ -45,7 +45,7 @@ test('online source: a pairwise judge module decides chosen and rejected of ever
   try {
     const judge = moduleJudge(await loadRuleJudge(shorter));
     const seen: SampledPair[] = [];
-    const aChosen: boolean[] = [];
+    const aChosen: (boolean | null)[] = [];
     const src = new OnlinePairSource({
       policy: model,
       reference: model,
@@ -76,7 +76,9 @@ test('online source: a pairwise judge module decides chosen and rejected of ever
     };
     for (let i = 0; i < 12; i++) {
       const s = seen[i]!;
-      const [c, r] = aChosen[i] ? [s.a, s.b] : [s.b, s.a];
+      // a tie is no preference: the pair is trained as (a, a)
+      const d = aChosen[i];
+      const [c, r] = d === null ? [s.a, s.a] : d ? [s.a, s.b] : [s.b, s.a];
       assert.equal(rowText(i), c);
       assert.equal(rowText(12 + i), r);
       assert.ok(c.length <= r.length, `pair ${i}: chosen "${c}" is not the shorter of "${s.a}" / "${s.b}"`);
