@@ -14,6 +14,9 @@ import { bytesTokenizer } from '../../src/ml/tokenizer/index.js';
 import { createGpt2 } from '../../src/ml/models/gpt2.js';
 import { env, modelArtifact, datasetArtifact, stageContext } from './dpo-stage-helpers.js';
 import { Rng } from '../../src/ml/train/rng.js';
+import path from 'node:path';
+import { createRewardModel, saveRewardModelDir } from '../../src/ml/reward.js';
+import { dirFiles } from '../../src/store/dir-files.js';
 
 const letters = fileURLToPath(new URL('../fixtures/judges/letters.mjs', import.meta.url));
 const shorter = fileURLToPath(new URL('../fixtures/judges/shorter.mjs', import.meta.url));
@@ -146,4 +149,28 @@ test('online_dpo stage: on a verifiable toy task the judge\'s mean score rises',
   console.log(`online dpo: eval judge score ${start.toFixed(3)} → ${end.toFixed(3)}, kl ${s.metrics['objective/kl'].toFixed(2)}, ${s.steps} steps, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   assert.ok(end > start + 0.1, `judge score ${start} → ${end}`);
   assert.ok(end <= 1);
+});
+
+test('online_dpo stage: a reward model artifact judges; the chosen answer is the one it scores higher', async () => {
+  const e = env();
+  const model = await modelArtifact(e);
+  const train = await datasetArtifact(e, 'prompts', prompts(8, 5));
+  const tok = bytesTokenizer();
+  const rm = createRewardModel(createGpt2({ vocab_size: tok.vocabSize, n_positions: 48, n_embd: 16, n_layer: 1, n_head: 2, eos_token_id: tok.eosTokenId }, 11), { seed: 4, padTokenId: tok.eosTokenId! });
+  const dir = path.join(e.home, 'rm');
+  saveRewardModelDir(rm, tok, dir);
+  rm.dispose();
+  const reward_model = await e.store.put({ kind: 'model', name: 'rm', files: dirFiles(dir) });
+  const r = stageContext(e, 'online_dpo', { ...base, judge: { type: 'reward_model' }, max_steps: 2 }, { model, train, reward_model }, 'odpo-rm');
+  const out = await onlineDpoStage.run(r.ctx as never);
+  assert.ok(out.status === 'done');
+  if (out.status !== 'done') return;
+  assert.equal((out.summary as any).judge, `reward_model:${reward_model.id}`);
+  for (const m of r.metrics) {
+    assert.ok(m.values['objective/scores_margin']! > 0, 'the reward model\'s higher-scored answer is chosen');
+    assert.ok(Number.isFinite(m.values['objective/rlhf_reward']));
+  }
+  const lineage = await e.store.get(out.outputs.model!.id);
+  assert.equal(lineage.metadata.judge, `reward_model:${reward_model.id}`);
+  await assert.rejects(onlineDpoStage.run(stageContext(e, 'online_dpo', { ...base, judge: { type: 'reward_model' }, max_steps: 1 }, { model, train }, 'odpo-norm').ctx as never), /needs a "reward_model" input/);
 });
