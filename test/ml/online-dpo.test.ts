@@ -63,9 +63,9 @@ test('online source: a pairwise judge module decides chosen and rejected of ever
       stopIds: [32, 101, 111],
       padId: tok.eosTokenId!,
       decode: (ids) => tok.decode(ids, { skipSpecialTokens: true }),
-      judge: async (pairs) => {
+      judge: async (pairs, info) => {
         seen.push(...pairs);
-        const d = await judge.decide(pairs);
+        const d = await judge.decide(pairs, info);
         aChosen.push(...d.aChosen);
         return d;
       },
