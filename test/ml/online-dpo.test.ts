@@ -174,3 +174,22 @@ test('online_dpo stage: a reward model artifact judges; the chosen answer is the
   assert.equal(lineage.metadata.judge, `reward_model:${reward_model.id}`);
   await assert.rejects(onlineDpoStage.run(stageContext(e, 'online_dpo', { ...base, judge: { type: 'reward_model' }, max_steps: 1 }, { model, train }, 'odpo-norm').ctx as never), /needs a "reward_model" input/);
 });
+
+test('online_dpo stage with LoRA: only adapters train, the reference is the base with adapters off (first step ln 2, then KL > 0)', async () => {
+  const e = env();
+  const model = await modelArtifact(e);
+  const train = await datasetArtifact(e, 'prompts', prompts(8, 6));
+  const before = tf.memory().numTensors;
+  const r = stageContext(e, 'online_dpo', { ...base, lr: 1e-2, max_steps: 3, lora: { r: 4, alpha: 8, target_modules: 'all-linear' } }, { model, train }, 'odpo-lora');
+  const out = await onlineDpoStage.run(r.ctx as never);
+  assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+  assert.ok(out.status === 'done');
+  if (out.status !== 'done') return;
+  const first = r.metrics.find((m) => m.step === 1)!.values;
+  assert.ok(Math.abs(first.loss! - Math.LN2) < 1e-5, `first loss ${first.loss}`);
+  assert.ok(Math.abs(first['objective/kl']!) < 1e-4);
+  assert.ok(Math.abs(r.metrics.at(-1)!.values['objective/kl']!) > 1e-4, 'adapters moved the policy away from the base');
+  const m = await e.store.get(out.outputs.model!.id);
+  assert.ok(m.metadata.lora, 'LoRA recorded in the output metadata');
+  assert.equal(m.metadata.reference, model.id);
+});
