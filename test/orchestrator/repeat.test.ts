@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { eq } from 'drizzle-orm';
 import { setup, lookup, writeFile, issuesOf, submit } from './helpers.js';
-import { parseSpec } from '../../src/config/spec.js';
+import { parseSpec, specKinds } from '../../src/config/spec.js';
 import { loadStages } from '../../src/stages/index.js';
 import { driveRun } from '../../src/orchestrator/executors/inline.js';
 import { getRun, runStages } from '../../src/orchestrator/runs.js';
@@ -55,6 +55,8 @@ test('repeat: expansion known answer (names, edges, configs, order)', () => {
   assert.deepEqual(by.final!.inputs, { model: { type: 'stage', stage: 'dpo-r3' }, first: { type: 'stage', stage: 'dpo-r1' } });
   assert.deepEqual([1, 2, 3].map((k) => (by[`collect-r${k}`]!.config as { steps: number }).steps), [1, 2, 3], '"${round}" alone becomes the number');
   assert.equal((by['dpo-r2']!.config as { tag: string }).tag, 'round 2');
+  // the CLI loads the handlers a spec names, inside repeat blocks too
+  assert.deepEqual(specKinds(writeFile(env.dir, 'kinds.yaml', spec(2))).sort(), ['count', 'join']);
   // the block's output is another stage when `output:` says so; --set reaches the block's fields
   const o = parseSpec(spec(2).replace('first: rounds-r1', 'first: base').replace('from: base', 'from: base\n      output: collect'), { lookup, sets: ['stages.rounds.repeat.times=1'] });
   assert.deepEqual(o.stages.map((x) => x.name), ['base', 'collect-r1', 'dpo-r1', 'final']);
