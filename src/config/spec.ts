@@ -113,13 +113,49 @@ const stageInMapSchema = z.strictObject({
   config: z.record(z.string(), z.unknown()).default({}),
 });
 
+/**
+ * `repeat:` — rounds of the same stages, each round's `previous` the last round's output (see
+ * expandRepeat). It stands where a stage would, under a name other stages refer to it by.
+ */
+const repeatSchema = z.strictObject({
+  times: z.number().int().min(1).max(100),
+  /** What `previous` means in round 1 (a stage, "model", ...). */
+  from: z.string().min(1),
+  /** The block's stage whose main output is the round's output (default: the last listed). */
+  output: nameSchema.optional(),
+  stages: z.record(nameSchema, stageInMapSchema).refine((m) => Object.keys(m).length > 0, 'a repeat block needs at least one stage'),
+});
+const repeatInListSchema = z.strictObject({ name: nameSchema, repeat: repeatSchema });
+const repeatInMapSchema = z.strictObject({ repeat: repeatSchema });
+
+const isRepeat = (v: unknown) => !!v && typeof v === 'object' && 'repeat' in v;
+
+/**
+ * A stage entry, or a repeat block where the entry has a `repeat` key: dispatched on that key
+ * rather than a union, so a problem in either is reported at its own field (a union reports only
+ * that neither matched).
+ */
+function stageEntry<S extends ZodType, R extends ZodType>(stage: S, repeat: R) {
+  return dispatch((v) => !isRepeat(v), stage, repeat);
+}
+
+/** `a` where `test(v)`, else `b`; the chosen schema's issues are reported as they are. */
+function dispatch<A extends ZodType, B extends ZodType>(test: (v: unknown) => boolean, a: A, b: B) {
+  return z.unknown().transform((v, ctx): z.infer<A> | z.infer<B> => {
+    const r = (test(v) ? a : b).safeParse(v);
+    if (r.success) return r.data as z.infer<A> | z.infer<B>;
+    for (const i of r.error.issues) ctx.addIssue(i as never);
+    return z.NEVER;
+  });
+}
+
 const specSchema = z.strictObject({
   name: nameSchema,
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
   description: z.string().optional(),
   model: modelSchema.optional(),
   datasets: z.record(nameSchema, datasetSchema).default({}),
-  stages: z.union([z.array(stageInListSchema).min(1), z.record(nameSchema, stageInMapSchema)]),
+  stages: dispatch(Array.isArray, z.array(stageEntry(stageInListSchema, repeatInListSchema)).min(1), z.record(nameSchema, stageEntry(stageInMapSchema, repeatInMapSchema))),
 });
 
 type RawSpec = z.infer<typeof specSchema>;
@@ -196,7 +232,7 @@ export function parseSpec(text: string, opts: LoadOptions & { file?: string }): 
     throw invalid(file, issues);
   }
   const raw: RawSpec = parsed.data;
-  const stageList = normalizeStages(raw);
+  const stageList = normalizeStages(raw, (p, reason) => issues.push({ ...where(p), reason }));
 
   // Pass 2: base model and datasets.
   /** Resolves a named file or directory, or records why it may not be used (undefined then). */
@@ -329,9 +365,14 @@ export function specKinds(file: string, sets: string[] = []): string[] {
     const raw = YAML.parse(fs.readFileSync(file, 'utf8')) as { stages?: unknown; model?: unknown };
     const kinds = new Set<string>();
     if (Array.isArray(raw?.stages)) for (const st of raw.stages) if (typeof st?.kind === 'string') kinds.add(st.kind);
-    if (raw?.stages && typeof raw.stages === 'object' && !Array.isArray(raw.stages)) {
-      for (const [name, st] of Object.entries(raw.stages as Record<string, { kind?: unknown }>)) kinds.add(typeof st?.kind === 'string' ? st.kind : name);
-    }
+    const addMap = (m: Record<string, { kind?: unknown; repeat?: { stages?: unknown } }>) => {
+      for (const [name, st] of Object.entries(m)) {
+        if (st?.repeat && typeof st.repeat.stages === 'object' && st.repeat.stages) addMap(st.repeat.stages as Record<string, { kind?: unknown }>);
+        else kinds.add(typeof st?.kind === 'string' ? st.kind : name);
+      }
+    };
+    if (Array.isArray(raw?.stages)) for (const st of raw.stages) if (st?.repeat?.stages && typeof st.repeat.stages === 'object') addMap(st.repeat.stages);
+    if (raw?.stages && typeof raw.stages === 'object' && !Array.isArray(raw.stages)) addMap(raw.stages as Record<string, { kind?: unknown }>);
     if (raw?.model && typeof raw.model === 'object' && 'fresh' in raw.model) kinds.add(MODEL_INIT_KIND);
     for (const a of sets) {
       const m = /^stages\.[^.]+\.kind=(.+)$/.exec(a);
@@ -358,13 +399,14 @@ export function parseRef(ref: string): InputRef {
 
 // ---------------------------------------------------------------- --set
 
-const STAGE_FIELDS = new Set(['name', 'kind', 'inputs', 'config']);
+const STAGE_FIELDS = new Set(['name', 'kind', 'inputs', 'config', 'repeat']);
 
 /**
  * `--set a.b.c=value`. The value is parsed as YAML (so 0.2 is a number, true a boolean, [1, 2] a
  * list, anything else a string). `stages.NAME.…` addresses a stage by name whether `stages` is a
  * list or a map, and `stages.NAME.FIELD` where FIELD is not one of name/kind/inputs/config is
- * shorthand for `stages.NAME.config.FIELD` (so `--set stages.dpo.beta=0.2` works).
+ * shorthand for `stages.NAME.config.FIELD` (so `--set stages.dpo.beta=0.2` works); a repeat block's
+ * fields are addressed as they are written (`--set stages.rounds.repeat.times=4`).
  */
 export function applySet(doc: Document, assignment: string, file = '<spec>'): void {
   const eq = assignment.indexOf('=');
@@ -432,20 +474,86 @@ interface NormalizedStage {
 function shapeKeysAt(at: readonly (string | number)[]): string[] {
   if (at.length === 0) return schemaKeys(specSchema);
   if (at[0] === 'stages' && at.length === 2) return schemaKeys(typeof at[1] === 'number' ? stageInListSchema : stageInMapSchema);
+  if (at[0] === 'stages' && at[2] === 'repeat' && at.length === 3) return schemaKeys(repeatSchema);
+  if (at[0] === 'stages' && at[2] === 'repeat' && at[3] === 'stages' && at.length === 5) return schemaKeys(stageInMapSchema);
   if (at[0] === 'datasets' && at.length === 2) return ['path', 'artifact', 'kind'];
   if (at[0] === 'model' && at.length === 1) return ['fresh', 'path', 'artifact'];
   return [];
 }
 
-function normalizeStages(raw: RawSpec): NormalizedStage[] {
-  if (Array.isArray(raw.stages)) return raw.stages.map((s, i) => ({ ...s, path: ['stages', i] }));
-  return Object.entries(raw.stages).map(([name, s]) => ({
-    name,
-    kind: s.kind ?? name,
-    inputs: s.inputs,
-    config: s.config,
-    path: ['stages', name],
-  }));
+type RawStage = z.infer<typeof stageInMapSchema>;
+type RawRepeat = z.infer<typeof repeatSchema>;
+
+/** The spec's stages as a flat list, repeat blocks expanded into ordinary stages (expandRepeat). */
+function normalizeStages(raw: RawSpec, report: (p: (string | number)[], reason: string) => void): NormalizedStage[] {
+  const entries: { name: string; path: (string | number)[]; stage?: RawStage & { kind?: string }; repeat?: RawRepeat }[] = Array.isArray(raw.stages)
+    ? raw.stages.map((s, i) => ('repeat' in s ? { name: s.name, path: ['stages', i], repeat: s.repeat } : { name: s.name, path: ['stages', i], stage: s }))
+    : Object.entries(raw.stages).map(([name, s]) => ('repeat' in s ? { name, path: ['stages', name], repeat: s.repeat } : { name, path: ['stages', name], stage: s }));
+  // a reference to a block from outside it means the block's last round's output stage
+  const blocks = new Map<string, string>();
+  for (const e of entries) if (e.repeat) blocks.set(e.name, roundName(e.repeat.output ?? Object.keys(e.repeat.stages).at(-1)!, e.repeat.times));
+  const outside = (ref: string) => {
+    const r = parseRef(ref);
+    if (r.type !== 'stage' || !blocks.has(r.stage)) return ref;
+    return blocks.get(r.stage)! + (r.role ? `.${r.role}` : '');
+  };
+  const out: NormalizedStage[] = [];
+  for (const e of entries) {
+    if (e.stage) {
+      const s = e.stage;
+      out.push({ name: e.name, kind: s.kind ?? e.name, inputs: mapValues(s.inputs, outside), config: s.config, path: e.path });
+      continue;
+    }
+    const b = e.repeat!;
+    const inner = Object.keys(b.stages);
+    if (b.output !== undefined && !inner.includes(b.output)) report([...e.path, 'repeat', 'output'], `no stage "${b.output}" in this repeat block (its stages: ${inner.join(', ')})`);
+    out.push(...expandRepeat(b, [...e.path, 'repeat'], outside));
+  }
+  return out;
+}
+
+/** The name of a repeated stage in round k: `dpo` → `dpo-r2`. */
+export function roundName(stage: string, round: number): string {
+  return `${stage}-r${round}`;
+}
+
+const mapValues = <T, U>(o: Record<string, T>, f: (v: T) => U): Record<string, U> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
+
+/**
+ * A `repeat:` block as ordinary stages, `times` rounds of its stages named `NAME-rK`. Within round
+ * k: a block stage's name refers to the same round's stage, `previous` to round k−1's output (round
+ * 1: `from`), any other reference is left as written (outside references to a block go to its last
+ * round). `${round}` in a string of `config` or `inputs` is replaced by k (a string that is just
+ * `${round}` becomes the number). Expanded stages are ordinary stages: their cache keys, resume and
+ * lineage are those of any stage, so raising `times` reuses the rounds already run.
+ */
+export function expandRepeat(b: RawRepeat, at: (string | number)[], outside: (ref: string) => string = (r) => r): NormalizedStage[] {
+  const inner = new Set(Object.keys(b.stages));
+  const output = b.output ?? Object.keys(b.stages).at(-1)!;
+  const out: NormalizedStage[] = [];
+  for (let k = 1; k <= b.times; k++) {
+    const sub = (v: unknown): unknown => substituteRound(v, k);
+    const ref = (raw: string): string => {
+      const v = sub(raw);
+      const s = typeof v === 'string' ? v : String(v);
+      if (s === 'previous') return k === 1 ? outside(b.from) : roundName(output, k - 1);
+      const r = parseRef(s);
+      if (r.type === 'stage' && inner.has(r.stage)) return roundName(r.stage, k) + (r.role ? `.${r.role}` : '');
+      return outside(s);
+    };
+    for (const [name, s] of Object.entries(b.stages)) {
+      out.push({ name: roundName(name, k), kind: s.kind ?? name, inputs: mapValues(s.inputs, ref), config: sub(s.config) as Record<string, unknown>, path: [...at, 'stages', name] });
+    }
+  }
+  return out;
+}
+
+/** `${round}` → k in every string of `v`; a string that is exactly `${round}` becomes the number k. */
+export function substituteRound(v: unknown, k: number): unknown {
+  if (typeof v === 'string') return v === '${round}' ? k : v.replaceAll('${round}', String(k));
+  if (Array.isArray(v)) return v.map((x) => substituteRound(x, k));
+  if (v && typeof v === 'object') return mapValues(v as Record<string, unknown>, (x) => substituteRound(x, k));
+  return v;
 }
 
 /** The line of the deepest node on `p` that exists in the document (a missing field → its parent). */
@@ -457,7 +565,13 @@ function lineOf(doc: Document, lc: LineCounter, p: (string | number)[]): number 
   return undefined;
 }
 
-function invalid(file: string, issues: InputIssue[]): AlignflowError {
+function invalid(file: string, all: InputIssue[]): AlignflowError {
+  // a problem in a repeat block's template is found once per round: reported once
+  const seen = new Set<string>();
+  const issues = all.filter((i) => {
+    const k = JSON.stringify([i.line, i.field, i.reason]);
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
   return new AlignflowError('input', `invalid pipeline spec ${file} (${issues.length} problem${issues.length === 1 ? '' : 's'})`, { issues });
 }
 

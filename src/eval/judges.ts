@@ -14,6 +14,22 @@ import { loadJudge } from '../labeling/labelers/rule.js';
 
 export type PairVerdict = 'a' | 'b' | 'tie';
 
+/**
+ * A pairwise judge: which of two answers to a prompt is better. A judge module exporting
+ * judge(prompt, a, b) is one (loadRuleJudge); the eval stage runs it in both orders, the
+ * online_dpo stage once per sampled pair (a tie is no preference there).
+ */
+export interface PairwiseJudge {
+  name: string;
+  judge(prompt: string, a: string, b: string): PairVerdict | Promise<PairVerdict>;
+}
+
+/** A pointwise judge: a score per answer, higher is better (score(prompt, response)). */
+export interface PointwiseJudge {
+  name: string;
+  score(prompt: string, response: string): number | Promise<number>;
+}
+
 export interface RuleJudge {
   name: string;
   version: string;
@@ -51,7 +67,7 @@ export async function loadRuleJudge(modulePath: string, baseDir = process.cwd())
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Calls score() (validated finite by the loader); throws JudgeError on any failure. */
-export async function safeScore(j: { name: string; score: (p: string, r: string) => unknown }, prompt: string, response: string): Promise<number> {
+export async function safeScore(j: PointwiseJudge | { name: string; score: (p: string, r: string) => unknown }, prompt: string, response: string): Promise<number> {
   let v: unknown;
   try {
     v = await j.score(prompt, response);
@@ -63,7 +79,7 @@ export async function safeScore(j: { name: string; score: (p: string, r: string)
 }
 
 /** Calls judge(); throws JudgeError on any failure (a throw or an invalid verdict). */
-export async function safeJudge(j: { name: string; judge: (p: string, a: string, b: string) => unknown }, prompt: string, a: string, b: string): Promise<PairVerdict> {
+export async function safeJudge(j: PairwiseJudge | { name: string; judge: (p: string, a: string, b: string) => unknown }, prompt: string, a: string, b: string): Promise<PairVerdict> {
   let v: unknown;
   try {
     v = await j.judge(prompt, a, b);

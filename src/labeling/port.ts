@@ -5,7 +5,7 @@
 //   ctx.labeling = createLabelingPort(db);
 //
 // A remote worker could implement the same interface over the HTTP API.
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { AlignflowError, inputError } from '../errors.js';
 import { immediate, type Db } from '../store/db.js';
 import { labelBatches, labelDecisions, pairs, responses, type LabelDecision } from '../store/schema.js';
@@ -35,8 +35,11 @@ export interface LabelingService {
   readonly kind: 'alignflow.labeling/1';
   /** Collect: stores responses and pairs (not yet in any batch); returns the pair ids in order. */
   savePairs(runId: string, stageId: string, pairs: PairInput[]): string[];
-  /** The batch of this stage, created on first call (so a retried or resumed stage finds its own). */
-  ensureBatch(opts: BatchOptions & { runId: string; stageId: string }): Batch;
+  /**
+   * The batch of this stage, created on first call (so a retried or resumed stage finds its own).
+   * `perName`: a stage with several batches (online DPO: one per step) finds the one of this name.
+   */
+  ensureBatch(opts: BatchOptions & { runId: string; stageId: string; perName?: boolean }): Batch;
   /** Puts pairs (+ gold) into an empty batch; a batch that already holds pairs is left as it is. */
   fillBatch(batchId: string, pairs: PairInput[], opts?: { gold?: GoldInput[]; seed?: number }): { added: number; gold: number; alreadyFilled: boolean };
   progress(batchId: string): BatchProgress;
@@ -90,9 +93,13 @@ export function createLabelingPort(db: Db): LabelingService {
         }),
       );
     },
-    ensureBatch(opts) {
+    ensureBatch({ perName, ...opts }) {
       return immediate(db, (tx) => {
-        const existing = tx.select().from(labelBatches).where(eq(labelBatches.stageId, opts.stageId)).get();
+        const existing = tx
+          .select()
+          .from(labelBatches)
+          .where(perName ? and(eq(labelBatches.stageId, opts.stageId), eq(labelBatches.name, opts.name)) : eq(labelBatches.stageId, opts.stageId))
+          .get();
         if (existing) return existing;
         return createBatch(tx, opts);
       });

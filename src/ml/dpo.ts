@@ -83,36 +83,47 @@ export interface DpoLossConfig {
  */
 export function dpoLossFn(model: CausalLM, cfg: DpoLossConfig, ref: RefLogps | undefined): (b: PairBatch) => MicroBatchOutput {
   const needRef = lossesNeedReference(cfg.losses);
-  const averaged = cfg.losses.includes('ipo');
   return (b) => {
     const { chosen, rejected } = pairLogps(model, b);
-    const x: PreferenceInputs = {
-      chosenLogps: chosen,
-      rejectedLogps: rejected,
-      chosenLengths: tf.tensor1d(b.targetCounts.slice(0, b.pairs)),
-      rejectedLengths: tf.tensor1d(b.targetCounts.slice(b.pairs)),
-    };
-    if (needRef && ref) {
-      x.refChosenLogps = tf.tensor1d(b.positions.map((p) => ref.chosen[p]!));
-      x.refRejectedLogps = tf.tensor1d(b.positions.map((p) => ref.rejected[p]!));
-    }
-    // pairs normaliser 1 → Σ over pairs; tokens: Σ(−log p)/T_step · P_step, so that after the
-    // loop divides by P_step the NLL term is the token-level mean over the step
-    const n = { pairs: 1, chosenTokens: b.group.chosenTokens / b.group.pairs };
-    const { loss } = preferenceLoss(x, { ...cfg, normaliser: n });
-    const rw = implicitRewards(x, { beta: cfg.beta, losses: cfg.losses });
-    const lp = (t: tf.Tensor1D, len: tf.Tensor1D) => (averaged ? tf.div(t, len) : t);
-    const metrics = {
-      'rewards/chosen': tf.mean(rw.chosen) as tf.Scalar,
-      'rewards/rejected': tf.mean(rw.rejected) as tf.Scalar,
-      // strictly greater, as TRL: (chosen_rewards > rejected_rewards).float().mean()
-      'rewards/accuracies': tf.mean(tf.cast(tf.greater(rw.chosen, rw.rejected), 'float32')) as tf.Scalar,
-      'rewards/margins': tf.mean(tf.sub(rw.chosen, rw.rejected)) as tf.Scalar,
-      'logps/chosen': tf.mean(lp(chosen, x.chosenLengths)) as tf.Scalar,
-      'logps/rejected': tf.mean(lp(rejected, x.rejectedLengths)) as tf.Scalar,
-    };
-    return { loss, weight: b.pairs, metrics };
+    const r = needRef && ref ? { chosen: b.positions.map((p) => ref.chosen[p]!), rejected: b.positions.map((p) => ref.rejected[p]!) } : undefined;
+    return dpoLossOnLogps(cfg, b, chosen, rejected, r);
   };
+}
+
+/**
+ * The DPO-family loss of a pair batch whose policy log-probs are already computed (summed, [B]
+ * each), with the batch's reference log-probs as plain numbers (in batch order) when the losses
+ * need them. dpoLossFn and the online DPO stage (which samples its pairs, ml/online-dpo.ts) share it.
+ */
+export function dpoLossOnLogps(cfg: DpoLossConfig, b: PairBatch, chosen: tf.Tensor1D, rejected: tf.Tensor1D, ref: { chosen: number[]; rejected: number[] } | undefined): MicroBatchOutput {
+  const needRef = lossesNeedReference(cfg.losses);
+  const averaged = cfg.losses.includes('ipo');
+  const x: PreferenceInputs = {
+    chosenLogps: chosen,
+    rejectedLogps: rejected,
+    chosenLengths: tf.tensor1d(b.targetCounts.slice(0, b.pairs)),
+    rejectedLengths: tf.tensor1d(b.targetCounts.slice(b.pairs)),
+  };
+  if (needRef && ref) {
+    x.refChosenLogps = tf.tensor1d(ref.chosen);
+    x.refRejectedLogps = tf.tensor1d(ref.rejected);
+  }
+  // pairs normaliser 1 → Σ over pairs; tokens: Σ(−log p)/T_step · P_step, so that after the
+  // loop divides by P_step the NLL term is the token-level mean over the step
+  const n = { pairs: 1, chosenTokens: b.group.chosenTokens / b.group.pairs };
+  const { loss } = preferenceLoss(x, { ...cfg, normaliser: n });
+  const rw = implicitRewards(x, { beta: cfg.beta, losses: cfg.losses });
+  const lp = (t: tf.Tensor1D, len: tf.Tensor1D) => (averaged ? tf.div(t, len) : t);
+  const metrics = {
+    'rewards/chosen': tf.mean(rw.chosen) as tf.Scalar,
+    'rewards/rejected': tf.mean(rw.rejected) as tf.Scalar,
+    // strictly greater, as TRL: (chosen_rewards > rejected_rewards).float().mean()
+    'rewards/accuracies': tf.mean(tf.cast(tf.greater(rw.chosen, rw.rejected), 'float32')) as tf.Scalar,
+    'rewards/margins': tf.mean(tf.sub(rw.chosen, rw.rejected)) as tf.Scalar,
+    'logps/chosen': tf.mean(lp(chosen, x.chosenLengths)) as tf.Scalar,
+    'logps/rejected': tf.mean(lp(rejected, x.rejectedLengths)) as tf.Scalar,
+  };
+  return { loss, weight: b.pairs, metrics };
 }
 
 /** Summed completion log-probs of one half of a pair batch (0: chosen rows, 1: rejected rows). */

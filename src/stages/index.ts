@@ -19,6 +19,7 @@ const builtins: Record<string, () => Promise<AnyHandler>> = {
   sft: async () => (await import('./sft.js')).sftStage,
   reward: async () => (await import('./reward.js')).rewardStage,
   dpo: async () => (await import('./dpo.js')).dpoStage,
+  online_dpo: async () => (await import('./online-dpo.js')).onlineDpoStage,
   eval: async () => (await import('./eval.js')).evalStage,
   model_init: async () => (await import('./model-init.js')).modelInitStage,
   collect: async () => (await import('./collect.js')).collectStage,

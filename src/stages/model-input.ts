@@ -32,7 +32,11 @@ export function lmTrainee(m: LoadedModel & { artifact: ArtifactManifest }, lora:
     adapter,
     params: adapter ? adapter.params : m.model.params,
     save: (dir: string) => saveModelDir(m.model, m.tokenizer, dir, { baseModel: m.artifact.id }),
-    dispose: () => m.model.dispose(),
+    // the adapter's variables are not among the model's params: disposed here, or every LoRA run leaks them
+    dispose: () => {
+      adapter?.dispose();
+      m.model.dispose();
+    },
     /** Artifact metadata of a LoRA run (none otherwise). */
     loraMetadata: (): Record<string, unknown> => (adapter ? { lora: adapter.config, base_model: m.artifact.id } : {}),
   };

@@ -15,6 +15,7 @@ import { parseStageConfig } from './stage-config.js';
 import { MODEL_FILE, checkpointArtifact, readCheckpoint, type TrainerCheckpoint } from '../ml/train/checkpoint.js';
 import { runTraining, type PlannedResult, type TrainingHyper, type TrainingTask } from '../ml/train/plan.js';
 import { splitEval } from '../ml/train/split.js';
+import { WaitingForInput } from '../ml/train/data.js';
 import type { MetricPoint } from '../ml/losses/index.js';
 
 const posInt = z.number().int().positive();
@@ -208,20 +209,30 @@ export async function runTrainingStage<C extends TrainingConfig, T extends Train
     const history: MetricPoint[] = [];
     const evals: MetricPoint[] = [];
     const resume = await resumeFrom(ctx);
-    const result = await runTraining(trainingHyper(cfg, run.seed), task, {
-      ...(resume ? { resume } : {}),
-      onCheckpoint: async (ck) => {
-        await ctx.saveCheckpoint(ck.state.step, checkpointArtifact(ck, { name: `${ctx.stageName} step ${ck.state.step}`, extra: checkpointExtra() }), ck.state.evalLoss);
-      },
-      onMetrics: (step, raw) => {
-        const isEval = Object.keys(raw).some((k) => k.startsWith('eval_'));
-        const m = isEval || !task.trainMetrics ? raw : task.trainMetrics(raw);
-        ctx.metrics(step, m);
-        (isEval ? evals : history).push({ step, values: m });
-      },
-      onProgress: (p) => ctx.progress({ step: p.step, total: p.total, metrics: p.metrics }),
-      signal: ctx.signal,
-    });
+    let result: PlannedResult;
+    try {
+      result = await runTraining(trainingHyper(cfg, run.seed), task, {
+        ...(resume ? { resume } : {}),
+        onCheckpoint: async (ck) => {
+          await ctx.saveCheckpoint(ck.state.step, checkpointArtifact(ck, { name: `${ctx.stageName} step ${ck.state.step}`, extra: checkpointExtra() }), ck.state.evalLoss);
+        },
+        onMetrics: (step, raw) => {
+          const isEval = Object.keys(raw).some((k) => k.startsWith('eval_'));
+          const m = isEval || !task.trainMetrics ? raw : task.trainMetrics(raw);
+          ctx.metrics(step, m);
+          (isEval ? evals : history).push({ step, values: m });
+        },
+        onProgress: (p) => ctx.progress({ step: p.step, total: p.total, metrics: p.metrics }),
+        signal: ctx.signal,
+      });
+    } catch (e) {
+      // the data needs input that is not there yet (human labels): the loop checkpointed; ask again later
+      if (e instanceof WaitingForInput) {
+        ctx.progress({ step: e.done, total: e.total, message: e.message });
+        return { status: 'waiting', message: e.message, done: e.done, total: e.total, retryAfterMs: e.retryAfterMs };
+      }
+      throw e;
+    }
 
     // --- save and summarise
     const trained: TrainedResult<T> = { trainee, result, history, evals, train: split.train.length, eval: split.eval.length, stats: task.stats };

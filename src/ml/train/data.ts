@@ -205,8 +205,26 @@ export function packExamples(examples: Example[], maxLength: number): Example[] 
 // A batch source for the training loop
 
 /** What the training loop pulls micro-batches from; its state goes into checkpoints. */
+/**
+ * Thrown by a BatchSource whose next batch needs input that is not there yet (human labels): the
+ * loop checkpoints the step it stands at and rethrows; the stage answers 'waiting' and resumes from
+ * that checkpoint when asked again. The source must leave its state as it was before the call.
+ */
+export class WaitingForInput extends Error {
+  constructor(
+    message: string,
+    readonly done: number,
+    readonly total: number,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+    this.name = 'WaitingForInput';
+  }
+}
+
 export interface BatchSource<B> {
-  next(): B;
+  /** The next micro-batch; a promise where producing it is asynchronous (sampling from the policy). */
+  next(): B | Promise<B>;
   /** JSON-serializable; restore(state()) resumes exactly. */
   state(): unknown;
   restore(state: unknown): void;

@@ -38,7 +38,7 @@ import { AdamW, type AdamWConfig } from './optimizer.js';
 import { learningRateAt, validateSchedule, type ScheduleConfig } from './schedule.js';
 import { Rng } from './rng.js';
 import { restoreTrainer, snapshotTrainer, type TrainerCheckpoint } from './checkpoint.js';
-import type { BatchSource } from './data.js';
+import { WaitingForInput, type BatchSource } from './data.js';
 
 export interface MicroBatchOutput {
   /** Σ of per-unit losses over this micro-batch (scalar). */
@@ -201,7 +201,15 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       const metricSums: Record<string, number> = {};
       const hasGrad = vars.map(() => false);
       for (let k = 0; k < gradAccum; k++) {
-        const mb = o.data.next();
+        // a source may produce its batches asynchronously (online DPO samples them from the policy)
+        let mb: B;
+        try {
+          mb = await o.data.next();
+        } catch (e) {
+          // waiting for input (human labels): keep the step reached, so the stage resumes here
+          if (e instanceof WaitingForInput && k === 0 && result.checkpoints.at(-1) !== step && o.resume?.state.step !== step) await checkpoint();
+          throw e;
+        }
         let out: MicroBatchOutput | undefined;
         const { value, grads } = tf.variableGrads(() => {
           out = o.lossFn(mb, { step, rng });
