@@ -7,14 +7,19 @@
 //   - tensor names base_model.model.<module>.lora_A.weight / lora_B.weight in adapter_model.safetensors;
 //   - adapter_config.json with peft_type LORA, r, lora_alpha, lora_dropout, target_modules and
 //     fan_in_fan_out (true for GPT-2's Conv1D, whose weights are stored [in, out]).
-// Dropout on the adapter input is recorded in the config but not applied: the engine trains
-// deterministically (docs/engine-models.md).
+// Dropout (lora_dropout) as PEFT applies it: on the input of the LoRA branch only,
+// y = x Wᵀ + (α/r) · B(A(dropout(x))) (peft/tuners/lora/layer.py, Linear.forward), inverted scaling
+// 1/(1−p) as torch.nn.Dropout. It is on only inside LoraAdapter.training(), which the training loop's
+// loss runs under; evaluation, reference passes and generation see no dropout. Its masks are seeded
+// from (stage seed, step, micro-batch, layer), never from a running RNG, so a run resumed from a
+// checkpoint draws the masks an uninterrupted one draws.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { AlignflowError } from '../errors.js';
-import { tensorSeed } from './models/attention.js';
+import { tensorSeed } from './tensor-seed.js';
+import { deriveSeed } from './train/rng.js';
 import type { CausalLM, LinearAdapter, LinearLayer } from './models/types.js';
 import { SafetensorsReader, serializeSafetensors, type NamedTensor, type SafetensorsDtype } from './safetensors.js';
 
@@ -28,18 +33,39 @@ export const loraConfigSchema = z.strictObject({
 });
 export type LoraConfig = z.input<typeof loraConfigSchema>;
 
+/** `lora:` in a training stage's config. */
+export const stageLoraSchema = loraConfigSchema;
+
+/** Where in a run a training forward is: what seeds its dropout masks. */
+export interface DropoutAt {
+  /** The stage seed. */
+  seed: number;
+  /** Optimizer updates completed before this one. */
+  step: number;
+  /** The micro-batch within the step (0 .. grad_accum−1). */
+  microBatch: number;
+}
+
 /**
- * `lora:` in a training stage's config. Adapter dropout is not applied during training yet, so a
- * nonzero value is refused rather than recorded and ignored (an adapter directory from elsewhere
- * with lora_dropout > 0 still loads: dropout does nothing at inference).
+ * The tf.random seed of one dropout mask: (stage seed, step, micro-batch, layer, call) mixed one
+ * component at a time. `call` counts the forwards through the layer within one micro-batch (DPO
+ * without precomputed references runs the policy more than once), so no two masks repeat.
  */
-export const stageLoraSchema = loraConfigSchema.refine((c) => !c.dropout, {
-  path: ['dropout'],
-  message: 'LoRA dropout is not applied by alignflow yet: set dropout to 0 (or leave it out)',
-});
+export function dropoutSeed(at: DropoutAt, layer: number, call: number): number {
+  let s = deriveSeed(at.seed, 'lora_dropout');
+  for (const i of [at.step, at.microBatch, layer, call]) s = tensorSeed(s, i);
+  return s;
+}
+
+/** x · mask / (1 − p), mask ~ Bernoulli(1 − p) drawn from `seed` (torch.nn.functional.dropout). */
+export function dropoutMask(shape: number[], p: number, seed: number): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.cast(tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', seed), p), 'float32'), 1 / (1 - p)));
+}
 
 interface AdapterPair {
   layer: LinearLayer;
+  /** Position among the adapted layers (a dropout seed component). */
+  index: number;
   a: tf.Variable; // [r, in]
   b: tf.Variable; // [out, r]
 }
@@ -80,16 +106,46 @@ export class LoraAdapter implements LinearAdapter {
         a = get('A', [c.r, layer.inFeatures]);
         b = get('B', [layer.outFeatures, c.r]);
       }
-      this.pairs.set(layer.weight, { layer, a: tf.variable(a, true, `lora${id}/${peftTensorName(layer, 'A')}`), b: tf.variable(b, true, `lora${id}/${peftTensorName(layer, 'B')}`) });
+      this.pairs.set(layer.weight, { layer, index: this.pairs.size, a: tf.variable(a, true, `lora${id}/${peftTensorName(layer, 'A')}`), b: tf.variable(b, true, `lora${id}/${peftTensorName(layer, 'B')}`) });
       a.dispose();
       b.dispose();
     }
   }
 
+  /** Dropout state while training() runs: where, and per layer the last input and its call number. */
+  private dropoutAt: DropoutAt | undefined;
+  private calls = new Map<number, { x: tf.Tensor; call: number }>();
+
+  /**
+   * Runs fn (a training micro-batch's loss) with adapter dropout on, its masks seeded from `at`.
+   * Outside it (evaluation, references, generation) the adapters run without dropout.
+   */
+  training<T>(at: DropoutAt, fn: () => T): T {
+    if (!(this.config.dropout > 0)) return fn();
+    const saved = this.dropoutAt;
+    this.dropoutAt = at;
+    this.calls.clear();
+    try {
+      return fn();
+    } finally {
+      this.dropoutAt = saved;
+      this.calls.clear();
+    }
+  }
+
+  /** The mask seed of this forward through layer `p`: GPT-2's fused c_attn asks three times (q, k, v blocks) with one x, and gets one mask, as PEFT drops x once. */
+  private maskSeed(p: AdapterPair, x: tf.Tensor): number {
+    const prev = this.calls.get(p.index);
+    const call = prev === undefined ? 0 : prev.x === x ? prev.call : prev.call + 1;
+    this.calls.set(p.index, { x, call });
+    return dropoutSeed(this.dropoutAt!, p.index, call);
+  }
+
   delta(weight: string, x: tf.Tensor2D, cols?: { start: number; size: number }): tf.Tensor2D | undefined {
     const p = this.pairs.get(weight);
     if (!p) return undefined;
-    const xa = tf.matMul(x, p.a, false, true); // [N, r]
+    const xd = this.dropoutAt ? (tf.mul(x, dropoutMask(x.shape, this.config.dropout, this.maskSeed(p, x))) as tf.Tensor2D) : x;
+    const xa = tf.matMul(xd, p.a, false, true); // [N, r]
     const b = cols ? tf.slice(p.b, [cols.start, 0], [cols.size, p.b.shape[1]!]) : p.b;
     return tf.mul(tf.matMul(xa, b as tf.Tensor2D, false, true), this.scale) as tf.Tensor2D;
   }

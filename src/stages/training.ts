@@ -17,6 +17,7 @@ import { runTraining, type PlannedResult, type TrainingHyper, type TrainingTask 
 import { splitEval } from '../ml/train/split.js';
 import { WaitingForInput } from '../ml/train/data.js';
 import type { MetricPoint } from '../ml/losses/index.js';
+import type { LoraAdapter } from '../ml/lora.js';
 
 const posInt = z.number().int().positive();
 
@@ -76,6 +77,8 @@ export type TrainingConfig = z.infer<typeof commonSchema>;
 /** The model a stage trains: its parameters and how it writes itself as a model directory. */
 export interface Trainee {
   params: Map<string, tf.Variable>;
+  /** LoRA adapters being trained: their dropout is on during the training loss only. */
+  adapter?: LoraAdapter | undefined;
   /** Writes the stage's output model directory (weights, config, tokenizer) into `dir` (absent or empty). */
   save(dir: string): void;
   dispose(): void;
@@ -191,7 +194,12 @@ export async function runTrainingStage<C extends TrainingConfig, T extends Train
     // --- data and the held-out split (one rule for every stage: ml/train/split.ts)
     const prepared = await def.prepare(run, trainee);
     const split = prepared.eval ? { train: prepared.train, eval: prepared.eval } : splitEval(prepared.train, cfg.eval_fraction, run.seed);
-    const task = await def.task(run, trainee, split, prepared);
+    const stageTask = await def.task(run, trainee, split, prepared);
+    // LoRA dropout on the training micro-batches only (not evaluation), masks seeded by position in the run
+    const adapter = trainee.adapter;
+    const task: StageTask<B> = adapter
+      ? { ...stageTask, lossFn: (b, at) => adapter.training({ seed: run.seed, step: at.step, microBatch: at.microBatch }, () => stageTask.lossFn(b, at)) }
+      : stageTask;
 
     // --- files that make every checkpoint a loadable model directory (written once per attempt)
     let extra: ReturnType<typeof dirFiles> | undefined;

@@ -55,14 +55,16 @@ test('reward stage with lora: adapters + score train, the output is merged and r
   rm.dispose();
 });
 
-test('a training stage refuses LoRA dropout it would not apply, naming the field', async () => {
+test('training stages take LoRA dropout in [0, 1), naming the field when it is out of range', async () => {
   const { rewardConfigSchema } = await import('../../src/stages/reward.js');
   const { sftConfigSchema } = await import('../../src/stages/sft.js');
-  for (const schema of [rewardConfigSchema, sftConfigSchema]) {
-    const r = schema.safeParse({ lora: { r: 4, dropout: 0.05, target_modules: ['c_attn'] } });
-    assert.equal(r.success, false);
-    const issue = r.error!.issues.find((i) => i.path.join('.') === 'lora.dropout');
-    assert.match(issue?.message ?? '', /dropout is not applied/);
-    assert.equal(schema.safeParse({ lora: { r: 4, dropout: 0, target_modules: ['c_attn'] } }).success, true);
+  const { dpoConfigSchema } = await import('../../src/stages/dpo.js');
+  for (const schema of [rewardConfigSchema, sftConfigSchema, dpoConfigSchema] as { safeParse(v: unknown): { success: boolean; error?: { issues: { path: PropertyKey[] }[] } } }[]) {
+    assert.equal(schema.safeParse({ lora: { r: 4, dropout: 0.05, target_modules: ['c_attn'] } }).success, true);
+    for (const bad of [1, -0.1]) {
+      const r = schema.safeParse({ lora: { r: 4, dropout: bad, target_modules: ['c_attn'] } });
+      assert.equal(r.success, false);
+      assert.ok(r.error!.issues.some((i) => i.path.join('.') === 'lora.dropout'));
+    }
   }
 });

@@ -54,6 +54,8 @@ export interface LossContext {
   step: number;
   /** The loop RNG (checkpointed); use it for any randomness in the loss. */
   rng: Rng;
+  /** The micro-batch within the step (0 .. gradAccum−1). */
+  microBatch: number;
 }
 
 export interface TrainProgress {
@@ -212,7 +214,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         }
         let out: MicroBatchOutput | undefined;
         const { value, grads } = tf.variableGrads(() => {
-          out = o.lossFn(mb, { step, rng });
+          out = o.lossFn(mb, { step, rng, microBatch: k });
           for (const v of Object.values(out.metrics ?? {})) if (v instanceof tf.Tensor) tf.keep(v);
           return out.loss;
         }, vars);

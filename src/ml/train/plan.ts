@@ -3,7 +3,7 @@
 // come), which supply only their batches, their loss and their evaluation.
 import type * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from './rng.js';
-import { train, type MicroBatchOutput, type TrainResult } from './loop.js';
+import { train, type LossContext, type MicroBatchOutput, type TrainResult } from './loop.js';
 import { totalTrainingSteps, warmupStepsFor, type ScheduleKind, type StepPlan } from './schedule.js';
 import type { BatchSource } from './data.js';
 import type { TrainerCheckpoint } from './checkpoint.js';
@@ -33,7 +33,8 @@ export interface TrainingTask<B> {
   /** Training units (rows, pairs) one epoch walks over: the step count is computed from it. */
   units: number;
   data: BatchSource<B>;
-  lossFn: (b: B) => MicroBatchOutput;
+  /** The training loss; ctx says where in the run it is (LoRA dropout seeds its masks from it). */
+  lossFn: (b: B, ctx: LossContext) => MicroBatchOutput;
   evalFn?: () => Promise<Record<string, number>>;
   /** Evaluations over the run when eval_every is not set (default 10). */
   evalsPerRun?: number;
