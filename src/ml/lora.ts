@@ -232,8 +232,26 @@ export function mergedTensors(model: CausalLM, adapter: LoraAdapter): Map<string
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 
-/** adapter_config.json as PEFT writes it for a LoRA adapter. */
-export function adapterConfigJson(model: CausalLM, adapter: LoraAdapter, baseModel: string, taskType: 'CAUSAL_LM' | 'SEQ_CLS' = 'CAUSAL_LM'): string {
+/**
+ * A LoRA-trained reward model keeps, beside its merged weights, the PEFT SEQ_CLS adapter it was
+ * trained as (adapters + score head): `models export` writes these out as adapter_config.json /
+ * adapter_model.safetensors. Other names than PEFT's, so no loader takes the merged directory for an
+ * unmerged base + adapter.
+ */
+export const SEQ_CLS_ADAPTER_CONFIG = 'seq_cls_adapter_config.json';
+export const SEQ_CLS_ADAPTER_WEIGHTS = 'seq_cls_adapter_model.safetensors';
+
+/**
+ * The state-dict name PEFT gives a module of modules_to_save (the reward model's `score` head) in
+ * adapter_model.safetensors: base_model.model.score.weight, without the modules_to_save.default
+ * wrapper (peft/utils/save_and_load.py get_peft_model_state_dict; checked with peft 0.21's save_pretrained).
+ */
+export function peftSavedModuleName(param: string): string {
+  return `base_model.model.${param}`;
+}
+
+/** adapter_config.json as PEFT writes it for a LoRA adapter (SEQ_CLS: the reward head in modules_to_save). */
+export function adapterConfigJson(model: CausalLM, adapter: LoraAdapter, baseModel: string, taskType: 'CAUSAL_LM' | 'SEQ_CLS' = 'CAUSAL_LM', modulesToSave: string[] | null = null): string {
   const modules = [...new Set([...adapter.pairs.values()].map((p) => p.layer.module))].sort();
   const fanInFanOut = [...adapter.pairs.values()].some((p) => p.layer.fanInFanOut);
   const c = {
@@ -248,7 +266,7 @@ export function adapterConfigJson(model: CausalLM, adapter: LoraAdapter, baseMod
     layers_to_transform: null,
     lora_alpha: adapter.config.alpha,
     lora_dropout: adapter.config.dropout,
-    modules_to_save: null,
+    modules_to_save: modulesToSave,
     peft_type: 'LORA',
     r: adapter.config.r,
     rank_pattern: {},
@@ -267,6 +285,20 @@ export function writeAdapterFiles(dir: string, model: CausalLM, adapter: LoraAda
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, ADAPTER_CONFIG), adapterConfigJson(model, adapter, baseModel));
   fs.writeFileSync(path.join(dir, ADAPTER_WEIGHTS), serializeSafetensors(adapter.tensors(), { dtype, metadata: { format: 'pt' } }));
+}
+
+/**
+ * Writes a reward model's PEFT SEQ_CLS adapter (SEQ_CLS_ADAPTER_* names) into `dir`: the LoRA
+ * matrices plus the trained head saved whole (modules_to_save), so
+ * PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base, num_labels=1), dir)
+ * is the reward model.
+ */
+export function writeSeqClsAdapterFiles(dir: string, model: CausalLM, adapter: LoraAdapter, head: Map<string, NamedTensor>, baseModel: string, dtype: SafetensorsDtype = 'F32'): void {
+  const modules = [...new Set([...head.keys()].map((n) => n.replace(/\.(weight|bias)$/, '')))];
+  const tensors = adapter.tensors();
+  for (const [n, t] of head) tensors.set(peftSavedModuleName(n), t);
+  fs.writeFileSync(path.join(dir, SEQ_CLS_ADAPTER_CONFIG), adapterConfigJson(model, adapter, baseModel, 'SEQ_CLS', modules));
+  fs.writeFileSync(path.join(dir, SEQ_CLS_ADAPTER_WEIGHTS), serializeSafetensors(tensors, { dtype, metadata: { format: 'pt' } }));
 }
 
 /** Reads a PEFT LoRA adapter directory and attaches it to `model`. */

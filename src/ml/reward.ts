@@ -3,7 +3,7 @@
 // (GPT2ForSequenceClassification, LlamaForSequenceClassification, Qwen2..., the family says which):
 // the body's parameters without an untied lm_head, plus `score.weight` [1, hiddenSize] (no bias),
 // and config.json with that architecture, num_labels 1 and pad_token_id.
-import { LoraAdapter, mergedTensors } from './lora.js';
+import { LoraAdapter, mergedTensors, writeSeqClsAdapterFiles } from './lora.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -112,14 +112,22 @@ export function isRewardModelConfig(c: Record<string, unknown>): boolean {
  * Writes config.json, model.safetensors (body without an untied lm_head, + score.weight), the tokenizer
  * and its companion files into `dir` (must be empty or absent), atomically.
  */
-export function saveRewardModelDir(rm: RewardModel, tokenizer: TextTokenizer | undefined, dir: string, opts: { dtype?: SafetensorsDtype } = {}): void {
+export function saveRewardModelDir(rm: RewardModel, tokenizer: TextTokenizer | undefined, dir: string, opts: { dtype?: SafetensorsDtype; baseModel?: string } = {}): void {
   const body = familyOf(rm.base.config).paramShapes(rm.base.config, { head: false });
   // A LoRA-trained reward model is written merged (W + (α/r)·B·A): the one layout that
-  // AutoModelForSequenceClassification loads without peft; the adapters stay attached here.
-  const all = rm.base.adapter instanceof LoraAdapter ? mergedTensors(rm.base, rm.base.adapter) : modelTensors(rm.base);
+  // AutoModelForSequenceClassification loads without peft; the adapters stay attached here. Its PEFT
+  // SEQ_CLS adapter (adapters + score) is kept beside, for `models export` without --merge.
+  const adapter = rm.base.adapter instanceof LoraAdapter ? rm.base.adapter : undefined;
+  const all = adapter ? mergedTensors(rm.base, adapter) : modelTensors(rm.base);
   const tensors = new Map([...all].filter(([n]) => body.has(n)));
-  tensors.set(SCORE_WEIGHT, { shape: rm.score.shape.slice(), data: rm.score.dataSync() as Float32Array });
-  saveModelDir(rm.base, tokenizer, dir, { config: rm.config, tensors, dtype: opts.dtype });
+  const score = { shape: rm.score.shape.slice(), data: rm.score.dataSync() as Float32Array };
+  tensors.set(SCORE_WEIGHT, score);
+  saveModelDir(rm.base, tokenizer, dir, {
+    config: rm.config,
+    tensors,
+    dtype: opts.dtype,
+    ...(adapter ? { extraFiles: (tmp: string) => writeSeqClsAdapterFiles(tmp, rm.base, adapter, new Map([[SCORE_WEIGHT, score]]), opts.baseModel ?? 'base', opts.dtype) } : {}),
+  });
 }
 
 /** Loads a directory written by saveRewardModelDir (or transformers' *ForSequenceClassification with num_labels 1). */

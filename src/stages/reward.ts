@@ -43,7 +43,7 @@ export const rewardStage = trainingStage<RewardConfig, RewardTrainee, PreparedPa
     await checkStageMemory('reward', base.model, 2 * cfg.batch_size, cfg.max_length);
     const params = adapter ? new Map([...adapter.params, [SCORE_WEIGHT, rm.score]]) : rm.params;
     const lora = adapter ? { lora: adapter.config, base_model: base.artifact.id } : {};
-    return { rm, base, lora, adapter, params, save: (dir) => saveRewardModelDir(rm, base.tokenizer, dir), dispose: () => rm.dispose() };
+    return { rm, base, lora, adapter, params, save: (dir) => saveRewardModelDir(rm, base.tokenizer, dir, { baseModel: base.artifact.id }), dispose: () => rm.dispose() };
   },
   async prepare({ ctx, cfg }, { base }) {
     const rule = truncationRule(ctx, cfg, base.model.contextLength);

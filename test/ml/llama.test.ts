@@ -30,7 +30,9 @@ test('RoPE inverse frequencies: default, linear and llama3 scaling (values from 
   // transformers 4.x style keys (rope_theta + rope_scaling with "type") read the same
   const old = { rope_theta: 10000, rope_scaling: { type: 'linear', factor: 4 } } as unknown as LlamaConfig;
   close(ropeInvFreq(8, ropeSpec(old)), [0.25, 0.025, 0.0025, 0.00025], 1e-9);
-  assert.throws(() => ropeSpec(cfg({ rope_type: 'yarn', factor: 4 })), /rope type "yarn" is not supported/);
+  // refused types: the error names the file, the field, the type and the supported ones
+  assert.throws(() => ropeSpec(cfg({ rope_type: 'yarn', factor: 4 })), /^AlignflowError: config\.json: rope_parameters: rope type "yarn" is not supported \(default, linear, llama3\)$/);
+  assert.throws(() => ropeSpec({ rope_theta: 10000, rope_scaling: { type: 'dynamic', factor: 2 } } as unknown as LlamaConfig, 'm/config.json'), /^AlignflowError: m\/config\.json: rope_scaling: rope type "dynamic" is not supported \(default, linear, llama3\)$/);
 });
 
 test('RoPE rotates pairs (i, i + d/2) by position · inv_freq (rotate-half convention)', () => {

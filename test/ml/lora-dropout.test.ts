@@ -61,10 +61,12 @@ test('dropout p keeps the LoRA branch unbiased: the mean over 4000 masks is the 
   const sumSq = new Float64Array(want.length);
   let differs = 0;
   for (let s = 0; s < n; s++) {
-    const d = a.training({ seed: 5, step: s, microBatch: 0 }, () => tf.tidy(() => a.delta(weight, x)!)).dataSync() as Float32Array;
+    const t = a.training({ seed: 5, step: s, microBatch: 0 }, () => tf.tidy(() => a.delta(weight, x)!));
+    const d = t.dataSync() as Float32Array;
+    t.dispose();
     for (let i = 0; i < d.length; i++) {
-      sum[i] += d[i]!;
-      sumSq[i] += d[i]! ** 2;
+      sum[i] = sum[i]! + d[i]!;
+      sumSq[i] = sumSq[i]! + d[i]! ** 2;
       if (d[i] !== want[i]) differs++;
     }
   }
@@ -91,7 +93,12 @@ test('the masks keep a fraction 1 − p of the inputs, scaled by 1/(1 − p), an
   const eye = tf.tidy(() => tf.concat([tf.eye(2), tf.zeros([2, 14])], 1));
   for (const [n, v] of a.params) tf.tidy(() => v.assign(n.includes('lora_A') ? eye : tf.eye(v.shape[0]!, v.shape[1]!)));
   const x = tf.ones([4000, 16]) as tf.Tensor2D;
-  const masks = (step: number, microBatch: number, w: string) => a.training({ seed: 9, step, microBatch }, () => tf.tidy(() => tf.slice(a.delta(w, x)!, [0, 0], [4000, 2]))).dataSync();
+  const masks = (step: number, microBatch: number, w: string) => {
+    const t = a.training({ seed: 9, step, microBatch }, () => tf.tidy(() => tf.slice(a.delta(w, x)!, [0, 0], [4000, 2])));
+    const d = t.dataSync();
+    t.dispose();
+    return d;
+  };
   const q = 'model.layers.0.self_attn.q_proj.weight';
   const m0 = masks(0, 0, q);
   const kept = m0.filter((v) => v !== 0);

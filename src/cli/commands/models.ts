@@ -122,7 +122,7 @@ export function register(program: Command): void {
     .description('write a model artifact out as a directory that transformers (or peft, for a LoRA model) loads')
     .requiredOption('--out <dir>', 'target directory (must not exist or be empty)')
     .option('--dtype <fp32|fp16|bf16>', 'weights in this dtype (default: as stored; float32 when rewritten)')
-    .option('--merge', 'a LoRA model: merge the adapter into the base weights (default: a PEFT adapter directory)')
+    .option('--merge', 'a LoRA model: merge the adapter into the base weights (default: a PEFT adapter directory; SEQ_CLS for a LoRA reward model)')
     .option('--base-path <hub id|dir>', "a LoRA model: base_model_name_or_path for adapter_config.json (default: the base's artifact id)")
     .option('--json', 'print JSON')
     .action(async (ref: string, o: { out: string; dtype?: string; merge?: boolean; basePath?: string; json?: boolean }) => {
@@ -144,6 +144,9 @@ export function register(program: Command): void {
       }
       if (o.json) printJson({ id, dir: path.resolve(o.out), kind, files: fs.readdirSync(o.out).sort() });
       else process.stdout.write(`wrote ${o.out} (${kind})\n`);
+      if (kind === 'peft-seq-cls-adapter' && !o.json) {
+        process.stdout.write('load it with PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, pad_token_id=<the tokenizer\'s pad id>), dir)\n');
+      }
     });
 
   models

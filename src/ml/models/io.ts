@@ -277,7 +277,7 @@ export function saveModelDir(
   model: CausalLM,
   tokenizer: TextTokenizer | undefined,
   dir: string,
-  opts: { dtype?: SafetensorsDtype; config?: ModelConfig; tensors?: Map<string, NamedTensor>; baseModel?: string } = {},
+  opts: { dtype?: SafetensorsDtype; config?: ModelConfig; tensors?: Map<string, NamedTensor>; baseModel?: string; /** More files written into the directory before it appears. */ extraFiles?: (tmp: string) => void } = {},
 ): void {
   const dtype = opts.dtype ?? 'F32';
   if (tokenizer && tokenizer.vocabSize > model.vocabSize) {
@@ -291,5 +291,6 @@ export function saveModelDir(
     fs.writeFileSync(path.join(tmp, 'model.safetensors'), serializeSafetensors(opts.tensors ?? modelTensors(model), { dtype, metadata: { format: 'pt' } }));
     // a model with LoRA adapters: the (frozen) base files above plus the PEFT adapter files
     if (model.adapter instanceof LoraAdapter && !opts.tensors) writeAdapterFiles(tmp, model, model.adapter, opts.baseModel ?? 'base', dtype);
+    opts.extraFiles?.(tmp);
   });
 }

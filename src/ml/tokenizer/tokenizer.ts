@@ -124,7 +124,7 @@ export class TextTokenizer {
 export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
 /** Files of a model directory that alignflow writes itself; every other top-level file is a companion. */
-const REWRITTEN = /^(config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|model\.safetensors|model-\d+-of-\d+\.safetensors|model\.safetensors\.index\.json|adapter_config\.json|adapter_model\.safetensors)$/;
+const REWRITTEN = /^(config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|model\.safetensors|model-\d+-of-\d+\.safetensors|model\.safetensors\.index\.json|adapter_config\.json|adapter_model\.safetensors|seq_cls_adapter_config\.json|seq_cls_adapter_model\.safetensors)$/;
 /** Weights in formats alignflow does not read: stale once the model trains, so never carried along. */
 const FOREIGN_WEIGHTS = /\.(bin|pt|pth|h5|msgpack|onnx|gguf|ot|ckpt)$|\.bin\.index\.json$/;
 
