@@ -201,10 +201,11 @@ export async function runTrainingStage<C extends TrainingConfig, T extends Train
       ? { ...stageTask, lossFn: (b, at) => adapter.training({ seed: run.seed, step: at.step, microBatch: at.microBatch }, () => stageTask.lossFn(b, at)) }
       : stageTask;
 
-    // --- files that make every checkpoint a loadable model directory (written once per attempt)
+    // --- files that make every checkpoint a loadable model directory: written once per attempt,
+    // except a LoRA trainee's, whose directory holds the adapter weights of the step
     let extra: ReturnType<typeof dirFiles> | undefined;
     const checkpointExtra = () => {
-      if (!extra) {
+      if (!extra || trainee.adapter) {
         const d = path.join(ctx.workDir, 'checkpoint-description');
         fs.rmSync(d, { recursive: true, force: true });
         trainee.save(d);

@@ -264,3 +264,12 @@ test('an sft stage with LoRA dropout cancelled at step 3 and resumed ends byte-i
   const cfg = JSON.parse((await store.readFile((again as { outputs: Record<string, ArtifactManifest> }).outputs.model!.id, 'adapter_config.json')).toString('utf8'));
   assert.equal(cfg.lora_dropout, 0.1);
 });
+
+test("a LoRA run's every checkpoint carries the adapter of its own step, not the first checkpoint's", async () => {
+  const ckpts: CheckpointRef[] = [];
+  const out = await sftStage.run(context(sftConfig(0.1), ckpts));
+  assert.deepEqual(ckpts.map((c) => c.step), [2, 4, 6]);
+  const adapters = await Promise.all(ckpts.map((c) => store.readFile(c.artifact.id, 'adapter_model.safetensors')));
+  assert.ok(!adapters[0]!.equals(adapters[1]!), 'steps 2 and 4 hold different adapters');
+  assert.ok(adapters[2]!.equals(await adapterBytes(out)), "the last checkpoint's adapter is the output's");
+});
