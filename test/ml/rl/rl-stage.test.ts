@@ -85,3 +85,34 @@ test('rl stage: invalid configs fail as config errors naming the field', async (
   await bad({ rewards: [{ type: 'reward_model' }] }, /reward_model/);
   await bad({ rewards, reward_clip_range: [1, 0] }, /reward_clip_range/);
 });
+
+test('rl stage: LoRA (reference = adapters off: KL exactly 0 before the first update) and a weighted reward model + judge', async () => {
+  const { createGpt2 } = await import('../../../src/ml/models/gpt2.js');
+  const { createRewardModel, saveRewardModelDir } = await import('../../../src/ml/reward.js');
+  const { bytesTokenizer } = await import('../../../src/ml/tokenizer/index.js');
+  const { dirFiles } = await import('../../../src/store/dir-files.js');
+  const e = env();
+  const model = await modelArtifact(e, 8);
+  const train = await datasetArtifact(e, 'rl-lora', prompts(8));
+  const tok = bytesTokenizer();
+  const base = createGpt2({ vocab_size: tok.vocabSize, n_positions: 48, n_embd: 16, n_layer: 1, n_head: 2, eos_token_id: tok.eosTokenId, bos_token_id: tok.eosTokenId }, 9);
+  const rm = createRewardModel(base, { seed: 9, padTokenId: tok.eosTokenId! });
+  const dir = path.join(e.home, 'rm');
+  saveRewardModelDir(rm, tok, dir);
+  rm.dispose();
+  const reward = await e.store.put({ kind: 'model', name: 'rm', files: dirFiles(dir) });
+  const config = { lora: { r: 4, alpha: 8, target_modules: 'all-linear' }, rewards: [{ type: 'reward_model', weight: 0.5 }, { type: 'judge', module: judge }], num_generations: 2, batch_size: 2, max_new_tokens: 4, max_length: 24, max_steps: 2, lr: 1e-2, log_every: 1 };
+  const r = stageContext(e, 'rl', config, { model, train, reward_model: reward });
+  const out = await rlStage.run(r.ctx as never);
+  assert.equal(out.status, 'done');
+  if (out.status !== 'done') return;
+  const points = r.metrics.filter((m) => 'objective/kl' in m.values);
+  assert.equal(points[0]!.values['objective/kl'], 0, 'the first rollout is sampled before any update: policy = reference');
+  assert.ok(points[1]!.values['objective/kl'] !== 0, 'after an update the policy differs from the reference');
+  const meta = out.outputs.model!.metadata as any;
+  assert.deepEqual(meta.rewards, [`reward_model:${reward.id}`, 'judge:letters']);
+  assert.ok(meta.lora);
+  const { lineageEdges } = await import('../../../src/store/schema.js');
+  const edges = e.db.select().from(lineageEdges).all().filter((x) => x.artifactId === out.outputs.model!.id);
+  assert.ok(edges.some((x) => x.inputArtifactId === reward.id && x.role === 'reward_model'), JSON.stringify(edges));
+});
