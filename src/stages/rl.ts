@@ -37,7 +37,7 @@ export const rlConfigSchema = z
     num_generations: z.number().int().min(2).max(64).default(4),
     /** GRPO only: the std that divides the centred reward (TRL's scale_rewards). */
     scale_rewards: z.enum(['group', 'batch', 'none']).default('group'),
-    /** Whiten advantages over each micro-batch's rollout (TRL RLOO's normalize_advantages). */
+    /** Whiten the advantages over the whole rollout (TRL RLOO's normalize_advantages). */
     normalize_advantages: z.boolean().default(false),
     /** KL coefficient β ≥ 0 (TRL's beta). */
     beta: z.number().nonnegative().default(0.05),
