@@ -122,6 +122,9 @@ export function register(program: Command): void {
           items.push({ runId: r.runId, report: r.report });
         }
       }
+      // one run's stages: name them by stage alone (the run id is in every label otherwise)
+      const runsSeen = new Set(items.map((i) => i.runId.split('/')[0]));
+      if (runsSeen.size === 1 && items.every((i) => i.runId.includes('/'))) for (const i of items) i.runId = i.runId.slice(i.runId.indexOf('/') + 1);
       if (items.length < 2) throw usageError(`compare needs at least two reports, got ${items.length} (two runs, RUN/STAGE refs, or --each-stage on a run with several eval stages)`);
       const c = compareReports(items);
       if (opts.out) {
