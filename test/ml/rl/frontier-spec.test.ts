@@ -27,7 +27,7 @@ test('the frontier spec validates, and the documented --quick overrides reach ev
   const cfgOf = (spec: typeof full, name: string) => spec.stages.find((s) => s.name === name)!.config as Record<string, any>;
   assert.deepEqual(kinds('dpo').map((s) => [(s.config as any).loss, (s.config as any).beta]), [['sigmoid', 0.05], ['sigmoid', 0.1], ['sigmoid', 0.3], ['ipo', 0.1]]);
   assert.deepEqual(kinds('rl').map((s) => [(s.config as any).advantage, (s.config as any).beta]), [['rloo', 0.02], ['rloo', 0.05], ['rloo', 0.2], ['grpo', 0.05], ['rloo', 0.05]]);
-  assert.equal(kinds('online_dpo').length, 1);
+  assert.deepEqual(kinds('online_dpo').map((s) => (s.config as any).judge.type ?? 'module'), ['reward_model', 'module']);
   // one eval per trained model, each against the SFT model as reference and baseline
   const trained = full.stages.filter((s) => ['dpo', 'rl', 'online_dpo'].includes(s.kind)).map((s) => s.name);
   const evals = kinds('eval');
