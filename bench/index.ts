@@ -16,6 +16,7 @@ const MODULES: { name: string; load: () => Promise<{ run: (emit: Emit, argv: str
   { name: 'preference', load: () => import('./preference.js') },
   { name: 'labeling', load: () => import('./labeling.js') },
   { name: 'dispatch', load: () => import('./dispatch.js') },
+  { name: 'rl', load: () => import('./rl.js') },
 ];
 
 // module names, then options for them (--threads N sets ALIGNFLOW_THREADS before the backend starts)

@@ -26,6 +26,7 @@ const NEEDS: Readonly<Record<string, Readonly<Record<string, Need>>>> = {
   dpo: { train: { kinds: ['preference', 'unpaired'] }, eval: { kinds: ['preference', 'unpaired'] } },
   collect: { prompts: { prompt: true } },
   online_dpo: { train: { prompt: true }, eval: { prompt: true } },
+  rl: { train: { prompt: true }, eval: { prompt: true } },
   eval: { prompts: { prompt: true }, pairs: { kinds: ['preference'] }, heldout: { kinds: ['sft'] } },
 };
 

@@ -27,10 +27,61 @@ export interface Regression {
   improvements: number;
 }
 
+export interface FrontierPoint {
+  name: string;
+  /** KL(model ‖ reference), k1, nats per answer, with its 95% interval. */
+  x: number;
+  xlo?: number;
+  xhi?: number;
+  /** Mean score of the model's answers by the judge, with its 95% interval. */
+  y: number;
+  ylo?: number;
+  yhi?: number;
+  /** No other point has KL ≤ and reward ≥ with one of them strict. */
+  pareto: boolean;
+}
+
+/** The reward–KL frontier (Rafailov et al. 2023, Fig. 2): one point per report, plus the baseline at KL 0. */
+export interface Frontier {
+  judge: string;
+  points: FrontierPoint[];
+}
+
 export interface Comparison {
   runs: string[];
   rows: CompareRow[];
   regressions: Regression[];
+  /** Present when the reports have a KL and a judge's mean score. */
+  frontier?: Frontier;
+}
+
+const ci = (lo: number | null, hi: number | null, k: 'x' | 'y') => (lo !== null && hi !== null ? { [`${k}lo`]: lo, [`${k}hi`]: hi } : {});
+
+/** Marks the points no other point dominates (lower or equal KL and higher or equal reward, one strict). */
+export function paretoFlags(ps: readonly { x: number; y: number }[]): boolean[] {
+  return ps.map((p) => !ps.some((q) => q !== p && q.x <= p.x && q.y >= p.y && (q.x < p.x || q.y > p.y)));
+}
+
+/**
+ * The reward–KL points of the reports: x = the `kl` row (k1 against the eval's reference), y = the
+ * `reward/<judge>` row (the first judge of the first report unless `judge` is given). The first
+ * report's baseline score is added at KL 0 when its baseline is the reference (the usual SFT).
+ */
+export function rewardKlFrontier(items: { runId: string; report: EvalReport }[], judge?: string): Frontier | undefined {
+  const first = items[0]?.report.summary.find((r) => r.key.startsWith('reward/') && (judge === undefined || r.key === `reward/${judge}`));
+  if (!first) return undefined;
+  const key = first.key;
+  const pts: Omit<FrontierPoint, 'pareto'>[] = [];
+  if (first.baselineValue !== null) pts.push({ name: 'baseline', x: 0, y: first.baselineValue });
+  for (const it of items) {
+    const y = it.report.summary.find((r) => r.key === key);
+    const x = it.report.summary.find((r) => r.key === 'kl');
+    if (!y || !x || y.value === null || x.value === null) continue;
+    pts.push({ name: it.runId, x: x.value, y: y.value, ...ci(x.lo, x.hi, 'x'), ...ci(y.lo, y.hi, 'y') });
+  }
+  if (pts.length < 2) return undefined;
+  const flags = paretoFlags(pts);
+  return { judge: key.slice('reward/'.length), points: pts.map((p, i) => ({ ...p, pareto: flags[i]! })) };
 }
 
 export function compareReports(items: { runId: string; report: EvalReport }[]): Comparison {
@@ -74,5 +125,6 @@ export function compareReports(items: { runId: string; report: EvalReport }[]): 
       regressions.push({ older: older.runId, newer: newer.runId, baseline: c.baseline, judge: c.judge, prompts, shared, improvements });
     }
   }
-  return { runs: items.map((i) => i.runId), rows, regressions };
+  const frontier = rewardKlFrontier(items);
+  return { runs: items.map((i) => i.runId), rows, regressions, ...(frontier ? { frontier } : {}) };
 }

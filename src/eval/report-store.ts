@@ -143,3 +143,22 @@ export function addSignoff(db: Db, s: { reportId: string; userId: string; decisi
   db.insert(signoffs).values({ id, reportId: s.reportId, userId: s.userId, decision: s.decision, comment: s.comment, createdAt: Date.now() }).run();
   return id;
 }
+
+/**
+ * The latest report of every eval stage of a run (or of the stages named), oldest stage first:
+ * `alignflow compare --each-stage` and `RUN/STAGE` refs, e.g. the many evaluations of one
+ * frontier run (pipelines/frontier.yaml).
+ */
+export async function runStageReports(db: Db, store: ArtifactStore, runRef: string, only?: string): Promise<(StoredReport & { stageName: string })[]> {
+  const runId = resolveRun(db, runRef);
+  const names = new Map(db.select({ id: stages.id, name: stages.name }).from(stages).where(eq(stages.runId, runId)).all().map((s) => [s.id, s.name]));
+  const seen = new Set<string>();
+  const picked = runReportArtifacts(db, runId).filter((a) => !seen.has(a.stageId) && (seen.add(a.stageId), true) && (only === undefined || names.get(a.stageId) === only));
+  if (picked.length === 0) throw notFound(only === undefined ? `run ${runId} has no eval report yet` : `run ${runId} has no eval report from a stage named "${only}"`);
+  const out: (StoredReport & { stageName: string })[] = [];
+  for (const a of picked.reverse()) {
+    const report = await readReportArtifact(store, a.artifactId);
+    out.push({ runId, reportId: ensureReportRow(db, runId, a.artifactId, a.stageId), artifactId: a.artifactId, stageId: a.stageId, stageName: names.get(a.stageId) ?? a.stageId, report });
+  }
+  return out;
+}

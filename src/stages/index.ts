@@ -24,6 +24,7 @@ const builtins: Record<string, () => Promise<AnyHandler>> = {
   model_init: async () => (await import('./model-init.js')).modelInitStage,
   collect: async () => (await import('./collect.js')).collectStage,
   label: async () => (await import('./label.js')).labelStage,
+  rl: async () => (await import('./rl.js')).rlStage,
 };
 
 /**

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { cliDb, printJson, printTable } from '../shared.js';
 import { cliStore } from './artifacts.js';
-import { latestRunReport, listSignoffs } from '../../eval/report-store.js';
+import { latestRunReport, listSignoffs, runStageReports } from '../../eval/report-store.js';
 import { renderReportHtml } from '../../eval/report-html.js';
 import { compareReports, type Comparison } from '../../eval/compare.js';
 import { renderCompareHtml } from '../../eval/compare-html.js';
@@ -49,6 +49,12 @@ export function comparisonText(c: Comparison): string {
   const w = head.map((_, i) => Math.max(head[i]!.length, ...rows.map((r) => r[i]!.length)));
   const line = (v: string[]) => v.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd();
   out += [line(head), ...rows.map(line)].join('\n') + '\n';
+  if (c.frontier) {
+    out += `\nReward–KL frontier (mean score by ${c.frontier.judge} vs KL k1, 95% intervals; * = on the frontier):\n`;
+    const iv = (lo?: number, hi?: number) => (lo !== undefined && hi !== undefined ? ` [${fmt(lo)}, ${fmt(hi)}]` : '');
+    const pw = Math.max(...c.frontier.points.map((p) => p.name.length));
+    for (const p of c.frontier.points) out += `  ${p.pareto ? '*' : ' '} ${p.name.padEnd(pw)}  KL ${fmt(p.x)}${iv(p.xlo, p.xhi)}  score ${fmt(p.y)}${iv(p.ylo, p.yhi)}\n`;
+  }
   for (const g of c.regressions) {
     out += `\nRegressions ${g.older} → ${g.newer} (vs ${g.baseline}, judge ${g.judge}): ${g.prompts.length} of ${g.shared} shared prompts lost that were won before; ${g.improvements} improved.\n`;
     for (const p of g.prompts.slice(0, 20)) out += `  - ${JSON.stringify(p.prompt.slice(0, 80))}\n      before: ${JSON.stringify(p.olderResponse.slice(0, 100))}\n      now:    ${JSON.stringify(p.newerResponse.slice(0, 100))}\n`;
@@ -95,20 +101,31 @@ export function register(program: Command): void {
 
   program
     .command('compare')
-    .description('put several runs\' eval reports side by side: figures with deltas against the first run, and per-prompt regressions')
-    .argument('<runs...>', 'two or more run ids (oldest first)')
+    .description('put several runs\' eval reports side by side: figures with deltas against the first run, per-prompt regressions, and the reward–KL frontier')
+    .argument('<runs...>', 'run ids (oldest first); RUN/STAGE takes that eval stage\'s report')
+    .option('--each-stage', 'take every eval stage\'s report of each run (e.g. one frontier run: pipelines/frontier.yaml)')
     .option('--json', 'print the comparison as JSON')
     .option('--out <file>', 'write the comparison as a self-contained HTML page')
-    .action(async (refs: string[], opts: { json?: boolean; out?: string }) => {
-      if (refs.length < 2) throw usageError('compare needs at least two runs');
+    .action(async (refs: string[], opts: { json?: boolean; out?: string; eachStage?: boolean }) => {
       if (opts.json && opts.out) throw usageError('--json cannot be combined with --out');
       const db = cliDb();
       const store = cliStore();
       const items = [];
       for (const ref of refs) {
-        const r = await latestRunReport(db, store, ref);
-        items.push({ runId: r.runId, report: r.report });
+        const slash = ref.indexOf('/');
+        if (opts.eachStage || slash > 0) {
+          const stage = slash > 0 ? ref.slice(slash + 1) : undefined;
+          const rs = await runStageReports(db, store, slash > 0 ? ref.slice(0, slash) : ref, stage);
+          for (const r of rs) items.push({ runId: `${r.runId}/${r.stageName}`, report: r.report });
+        } else {
+          const r = await latestRunReport(db, store, ref);
+          items.push({ runId: r.runId, report: r.report });
+        }
       }
+      // one run's stages: name them by stage alone (the run id is in every label otherwise)
+      const runsSeen = new Set(items.map((i) => i.runId.split('/')[0]));
+      if (runsSeen.size === 1 && items.every((i) => i.runId.includes('/'))) for (const i of items) i.runId = i.runId.slice(i.runId.indexOf('/') + 1);
+      if (items.length < 2) throw usageError(`compare needs at least two reports, got ${items.length} (two runs, RUN/STAGE refs, or --each-stage on a run with several eval stages)`);
       const c = compareReports(items);
       if (opts.out) {
         const file = path.resolve(opts.out);
