@@ -59,9 +59,9 @@ const errorKindFor = (k: string): 'config' | 'input' | 'transient' | 'numeric' |
 };
 const retryableKind = (k: string) => k === 'transient' || k === 'internal' || k === 'unknown';
 
-type Claim = { ok: true; kind: string; attempts: number; runId: string; name: string } | { ok: false; result: AttemptResult };
+export type Claim = { ok: true; kind: string; attempts: number; runId: string; name: string } | { ok: false; result: AttemptResult };
 
-function claim(db: Db, stageId: string, workerId: string, now = Date.now()): Claim {
+export function claim(db: Db, stageId: string, workerId: string, now = Date.now()): Claim {
   return immediate(db, (tx) => {
     const row = tx.select().from(stages).where(eq(stages.id, stageId)).get();
     if (!row) return { ok: false, result: { status: 'skipped', state: 'missing' } };
@@ -130,7 +130,7 @@ export async function runStageAttempt(deps: ExecDeps, stageId: string, opts: Att
   return record(db, stageId, c, opts, outcome, { lostOwnership, shutdown: !!opts.shutdown?.aborted });
 }
 
-function record(
+export function record(
   db: Db,
   stageId: string,
   c: Claim & { ok: true },

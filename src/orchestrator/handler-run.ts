@@ -5,7 +5,7 @@ import type { Db } from '../store/db.js';
 import type { ArtifactStore } from '../store/types.js';
 import { loadStages, requireStage } from '../stages/index.js';
 import { AlignflowError, type ErrorKind } from '../errors.js';
-import { buildContext, type ContextHooks } from './context.js';
+import { buildContext, type BuiltContext, type ContextHooks } from './context.js';
 import type { StageKind } from '../stages/contract.js';
 
 export type PlainOutcome =
@@ -14,11 +14,16 @@ export type PlainOutcome =
   | { status: 'error'; kind: ErrorKind | 'unknown'; message: string; stack?: string };
 
 export async function runHandler(db: Db, store: ArtifactStore, home: string, stageId: string, kind: StageKind, signal: AbortSignal, hooks: ContextHooks): Promise<PlainOutcome> {
+  return runHandlerWith(kind, signal, () => buildContext(db, store, home, stageId, signal, hooks));
+}
+
+/** runHandler over any context builder (a remote worker's builds its context from the coordinator's job). */
+export async function runHandlerWith(kind: StageKind, signal: AbortSignal, build: () => Promise<BuiltContext>): Promise<PlainOutcome> {
   let close: (() => Promise<void>) | undefined;
   try {
     await loadStages([kind]);
     const handler = requireStage(kind);
-    const built = await buildContext(db, store, home, stageId, signal, hooks);
+    const built = await build();
     close = built.close;
     const out = await handler.run(built.ctx);
     if (out.status === 'waiting') {

@@ -6,10 +6,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openDb } from '../store/db.js';
 import { createLocalStore } from '../store/artifacts.js';
 import { registerStageModule } from '../stages/index.js';
-import { runHandler, toPlainError } from './handler-run.js';
+import { runHandler, runHandlerWith, toPlainError, type PlainOutcome } from './handler-run.js';
+import type { RemoteThreadConfig } from './thread.js';
+import type { Progress } from '../stages/contract.js';
 
 interface Data {
-  dbFile: string;
+  dbFile?: string;
+  remote?: RemoteThreadConfig;
   home: string;
   stageId: string;
   kind: string;
@@ -25,13 +28,22 @@ port.on('message', (m: { type: string }) => {
 
 try {
   for (const m of data.modules) await registerStageModule(m);
-  const db = openDb(data.dbFile);
-  const store = createLocalStore(db, data.home);
-  const outcome = await runHandler(db, store, data.home, data.stageId, data.kind, controller.signal, {
-    onProgress: (p) => port.postMessage({ type: 'progress', progress: p }),
-    onLog: (level, message) => port.postMessage({ type: 'log', level, message }),
-  });
-  db.$client.close();
+  const hooks = {
+    onProgress: (p: Progress) => port.postMessage({ type: 'progress', progress: p }),
+    onLog: (level: string, message: string) => port.postMessage({ type: 'log', level, message }),
+  };
+  let outcome: PlainOutcome;
+  if (data.remote) {
+    // A worker on another host: no database here, everything goes through the coordinator.
+    const { buildRemoteContext } = await import('./remote/attempt.js');
+    const remote = data.remote;
+    outcome = await runHandlerWith(data.kind, controller.signal, () => buildRemoteContext(remote, remote.job, controller.signal, hooks));
+  } else {
+    const db = openDb(data.dbFile!);
+    const store = createLocalStore(db, data.home);
+    outcome = await runHandler(db, store, data.home, data.stageId, data.kind, controller.signal, hooks);
+    db.$client.close();
+  }
   port.postMessage({ type: 'result', outcome });
 } catch (err) {
   port.postMessage({ type: 'result', outcome: toPlainError(err) });

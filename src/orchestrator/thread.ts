@@ -5,11 +5,21 @@ import { Worker } from 'node:worker_threads';
 import { stageModules } from '../stages/index.js';
 import type { Progress } from '../stages/contract.js';
 import type { PlainOutcome } from './handler-run.js';
+import type { StageJob } from './context.js';
+
+/** A remote worker's thread talks to the coordinator itself (see ./remote/attempt.ts). */
+export interface RemoteThreadConfig {
+  url: string;
+  token: string;
+  worker: string;
+  home: string;
+  job: StageJob;
+}
 
 const fromTs = import.meta.url.endsWith('.ts');
 
 export function runHandlerInThread(
-  args: { dbFile: string; home: string; stageId: string; kind: string },
+  args: { dbFile?: string; home: string; stageId: string; kind: string; remote?: RemoteThreadConfig },
   signal: AbortSignal,
   hooks: { onProgress?: (p: Progress) => void; onLog?: (level: string, msg: string) => void } = {},
 ): Promise<PlainOutcome> {

@@ -14,6 +14,7 @@ import type { Db } from '../store/db.js';
 import type { ArtifactStore } from '../store/types.js';
 import { installAuth } from './auth.js';
 import { collectRoutes } from './openapi.js';
+import type { CoordinatorHooks } from './routes/coordinator.js';
 import { ConflictError, ForbiddenError } from '../labeling/errors.js';
 
 /** Runs submitted and cancelled through the API. The CLI's `serve` wires the orchestrator in. */
@@ -27,6 +28,8 @@ export interface RouteContext {
   home: string;
   store?: ArtifactStore;
   orchestrator?: OrchestratorPort;
+  /** Set by `serve --redis`: schedules what follows a remote worker's recorded attempt. */
+  coordinator?: CoordinatorHooks;
 }
 
 export interface BuildServerOptions extends RouteContext {
@@ -166,7 +169,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   app.get('/openapi.json', { config: { roles: 'public' }, schema: { hide: true } }, async () => openapi());
   app.get('/api/health', { config: { roles: 'public' }, schema: { summary: 'Liveness check', tags: ['meta'] } }, async () => ({ ok: true }));
 
-  const ctx: RouteContext = { db: opts.db, home: opts.home, store: opts.store, orchestrator: opts.orchestrator };
+  const ctx: RouteContext = { db: opts.db, home: opts.home, store: opts.store, orchestrator: opts.orchestrator, ...(opts.coordinator ? { coordinator: opts.coordinator } : {}) };
   for (const p of await routeModules(opts.routesDir ?? path.join(here, 'routes'))) await app.register(p, ctx);
   for (const p of opts.plugins ?? []) await app.register(p, ctx);
   await app.ready();

@@ -162,6 +162,36 @@ export class BlobStore {
     return hash.digest('hex') === sha256 ? 'ok' : 'corrupt';
   }
 
+  /**
+   * Makes a complete file (written and fsynced by the caller, in this store's tmp dir) the blob
+   * `sha256` after re-hashing it: a file whose bytes do not hash to the name is deleted and an
+   * 'integrity' error thrown, so a torn or forged upload never becomes a blob.
+   */
+  async adopt(file: string, sha256: string, sizeBytes?: number): Promise<BlobRef> {
+    const dest = this.pathOf(sha256);
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).byteLength;
+    }
+    const actual = hash.digest('hex');
+    if (actual !== sha256 || (sizeBytes !== undefined && size !== sizeBytes)) {
+      await fsp.rm(file, { force: true });
+      throw new AlignflowError('integrity', `upload of blob ${sha256} does not match: got ${size} bytes hashing to ${actual.slice(0, 16)}…${sizeBytes !== undefined ? ` (expected ${sizeBytes} bytes)` : ''}; discarded`);
+    }
+    const fh = await fsp.open(file, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    await fsp.rename(file, dest);
+    await fsyncDir(path.dirname(dest));
+    return { sha256, sizeBytes: size };
+  }
+
   /** Every blob on disk with its size and mtime (files with non-digest names are ignored). */
   listSync(): { sha256: string; sizeBytes: number; mtimeMs: number }[] {
     const out: { sha256: string; sizeBytes: number; mtimeMs: number }[] = [];

@@ -131,7 +131,8 @@ export const datasets = sqliteTable('datasets', {
 
 // ---------------------------------------------------------------- users
 
-export const roles = ['admin', 'labeler', 'viewer'] as const;
+// worker: a BullMQ worker on another host, for the coordinator API only (src/server/routes/coordinator.ts).
+export const roles = ['admin', 'labeler', 'viewer', 'worker'] as const;
 export type Role = (typeof roles)[number];
 
 export const users = sqliteTable('users', {

@@ -10,6 +10,8 @@ import { usageError } from '../../errors.js';
 import { buildServer } from '../../server/index.js';
 import { createOrchestratorPort } from '../../server/orchestrator.js';
 import { createLocalStore } from '../../store/artifacts.js';
+import type { Db } from '../../store/db.js';
+import type { CoordinatorHooks } from '../../server/routes/coordinator.js';
 
 interface ServeOpts {
   port: string;
@@ -37,6 +39,37 @@ function inputDir(flag: string, dir: string, home: string): string {
   return real;
 }
 
+/** The coordinator's Redis side: dispatch after remote attempts, and a periodic reconcile. */
+async function startCoordinator(db: Db, url: string): Promise<{ hooks: CoordinatorHooks; close(): Promise<void> }> {
+  const { Dispatcher, RedisOutage, afterAttempt } = await import('../../orchestrator/executors/bullmq.js');
+  const say = (m: string) => process.stdout.write(`${new Date().toISOString()} ${m}\n`);
+  const outage = new RedisOutage(url, say);
+  const dispatcher = new Dispatcher(url, outage.connect(url));
+  let busy = false;
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const r = await dispatcher.reconcile(db);
+      if (r.jobs > 0) say(`reconcile: re-enqueued ${r.jobs} job(s) Redis had lost`);
+    } catch (err) {
+      if (!outage.error(err)) say(`reconcile failed: ${(err as Error).message}`);
+    } finally {
+      busy = false;
+    }
+  };
+  const ms = Number(process.env.ALIGNFLOW_RECONCILE_MS ?? 5000);
+  const timer = ms > 0 ? setInterval(() => void tick(), ms) : undefined;
+  dispatcher.connection.on('ready', () => void tick());
+  return {
+    hooks: { afterAttempt: (runId, stageId, res) => afterAttempt(dispatcher, db, runId, stageId, res).catch((err) => void (outage.error(err) || say(`dispatch after ${stageId} failed: ${(err as Error).message} (reconcile retries)`))) },
+    async close() {
+      if (timer) clearInterval(timer);
+      await dispatcher.close().catch(() => undefined);
+    },
+  };
+}
+
 export function register(program: Command): void {
   program
     .command('serve')
@@ -55,7 +88,10 @@ export function register(program: Command): void {
       const store = createLocalStore(db, home);
       const redis = o.redis ?? (process.env.ALIGNFLOW_REDIS_URL || undefined);
       const dirs = { dataDirs: o.dataDir.map((d) => inputDir('--data-dir', d, home)), judgesDirs: o.judgesDir.map((d) => inputDir('--judges-dir', d, home)) };
-      const app = await buildServer({ db, home, store, orchestrator: await createOrchestratorPort(db, home, store, redis, dirs), logger: !!o.log });
+      // With Redis this is also the coordinator of remote workers (`worker --coordinator`): it
+      // records their attempts, dispatches what follows, and rebuilds lost queue state from SQLite.
+      const coord = redis ? await startCoordinator(db, redis) : undefined;
+      const app = await buildServer({ db, home, store, orchestrator: await createOrchestratorPort(db, home, store, redis, dirs), logger: !!o.log, ...(coord ? { coordinator: coord.hooks } : {}) });
       const address = await app.listen({ port, host: o.host });
       const users = (db.$client.prepare('SELECT count(*) AS n FROM users WHERE disabled = 0').get() as { n: number }).n;
       process.stdout.write(`alignflow serving ${address}  (API: ${address}/api, OpenAPI: ${address}/openapi.json)\n`);
@@ -65,7 +101,8 @@ export function register(program: Command): void {
         const stop = (sig: string) => {
           for (const s of signals) process.off(s, stop);
           process.stdout.write(`${sig}: closing the server (requests in flight finish first)…\n`);
-          void app.close().then(() => {
+          void app.close().then(async () => {
+            await coord?.close();
             process.stdout.write('alignflow server stopped\n');
             resolve();
           });

@@ -23,13 +23,13 @@ function printNewToken(name: string, t: { id: string; token: string; expiresAt: 
 }
 
 export function register(program: Command): void {
-  const users = program.command('users').description('manage users and API tokens (roles: admin, labeler, viewer)');
+  const users = program.command('users').description('manage users and API tokens (roles: admin, labeler, viewer, worker)');
 
   users
     .command('add')
     .argument('<name>', 'user name')
     .description('add a user and print their API token (shown once; only its sha256 is stored)')
-    .requiredOption('--role <role>', 'admin | labeler | viewer')
+    .requiredOption('--role <role>', 'admin | labeler | viewer | worker (a remote `alignflow worker --coordinator`)')
     .option('--expires <duration>', EXPIRES_HELP)
     .option('--json', 'print {id, name, role, token, tokenId} as JSON')
     .action((name: string, o: { role: string; expires?: string; json?: boolean }) => {

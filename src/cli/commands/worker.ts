@@ -1,5 +1,7 @@
-// `alignflow worker`: a BullMQ worker process. Run any number of them, on any hosts that share
-// the SQLite file and the blob store ($ALIGNFLOW_HOME) and reach the same Redis.
+// `alignflow worker`: a BullMQ worker process. Run any number of them. Without --coordinator they
+// share this host's SQLite file and blob store ($ALIGNFLOW_HOME); with --coordinator URL (a
+// `worker` token) they run on any host, keep only a blob cache in their own home and talk to the
+// coordinator (`alignflow serve --redis`) over HTTP, never opening a database (docs/deployment.md).
 import type { Command } from 'commander';
 import { cliDb } from '../shared.js';
 import { alignflowHome } from '../../config/paths.js';
@@ -7,6 +9,10 @@ import { createLocalStore } from '../../store/artifacts.js';
 import { loadStages, stageKinds } from '../../stages/index.js';
 import { usageError } from '../../errors.js';
 import { startWorkers } from '../../orchestrator/executors/bullmq.js';
+import { remoteDeps } from '../../orchestrator/remote/attempt.js';
+
+/** Kinds whose handlers write the labeling database (StageContext.labeling): coordinator host only. */
+const LABELING_KINDS = ['collect', 'label'];
 
 export function register(program: Command): void {
   program
@@ -16,29 +22,45 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'jobs at once per stage kind', '1')
     .option('--redis <url>', 'Redis URL (default: $ALIGNFLOW_REDIS_URL)')
     .option('--reconcile-ms <ms>', 'how often to rebuild lost queue state from SQLite (0: never)')
+    .option('--coordinator <url>', 'run on another host: stage state and artifacts go through this `alignflow serve --redis` (default: $ALIGNFLOW_COORDINATOR_URL)')
+    .option('--token <token>', 'with --coordinator: a token of a `worker` user (default: $ALIGNFLOW_WORKER_TOKEN)')
     .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long to wait for active steps to checkpoint and for Redis to acknowledge before exiting (default: $ALIGNFLOW_SHUTDOWN_GRACE_MS, else 10000)')
-    .action(async (o: { stages?: string; concurrency: string; redis?: string; reconcileMs?: string; graceMs?: string }) => {
+    .action(async (o: { stages?: string; concurrency: string; redis?: string; reconcileMs?: string; graceMs?: string; coordinator?: string; token?: string }) => {
       await loadStages([]); // the plugin modules of ALIGNFLOW_STAGE_MODULES; built-ins below, as needed
       const url = o.redis ?? process.env.ALIGNFLOW_REDIS_URL;
       if (!url) throw usageError('worker needs --redis URL or ALIGNFLOW_REDIS_URL');
+      const coordinator = o.coordinator ?? (process.env.ALIGNFLOW_COORDINATOR_URL || undefined);
+      const token = o.token ?? (process.env.ALIGNFLOW_WORKER_TOKEN || undefined);
+      if (token && !coordinator) throw usageError('--token is for --coordinator');
+      if (coordinator && !token) throw usageError('--coordinator needs --token (a `worker` user: alignflow users add NAME --role worker, on the coordinator) or ALIGNFLOW_WORKER_TOKEN');
       const known = stageKinds();
-      const kinds = o.stages ? o.stages.split(',').map((s) => s.trim()).filter(Boolean) : known;
+      // The labeling database stays on the coordinator host: those kinds run on a worker there.
+      const kinds = o.stages ? o.stages.split(',').map((s) => s.trim()).filter(Boolean) : coordinator ? known.filter((k) => !LABELING_KINDS.includes(k) && k !== 'eval') : known;
       for (const k of kinds) if (!known.includes(k)) throw usageError(`unknown stage kind "${k}" (known: ${known.join(', ')})`);
+      const local = coordinator ? kinds.filter((k) => LABELING_KINDS.includes(k)) : [];
+      if (local.length) throw usageError(`stage kinds ${local.join(', ')} write the labeling database: run them with a worker on the coordinator host (without --coordinator)`);
       await loadStages(kinds);
       const concurrency = Number(o.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError('--concurrency must be a positive integer');
       const graceMs = o.graceMs === undefined ? undefined : Number(o.graceMs);
       if (graceMs !== undefined && !(Number.isFinite(graceMs) && graceMs >= 0)) throw usageError('--grace-ms must be a number of milliseconds ≥ 0');
-      const db = cliDb();
       const home = alignflowHome();
-      const w = await startWorkers({ db, home, store: createLocalStore(db, home) }, url, {
+      const say = (m: string) => process.stdout.write(`${new Date().toISOString()} ${m}\n`);
+      let deps: Parameters<typeof startWorkers>[0];
+      if (coordinator) {
+        deps = remoteDeps({ url: coordinator, token: token!, home }, say);
+      } else {
+        const db = cliDb();
+        deps = { db, home, store: createLocalStore(db, home) };
+      }
+      const w = await startWorkers(deps, url, {
         kinds,
         concurrency,
         ...(o.reconcileMs !== undefined ? { reconcileMs: Number(o.reconcileMs) } : {}),
         ...(graceMs !== undefined ? { graceMs } : {}),
-        onEvent: (m) => process.stdout.write(`${new Date().toISOString()} ${m}\n`),
+        onEvent: say,
       });
-      process.stdout.write(`worker ${process.pid} ready: ${kinds.join(', ')} (concurrency ${concurrency})\n`);
+      process.stdout.write(`worker ${process.pid} ready: ${kinds.join(', ')} (concurrency ${concurrency})${coordinator ? ` via coordinator ${coordinator}` : ''}\n`);
       await new Promise<void>((resolve) => {
         const stop = async (sig: string) => {
           process.stdout.write(`${sig}: stopping (active steps checkpoint and re-queue)…\n`);

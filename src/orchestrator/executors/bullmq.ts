@@ -25,7 +25,7 @@ import type { Db } from '../../store/db.js';
 import { stages } from '../../store/schema.js';
 import type { Progress } from '../../stages/contract.js';
 import { activeRunIds, advanceRun, progressOf } from '../scheduler.js';
-import { runStageAttempt, timing, type ExecDeps } from '../execute.js';
+import { runStageAttempt, timing, type AttemptResult, type ExecDeps } from '../execute.js';
 
 export const QUEUE_PREFIX = 'alignflow';
 export const queueNameFor = (kind: string) => `stage-${kind}`;
@@ -233,8 +233,46 @@ export interface RunningWorkers {
   shutdown(): Promise<void>;
 }
 
-/** Starts one BullMQ Worker per stage kind (queue), all sharing one SQLite-backed processor. */
-export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOptions): Promise<RunningWorkers> {
+/**
+ * After an attempt is recorded: schedules the run's successors (and runs waiting on the same cache
+ * key), a waiting stage's re-invocation, or a retry's delayed job. Run by the worker that recorded
+ * the attempt, or by the coordinator for a remote worker.
+ */
+export async function afterAttempt(dispatcher: Dispatcher, db: Db, runId: string, stageId: string, res: AttemptResult): Promise<void> {
+  switch (res.status) {
+    case 'succeeded':
+    case 'cancelled':
+    case 'failed': {
+      await dispatcher.dispatchRun(db, runId);
+      // Runs whose stage waits for this one's cache key (in-flight dedupe) can move on now.
+      const row = db.select({ key: stages.cacheKey }).from(stages).where(eq(stages.id, stageId)).get();
+      if (row?.key) {
+        const waiters = db.select({ runId: stages.runId }).from(stages).where(and(eq(stages.cacheKey, row.key), eq(stages.state, 'pending'))).all();
+        for (const w of new Set(waiters.map((x) => x.runId))) await dispatcher.dispatchRun(db, w);
+      }
+      return;
+    }
+    case 'waiting':
+    case 'requeued':
+      await dispatcher.dispatchRun(db, runId);
+      return;
+    case 'retry': {
+      const row = db.select().from(stages).where(eq(stages.id, stageId)).get();
+      if (row) await dispatcher.enqueue([row], { delayMs: res.delayMs });
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/** A worker on another host: its attempts go through the coordinator (src/orchestrator/remote/). */
+export interface RemoteDeps {
+  remote: { attempt(stageId: string, o: { workerId: string; shutdown: AbortSignal; onProgress: (p: Progress) => void }): Promise<AttemptResult> };
+}
+
+/** Starts one BullMQ Worker per stage kind (queue), all sharing one processor (SQLite-backed, or remote). */
+export async function startWorkers(deps: ExecDeps | RemoteDeps, url: string, opts: WorkerOptions): Promise<RunningWorkers> {
   const shutdown = new AbortController();
   const workerId = opts.workerId ?? `${os.hostname()}-${process.pid}`;
   const say = opts.onEvent ?? (() => undefined);
@@ -243,46 +281,20 @@ export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOpti
   /** Attempts in progress: shutdown waits for them (they record in SQLite, which needs no Redis). */
   const attempts = new Set<Promise<unknown>>();
 
-  const afterStage = async (runId: string, stageId: string) => {
-    await dispatcher.dispatchRun(deps.db, runId);
-    // Runs whose stage waits for this one's cache key (in-flight dedupe) can move on now.
-    const row = deps.db.select({ key: stages.cacheKey }).from(stages).where(eq(stages.id, stageId)).get();
-    if (row?.key) {
-      const waiters = deps.db.select({ runId: stages.runId }).from(stages).where(and(eq(stages.cacheKey, row.key), eq(stages.state, 'pending'))).all();
-      for (const w of new Set(waiters.map((x) => x.runId))) await dispatcher.dispatchRun(deps.db, w);
-    }
-  };
-
   const processor = async (job: Job<StageJobData>) => {
     const { stageId, runId } = job.data;
-    const attempt = runStageAttempt(deps, stageId, {
+    const o = {
       workerId,
       shutdown: shutdown.signal,
       onProgress: (p: Progress) => void job.updateProgress({ stageId, ...p }).catch(() => undefined),
-    });
+    };
+    // A remote worker's coordinator records the outcome and schedules what follows; a local one does both here.
+    const attempt = 'remote' in deps ? deps.remote.attempt(stageId, o) : runStageAttempt(deps, stageId, o).then(async (res) => (await afterAttempt(dispatcher, deps.db, runId, stageId, res), res));
     attempts.add(attempt);
     const res = await attempt.finally(() => attempts.delete(attempt));
     say(`${stageId}: ${res.status}`);
-    switch (res.status) {
-      case 'succeeded':
-      case 'cancelled':
-        await afterStage(runId, stageId);
-        return res;
-      case 'failed':
-        await afterStage(runId, stageId);
-        throw new UnrecoverableError(res.error);
-      case 'waiting':
-      case 'requeued':
-        await dispatcher.dispatchRun(deps.db, runId);
-        return res;
-      case 'retry': {
-        const row = deps.db.select().from(stages).where(eq(stages.id, stageId)).get();
-        if (row) await dispatcher.enqueue([row], { delayMs: res.delayMs });
-        return res;
-      }
-      default:
-        return res; // busy / skipped: another worker has it, or nothing is due
-    }
+    if (res.status === 'failed') throw new UnrecoverableError(res.error);
+    return res; // busy / skipped: another worker has it, or nothing is due
   };
 
   const lockDuration = Number(process.env.ALIGNFLOW_LOCK_MS ?? 30_000);
@@ -304,13 +316,14 @@ export async function startWorkers(deps: ExecDeps, url: string, opts: WorkerOpti
   for (const w of workers) w.on('error', (err) => void (outage.error(err) || say(`worker error: ${err.message}`)));
 
   let timer: NodeJS.Timeout | undefined;
-  const reconcileMs = opts.reconcileMs ?? Number(process.env.ALIGNFLOW_RECONCILE_MS ?? 5000);
+  // Only a process holding the database reconciles (a remote worker's coordinator does it for it).
+  const reconcileMs = 'remote' in deps ? 0 : opts.reconcileMs ?? Number(process.env.ALIGNFLOW_RECONCILE_MS ?? 5000);
   let reconciling = false;
   const tick = async () => {
     if (reconciling || shutdown.signal.aborted) return;
     reconciling = true;
     try {
-      const r = await dispatcher.reconcile(deps.db);
+      const r = await dispatcher.reconcile((deps as ExecDeps).db);
       if (r.jobs > 0) say(`reconcile: re-enqueued ${r.jobs} job(s) Redis had lost`);
     } catch (err) {
       if (!outage.error(err)) say(`reconcile failed: ${(err as Error).message}`);

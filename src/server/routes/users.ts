@@ -32,7 +32,7 @@ export default async function userRoutes(app: FastifyInstance, opts: RouteContex
     schema: {
       summary: 'Add a user; the token in the answer is shown once and stored only as a sha256',
       tags: ['users'],
-      body: { type: 'object', required: ['name', 'role'], additionalProperties: false, properties: { name: nameParams.properties.name, role: { type: 'string', enum: ['admin', 'labeler', 'viewer'] }, ...expiry } },
+      body: { type: 'object', required: ['name', 'role'], additionalProperties: false, properties: { name: nameParams.properties.name, role: { type: 'string', enum: ['admin', 'labeler', 'viewer', 'worker'] }, ...expiry } },
     },
   }, async (req, reply) => {
     const b = req.body as { name: string; role: string };
