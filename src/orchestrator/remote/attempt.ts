@@ -102,7 +102,12 @@ export interface RemoteAttemptOptions {
   onEvent?: (msg: string) => void;
 }
 
-export async function runRemoteAttempt(cfg: RemoteWorkerConfig, stageId: string, opts: RemoteAttemptOptions = {}): Promise<AttemptResult> {
+let attemptSeq = 0;
+
+export async function runRemoteAttempt(cfgIn: RemoteWorkerConfig, stageId: string, opts: RemoteAttemptOptions = {}): Promise<AttemptResult> {
+  // Each attempt has its own worker id: a takeover of this very stage by this same process (its
+  // heartbeat went stale while the coordinator was down) must not look like the old attempt.
+  const cfg = { ...cfgIn, worker: `${cfgIn.worker}.${++attemptSeq}` };
   const client = new CoordinatorClient(cfg.url, cfg.token, cfg.worker);
   const c = await client.json<Claimed>('POST', `/stages/${stageId}/claim`);
   if (!c.ok) return c.result;
@@ -111,10 +116,12 @@ export async function runRemoteAttempt(cfg: RemoteWorkerConfig, stageId: string,
   const onShutdown = () => abort.abort(new Error('worker shutting down'));
   if (opts.shutdown?.aborted) onShutdown();
   opts.shutdown?.addEventListener('abort', onShutdown, { once: true });
-  // The heartbeat doubles as the cancel channel. Unanswered for longer than the stale limit, the
-  // coordinator has presumed this worker dead and another may hold the stage: stop (the new
-  // holder resumes from the last uploaded checkpoint; this one's late writes are refused).
+  // The heartbeat doubles as the cancel channel. While the coordinator is unreachable the stage
+  // goes on (nobody can take it over while the coordinator is down; and on a cut link, its
+  // uploads fail and every write is refused once another worker holds it); the first answer
+  // after that says whether this attempt still holds the stage.
   let lastAnswer = Date.now();
+  let said = false;
   let beating = false;
   const beat = setInterval(() => {
     if (beating) return;
@@ -123,12 +130,13 @@ export async function runRemoteAttempt(cfg: RemoteWorkerConfig, stageId: string,
       .json<{ cancel: boolean }>('POST', `/stages/${stageId}/heartbeat`, undefined, { retryMs: 0 })
       .then((r) => {
         lastAnswer = Date.now();
+        said = false;
         if (r.cancel && !abort.signal.aborted) abort.abort(new Error('stage cancelled'));
       })
       .catch(() => {
-        if (Date.now() - lastAnswer > timing.staleMs && !abort.signal.aborted) {
-          opts.onEvent?.(`${stageId}: coordinator unreachable for ${Math.round((Date.now() - lastAnswer) / 1000)} s; stopping the stage (another worker takes it over)`);
-          abort.abort(new Error('coordinator unreachable'));
+        if (Date.now() - lastAnswer > timing.staleMs && !said) {
+          said = true;
+          opts.onEvent?.(`${stageId}: no heartbeat answer from the coordinator for ${Math.round((Date.now() - lastAnswer) / 1000)} s; the stage goes on, and stops if another worker took it over meanwhile`);
         }
       })
       .finally(() => (beating = false));

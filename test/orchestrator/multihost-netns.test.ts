@@ -1,0 +1,225 @@
+// Workers on other hosts, for real: the coordinator (`alignflow serve --redis`) and a password-
+// protected redis-server run in one network namespace, two `alignflow worker --coordinator`
+// processes in two others, each with its own home (a blob cache, never a database); they reach
+// the coordinator and Redis only over veth links (10.77.N.0/24). A worker on the coordinator host
+// (shared home) takes the labeling kinds (collect, label), as docs/deployment.md describes.
+//   1. A real tiny pipeline (model init, SFT, collect, label, DPO, eval) gives the artifact ids
+//      of an inline run, every stage once.
+//   2. The link of the worker running SFT is cut mid-stage: its heartbeat goes stale, the other
+//      worker takes the stage over and resumes from the last uploaded checkpoint; then the
+//      coordinator is killed (-9) while a checkpoint is being uploaded and started again: the
+//      upload resumes, and the result equals an uninterrupted run's.
+// Skipped (saying why) where `ip netns` cannot be used: not root, or not Linux.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { eq } from 'drizzle-orm';
+import { setup, submit, type Env } from './helpers.js';
+import { createTopology, kill9, netnsUnavailable, spawnIn, type NsProc, type Topology } from './netns.js';
+import { fastTimings } from './workers.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { openDb, type Db } from '../../src/store/db.js';
+import { databasePath } from '../../src/config/paths.js';
+import { driveRun } from '../../src/orchestrator/executors/inline.js';
+import { getRun, runLogs, runStages } from '../../src/orchestrator/runs.js';
+import { checkpoints, stageOutputs } from '../../src/store/schema.js';
+import { loadStages } from '../../src/stages/index.js';
+
+const why = netnsUnavailable();
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = path.join(root, 'src/cli/main.ts');
+await loadStages(['model_init', 'sft', 'collect', 'label', 'dpo', 'eval']);
+
+const abs = (p: string) => JSON.stringify(path.join(root, p));
+const model = `
+seed: 5
+model:
+  fresh:
+    preset: gpt2-micro
+    tokenizer: { type: bytes, dataset: sft }`;
+// Collect and label run for real; DPO trains on the bundled explicit preferences (the rule judge
+// ties every answer of a barely trained byte model) and takes the labels as a dependency.
+const fullSpec = `
+name: multihost${model}
+datasets:
+  sft: ${abs('datasets/samples/sft-prompt-completion.jsonl')}
+  prompts: ${abs('datasets/sentiment/prompts.jsonl')}
+  prefs: { path: ${abs('datasets/samples/preference-explicit.jsonl')}, kind: preference }
+  eval_prompts: ${abs('datasets/sentiment/eval_prompts.jsonl')}
+  eval_prefs: ${abs('datasets/sentiment/eval_prefs.jsonl')}
+stages:
+  sft:
+    inputs: { model: model, train: datasets.sft }
+    config: { max_steps: 24, batch_size: 4, lr: 0.003, schedule: cosine, warmup_steps: 2, max_length: 48, checkpoint_every: 8, keep_checkpoints: 2 }
+  collect:
+    inputs: { model: sft, prompts: datasets.prompts }
+    config: { k: 2, max_prompts: 8, max_new_tokens: 8, temperature: 1.0, batch_size: 8, pairing: all }
+  label:
+    inputs: { pairs: collect }
+    config: { labeler: rule, judge: ${abs('judges/sentiment.mjs')} }
+  dpo:
+    inputs: { model: sft, reference: sft, train: datasets.prefs, labeled: label }
+    config: { max_steps: 3, batch_size: 4, lr: 0.001, max_length: 48, log_every: 1, checkpoint_every: 2 }
+  eval:
+    inputs: { model: dpo, baseline_sft: sft, reference: sft, prompts: datasets.eval_prompts, pairs: datasets.eval_prefs }
+    config: { judges: [{ type: rule, module: ${abs('judges/sentiment.mjs')} }], sampling: { temperature: 1.0, max_new_tokens: 8 }, max_prompts: 8, max_pairs: 8, bootstrap_resamples: 100 }
+`;
+const SFT_STEPS = 48;
+const sftSpec = `
+name: multihost-faults${model}
+datasets:
+  sft: ${abs('datasets/samples/sft-prompt-completion.jsonl')}
+stages:
+  sft:
+    inputs: { model: model, train: datasets.sft }
+    config: { max_steps: ${SFT_STEPS}, batch_size: 4, lr: 0.003, schedule: cosine, warmup_steps: 2, max_length: 48, checkpoint_every: 4, keep_checkpoints: 2 }
+`;
+
+// Heartbeats every 250 ms, presumed dead after 5 s (loaded CI machines answer HTTP late).
+const timings = { ...fastTimings, ALIGNFLOW_STALE_MS: '5000' };
+const REDIS_PORT = 16379;
+const COORD_PORT = 18765;
+const PASS = `pw-${process.pid}`;
+
+async function waitFor<T>(probe: () => T | undefined, ms: number, what: string, everyMs = 100): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const outputsOf = (db: Db, runId: string) =>
+  Object.fromEntries(runStages(db, runId).map((s) => [s.name, db.select().from(stageOutputs).where(eq(stageOutputs.stageId, s.id)).all().map((o) => `${o.role}=${o.artifactId}`).sort().join(',')]));
+
+async function inline(spec: string): Promise<Record<string, string>> {
+  const env: Env = await setup();
+  const runId = await submit(env, spec);
+  assert.equal(await driveRun(env, runId), 'succeeded', JSON.stringify(runStages(env.db, runId).map((s) => [s.name, s.state, s.error])));
+  return outputsOf(env.db, runId);
+}
+
+interface Cluster {
+  topo: Topology;
+  coordHome: string;
+  workerHomes: string[];
+  coordinator: NsProc;
+  workers: NsProc[];
+  db: Db;
+  startCoordinator(): Promise<NsProc>;
+  submit(spec: string): string;
+}
+
+async function cluster(): Promise<Cluster> {
+  const topo = createTopology(2);
+  const coordHome = path.join(tmpDir(), 'coord');
+  const env = { ...process.env, ...timings, ALIGNFLOW_HOME: coordHome };
+  const node = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+  const added = node(['users', 'add', 'wk', '--role', 'worker', '--json']);
+  assert.equal(added.status, 0, added.stderr);
+  const token = JSON.parse(added.stdout).token as string;
+
+  const redis = spawnIn(topo.coord, 'redis-server', ['--port', String(REDIS_PORT), '--bind', '0.0.0.0', '--protected-mode', 'no', '--requirepass', PASS, '--save', '', '--appendonly', 'no'], env, root);
+  await redis.waitFor('Ready to accept connections', 20_000);
+  const localRedis = `redis://:${PASS}@127.0.0.1:${REDIS_PORT}`;
+  const startCoordinator = async () => {
+    const p = spawnIn(topo.coord, process.execPath, ['--import', 'tsx', cli, 'serve', '--host', '0.0.0.0', '--port', String(COORD_PORT), '--redis', localRedis], env, root);
+    await p.waitFor('alignflow serving', 180_000);
+    return p;
+  };
+  const coordinator = await startCoordinator();
+  // The labeling kinds run beside the coordinator, on its home.
+  const local = spawnIn(topo.coord, process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', localRedis, '--stages', 'collect,label'], env, root);
+  const workerHomes = topo.workers.map(() => path.join(tmpDir(), 'worker'));
+  const workers = topo.workers.map((w, i) =>
+    spawnIn(w.ns, process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://:${PASS}@${w.coordAddr}:${REDIS_PORT}`, '--coordinator', `http://${w.coordAddr}:${COORD_PORT}`, '--token', token, '--stages', 'model_init,sft,dpo,eval'], { ...process.env, ...timings, ALIGNFLOW_HOME: workerHomes[i], ALIGNFLOW_UPLOAD_CHUNK_BYTES: '16384', ALIGNFLOW_COORD_RETRY_MS: '90000' }, root),
+  );
+  await Promise.all([local, ...workers].map((w) => w.waitFor('ready:', 180_000)));
+  const db = openDb(databasePath(coordHome));
+  return {
+    topo,
+    coordHome,
+    workerHomes,
+    coordinator,
+    workers,
+    db,
+    startCoordinator,
+    submit(spec: string) {
+      const file = path.join(tmpDir(), 'spec.yaml');
+      fs.writeFileSync(file, spec);
+      // Submitted on the coordinator host (Redis listens only there).
+      const r = spawnSync('ip', ['netns', 'exec', topo.coord, process.execPath, '--import', 'tsx', cli, 'submit', file, '--redis', localRedis, '--json'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout).id as string;
+    },
+  };
+}
+
+const finished = (db: Db, runId: string) => {
+  const s = getRun(db, runId).status;
+  return s === 'succeeded' || s === 'failed' || s === 'cancelled' ? s : undefined;
+};
+const failure = (c: Cluster, runId: string) => `${JSON.stringify(runStages(c.db, runId).map((s) => [s.name, s.state, s.worker, s.error]))}\n--- workers:\n${c.workers.map((w) => w.output().slice(-1500)).join('\n---\n')}\n--- coordinator:\n${c.coordinator.output().slice(-1500)}`;
+
+test('multi-host: the tiny pipeline over the coordinator gives the artifact ids of an inline run', { skip: why, timeout: 600_000 }, async (t) => {
+  const [ref, c] = await Promise.all([inline(fullSpec), cluster()]);
+  t.after(() => c.topo.destroy());
+  const runId = c.submit(fullSpec);
+  const status = await waitFor(() => finished(c.db, runId), 400_000, 'the run', 250).catch((e: Error) => assert.fail(`${e.message}: ${failure(c, runId)}`));
+  assert.equal(status, 'succeeded', failure(c, runId));
+  assert.deepEqual(outputsOf(c.db, runId), ref);
+  const stages = runStages(c.db, runId);
+  for (const s of stages) assert.equal(s.attempts, 1, `${s.name} ran once`);
+  // Training stages ran on the remote workers (worker ids "wk/<host>-<pid>.<attempt>"), labeling beside the coordinator.
+  for (const s of stages.filter((x) => ['model', 'sft', 'dpo', 'eval'].includes(x.name))) assert.match(s.worker ?? '', /^wk\//, s.name);
+  for (const s of stages.filter((x) => ['collect', 'label'].includes(x.name))) assert.doesNotMatch(s.worker ?? '', /^wk\//, s.name);
+  for (const h of c.workerHomes) {
+    assert.ok(!fs.existsSync(path.join(h, 'alignflow.db')), `${h}: a remote worker never opens a database`);
+  }
+  assert.ok(c.workerHomes.some((h) => fs.existsSync(path.join(h, 'blobs'))), 'the workers cached blobs in their own homes');
+});
+
+test('multi-host faults: a worker loses its link mid-SFT, the coordinator is killed mid-upload; same artifacts as an uninterrupted run', { skip: why, timeout: 600_000 }, async (t) => {
+  const [ref, c] = await Promise.all([inline(sftSpec), cluster()]);
+  t.after(() => c.topo.destroy());
+  const runId = c.submit(sftSpec);
+  const sft = () => runStages(c.db, runId).find((s) => s.name === 'sft')!;
+  // SFT running on a remote worker, with a checkpoint uploaded and recorded.
+  const first = await waitFor(() => {
+    const s = sft();
+    return s.state === 'running' && c.db.select().from(checkpoints).where(eq(checkpoints.stageId, s.id)).all().length > 0 ? s : undefined;
+  }, 240_000, 'SFT to checkpoint', 50).catch((e: Error) => assert.fail(`${e.message}: ${failure(c, runId)}`));
+  const holder = c.workers.findIndex((w) => first.worker?.startsWith(`wk/`) && first.worker.includes(`-${w.proc.pid}.`));
+  assert.ok(holder >= 0, `SFT held by one of the remote workers (${first.worker})`);
+  c.topo.link(holder, false); // the cable is cut: no FIN, no RST, just silence
+
+  // The other worker takes over once the heartbeat is stale.
+  const second = await waitFor(() => {
+    const s = sft();
+    return s.state === 'running' && s.attempts >= 2 && s.worker !== first.worker ? s : undefined;
+  }, 120_000, 'a takeover', 50).catch((e: Error) => assert.fail(`${e.message}: ${failure(c, runId)}`));
+  assert.ok(second.worker!.includes(`-${c.workers[1 - holder]!.proc.pid}.`), 'taken over by the other worker');
+
+  // Kill -9 the coordinator while a checkpoint upload is in flight, then start it again.
+  const tmp = path.join(c.coordHome, 'tmp');
+  const parts = () => (fs.existsSync(tmp) ? fs.readdirSync(tmp).filter((f) => f.startsWith('upload-') && f.endsWith('.part')) : []);
+  const part = await waitFor(() => (parts().length > 0 ? parts()[0]! : sft().state !== 'running' ? null : undefined), 120_000, 'an upload in flight', 5);
+  assert.ok(part, 'caught a checkpoint upload in flight');
+  await kill9(c.coordinator);
+  const kept = fs.statSync(path.join(tmp, part)).size;
+  assert.ok(kept > 0, 'the acknowledged chunks are on disk after kill -9');
+  c.coordinator = await c.startCoordinator();
+
+  const status = await waitFor(() => finished(c.db, runId), 300_000, 'the run', 250).catch((e: Error) => assert.fail(`${e.message}: ${failure(c, runId)}`));
+  assert.equal(status, 'succeeded', failure(c, runId));
+  assert.deepEqual(outputsOf(c.db, runId), ref, 'bit-identical to the uninterrupted run');
+  const logs = runLogs(c.db, runId).map((e) => e.message);
+  assert.ok(logs.some((m) => /stage sft: .* stopped answering; .* takes over/.test(m)), 'taken over from the cut worker');
+  assert.ok(logs.some((m) => /SFT: resuming from the checkpoint of step \d+/.test(m)), 'resumed from its last uploaded checkpoint');
+  assert.deepEqual(parts(), [], 'every upload completed (no part left behind)');
+});
