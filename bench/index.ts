@@ -17,6 +17,7 @@ const MODULES: { name: string; load: () => Promise<{ run: (emit: Emit, argv: str
   { name: 'labeling', load: () => import('./labeling.js') },
   { name: 'dispatch', load: () => import('./dispatch.js') },
   { name: 'rl', load: () => import('./rl.js') },
+  { name: 'remote', load: () => import('./remote-worker.js') },
 ];
 
 // module names, then options for them (--threads N sets ALIGNFLOW_THREADS before the backend starts)

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { setup, submit, writeFile } from '../orchestrator/helpers.js';
+import { runCli, setup, submit, writeFile } from '../orchestrator/helpers.js';
+import { redisConnection } from '../../src/orchestrator/executors/bullmq.js';
 import { buildServer } from '../../src/server/index.js';
 import { addUser } from '../../src/labeling/users.js';
 import { advanceRun } from '../../src/orchestrator/scheduler.js';
@@ -159,4 +160,32 @@ test('a remote attempt (handler in a worker thread, over HTTP) records what a lo
   assert.ok(env.db.select().from(checkpoints).where(eq(checkpoints.stageId, a.id)).all().length > 0);
   assert.ok(!fs.existsSync(path.join(home, 'alignflow.db')), 'the remote worker never opens a database');
   assert.ok(fs.readdirSync(path.join(home, 'blobs')).length > 0, 'its blob cache holds what it read and wrote');
+});
+
+test('worker --coordinator: flags are checked before anything starts, and the labeling kinds stay on the coordinator host', { timeout: 120_000 }, async () => {
+  const home = tmpDir();
+  const noToken = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', base]);
+  assert.equal(noToken.code, 2, noToken.err);
+  assert.match(noToken.err, /--coordinator needs --token/);
+  const labeling = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', base, '--token', tok.w1, '--stages', 'sft,collect,label']);
+  assert.equal(labeling.code, 2, labeling.err);
+  assert.match(labeling.err, /collect, label write the labeling database/);
+  const badUrl = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', 'ftp://x', '--token', tok.w1]);
+  assert.equal(badUrl.code, 2, badUrl.err);
+  assert.match(badUrl.err, /http:\/\/ or https:\/\//);
+  assert.ok(!fs.existsSync(path.join(home, 'alignflow.db')), 'nothing opened a database');
+});
+
+test('Redis URLs with a password and rediss:// (TLS) reach ioredis as such', () => {
+  const plain = redisConnection('redis://:s3cret@10.0.0.1:6379/2', { lazyConnect: true });
+  assert.equal(plain.options.password, 's3cret');
+  assert.equal(plain.options.db, 2);
+  assert.equal(plain.options.tls, undefined);
+  const tls = redisConnection('rediss://worker:s3cret@coord.example:6380', { lazyConnect: true });
+  assert.equal(tls.options.username, 'worker');
+  assert.equal(tls.options.password, 's3cret');
+  assert.ok(tls.options.tls, 'rediss:// turns TLS on');
+  plain.disconnect();
+  tls.disconnect();
+  // (A password-protected redis-server is exercised end to end by test/orchestrator/multihost-netns.test.ts.)
 });

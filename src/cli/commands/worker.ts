@@ -10,6 +10,7 @@ import { loadStages, stageKinds } from '../../stages/index.js';
 import { usageError } from '../../errors.js';
 import { startWorkers } from '../../orchestrator/executors/bullmq.js';
 import { remoteDeps } from '../../orchestrator/remote/attempt.js';
+import { CoordinatorClient } from '../../orchestrator/remote/client.js';
 
 /** Kinds whose handlers write the labeling database (StageContext.labeling): coordinator host only. */
 const LABELING_KINDS = ['collect', 'label'];
@@ -48,6 +49,7 @@ export function register(program: Command): void {
       const say = (m: string) => process.stdout.write(`${new Date().toISOString()} ${m}\n`);
       let deps: Parameters<typeof startWorkers>[0];
       if (coordinator) {
+        new CoordinatorClient(coordinator, token!, 'check'); // refuses a malformed URL now, not at the first job
         deps = remoteDeps({ url: coordinator, token: token!, home }, say);
       } else {
         const db = cliDb();
