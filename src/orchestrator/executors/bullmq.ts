@@ -289,9 +289,12 @@ export async function startWorkers(deps: ExecDeps | RemoteDeps, url: string, opt
       onProgress: (p: Progress) => void job.updateProgress({ stageId, ...p }).catch(() => undefined),
     };
     // A remote worker's coordinator records the outcome and schedules what follows; a local one does both here.
-    const attempt = 'remote' in deps ? deps.remote.attempt(stageId, o) : runStageAttempt(deps, stageId, o).then(async (res) => (await afterAttempt(dispatcher, deps.db, runId, stageId, res), res));
+    const attempt = 'remote' in deps ? deps.remote.attempt(stageId, o) : runStageAttempt(deps, stageId, o);
     attempts.add(attempt);
     const res = await attempt.finally(() => attempts.delete(attempt));
+    // (After the attempt left `attempts`: shutdown closes the workers as soon as the attempts are
+    // recorded, so a worker that is stopping does not pick up the job this dispatch adds.)
+    if (!('remote' in deps)) await afterAttempt(dispatcher, deps.db, runId, stageId, res);
     say(`${stageId}: ${res.status}`);
     if (res.status === 'failed') throw new UnrecoverableError(res.error);
     return res; // busy / skipped: another worker has it, or nothing is due
