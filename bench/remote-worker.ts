@@ -14,7 +14,7 @@ import type { Emit } from './index.js';
 export async function run(emit: Emit, argv: string[] = []): Promise<void> {
   const roundsAt = argv.indexOf('--rounds');
   const rounds = roundsAt >= 0 ? Number(argv[roundsAt + 1]) : 3;
-  const [{ openDb }, { createLocalStore }, { databasePath }, { loadSpecFile }, { getStage, loadStages }, { createRun, runStages }, { advanceRun }, { runStageAttempt }, { runRemoteAttempt }, { buildServer }, { addUser }, { driveRun }] = await Promise.all([
+  const [{ openDb }, { createLocalStore }, { databasePath }, { loadSpecFile }, { getStage, loadStages }, { createRun, runStages }, { advanceRun }, { runStageAttempt }, { runRemoteAttempt }, { buildServer }, { addUser }] = await Promise.all([
     import('../src/store/db.js'),
     import('../src/store/artifacts.js'),
     import('../src/config/paths.js'),
@@ -26,7 +26,6 @@ export async function run(emit: Emit, argv: string[] = []): Promise<void> {
     import('../src/orchestrator/remote/attempt.js'),
     import('../src/server/index.js'),
     import('../src/labeling/users.js'),
-    import('../src/orchestrator/executors/inline.js'),
   ]);
   await loadStages(['model_init', 'sft']);
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'alignflow-bench-remote-'));
@@ -44,7 +43,7 @@ export async function run(emit: Emit, argv: string[] = []): Promise<void> {
         const runId = await createRun(db, store, spec, { executor: 'bullmq', specPath: specFile, force: ['sft'] });
         advanceRun(db, runId);
         const model = runStages(db, runId).find((s) => s.name === 'model')!;
-        if (model.state === 'queued') await driveRun({ db, store, home }, runId); // first round only (then cached)
+        if (model.state === 'queued') await runStageAttempt({ db, store, home }, model.id, { workerId: 'bench-local' }); // first round only (then cached)
         advanceRun(db, runId);
         const sft = runStages(db, runId).find((s) => s.name === 'sft')!;
         if (sft.state !== 'queued') throw new Error(`sft is ${sft.state}`);
