@@ -66,6 +66,22 @@ struct Args {
   uint32_t* any32(size_t i, int64_t need) {
     return static_cast<uint32_t*>(buf32(i, need, napi_float32_array, napi_int32_array));
   }
+  double f64(size_t i) {
+    double v;
+    if (napi_get_value_double(env, at(i), &v) != napi_ok) throw Err{"argument " + std::to_string(i) + " must be a number"};
+    return v;
+  }
+  std::vector<double> doubles(size_t i) {
+    uint32_t n;
+    if (napi_get_array_length(env, at(i), &n) != napi_ok) throw Err{"argument " + std::to_string(i) + " must be an array"};
+    std::vector<double> out(n);
+    for (uint32_t j = 0; j < n; j++) {
+      napi_value v;
+      napi_get_element(env, argv[i], j, &v);
+      if (napi_get_value_double(env, v, &out[j]) != napi_ok) throw Err{"argument " + std::to_string(i) + " must hold numbers"};
+    }
+    return out;
+  }
   std::vector<int64_t> list(size_t i) {
     uint32_t n;
     if (napi_get_array_length(env, at(i), &n) != napi_ok) throw Err{"argument " + std::to_string(i) + " must be an array"};
@@ -326,6 +342,61 @@ napi_value Compare(napi_env env, napi_callback_info info) {
   });
 }
 
+// geluNew(x, out, n) / geluNewGrad(x, dy, dx, n)
+napi_value GeluNew(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info);
+    int64_t n = a.i64(2);
+    af::gelu_new(a.f32(0, n), a.f32(1, n), n);
+    return undef(env);
+  });
+}
+napi_value GeluNewGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info);
+    int64_t n = a.i64(3);
+    af::gelu_new_grad(a.f32(0, n), a.f32(1, n), a.f32(2, n), n);
+    return undef(env);
+  });
+}
+
+// layerNorm(x, g, b, out, mean, rstd, rows, cols, eps)
+napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info);
+    int64_t rows = a.i64(6), cols = a.i64(7);
+    if (rows < 0 || cols < 0) throw Err{"negative size"};
+    af::layer_norm(a.f32(0, rows * cols), a.f32(1, cols), a.f32(2, cols), a.f32(3, rows * cols), a.f32(4, rows),
+                   a.f32(5, rows), rows, cols, (float)a.f64(8));
+    return undef(env);
+  });
+}
+
+// layerNormGrad(x, g, mean, rstd, dy, dx, dg, db, rows, cols)
+napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info);
+    int64_t rows = a.i64(8), cols = a.i64(9);
+    if (rows < 0 || cols < 0) throw Err{"negative size"};
+    af::layer_norm_grad(a.f32(0, rows * cols), a.f32(1, cols), a.f32(2, rows), a.f32(3, rows), a.f32(4, rows * cols),
+                        a.f32(5, rows * cols), a.f32(6, cols), a.f32(7, cols), rows, cols);
+    return undef(env);
+  });
+}
+
+// adamw(p, g, m, v, p1, m1, v1, n, [decay, decayFactor, beta1, 1-beta1, beta2, 1-beta2, √bc2, eps, lr/bc1])
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info);
+    int64_t n = a.i64(7);
+    std::vector<double> s = a.doubles(8);
+    if (s.size() != 9) throw Err{"adamw needs 9 scalars"};
+    af::AdamWScalars sc{s[0] != 0, (float)s[1], (float)s[2], (float)s[3], (float)s[4], (float)s[5], (float)s[6], (float)s[7], (float)s[8]};
+    af::adamw(a.f32(0, n), a.f32(1, n), a.f32(2, n), a.f32(3, n), a.f32(4, n), a.f32(5, n), a.f32(6, n), n, sc);
+    return undef(env);
+  });
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   if (openblas_set_num_threads) openblas_set_num_threads(1);
   struct {
@@ -333,7 +404,9 @@ napi_value Init(napi_env env, napi_value exports) {
     napi_callback cb;
   } fns[] = {{"setThreads", SetThreads}, {"info", Info},           {"matmul", MatMul},   {"binary", Binary},
              {"unary", Unary},           {"softmax", Softmax},     {"reduce", Reduce}, {"reduceCols", ReduceCols},   {"transpose", Transpose},
-             {"gather", Gather},         {"segmentSum", SegmentSum}, {"boxCopy", BoxCopy},     {"compare", Compare}};
+             {"gather", Gather},         {"segmentSum", SegmentSum}, {"boxCopy", BoxCopy},     {"compare", Compare},
+             {"geluNew", GeluNew},       {"geluNewGrad", GeluNewGrad}, {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad},
+             {"adamw", AdamW}};
   for (auto& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);

@@ -49,3 +49,24 @@ void compare(int op, const float* a, const float* b, uint8_t* out, int rank, con
              const int64_t* sb);
 
 }  // namespace af
+
+namespace af {
+// Fused kernels (fused.cc).
+// gelu_new (tanh approximation) and its gradient dx = dy · gelu'(x).
+void gelu_new(const float* x, float* out, int64_t n);
+void gelu_new_grad(const float* x, const float* dy, float* dx, int64_t n);
+// Layer norm over the last axis of [rows, cols] with gain g and bias b; also writes each row's mean
+// and 1/√(var + eps) for the backward pass.
+void layer_norm(const float* x, const float* g, const float* b, float* out, float* mean, float* rstd, int64_t rows,
+                int64_t cols, float eps);
+void layer_norm_grad(const float* x, const float* g, const float* mean, const float* rstd, const float* dy, float* dx,
+                     float* dg, float* db, int64_t rows, int64_t cols);
+// One AdamW update of one parameter into fresh buffers (p1, m1, v1); the scalars are float32 as the
+// tensor chain's tf.scalar()s are.
+struct AdamWScalars {
+  bool decay;
+  float decay_factor, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, step_size;
+};
+void adamw(const float* p, const float* g, const float* m, const float* v, float* p1, float* m1, float* v1, int64_t n,
+           const AdamWScalars& s);
+}  // namespace af

@@ -21,6 +21,13 @@ export interface NativeAddon {
   boxCopy(src: Float32Array | Int32Array, srcShape: number[], srcBegin: number[], dst: Float32Array | Int32Array, dstShape: number[], dstBegin: number[], box: number[]): void;
   compare(op: number, a: Float32Array, b: Float32Array, out: Uint8Array, shape: number[], stridesA: number[], stridesB: number[]): void;
   segmentSum(x: Float32Array, segmentIds: Int32Array, out: Float32Array, rows: number, inner: number, nseg: number): void;
+  // fused kernels (native/src/fused.cc)
+  geluNew(x: Float32Array, out: Float32Array, n: number): void;
+  geluNewGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, n: number): void;
+  layerNorm(x: Float32Array, g: Float32Array, b: Float32Array, out: Float32Array, mean: Float32Array, rstd: Float32Array, rows: number, cols: number, eps: number): void;
+  layerNormGrad(x: Float32Array, g: Float32Array, mean: Float32Array, rstd: Float32Array, dy: Float32Array, dx: Float32Array, dg: Float32Array, db: Float32Array, rows: number, cols: number): void;
+  /** scalars: [decay 0|1, 1 − lr·λ, β1, 1 − β1, β2, 1 − β2, √(1 − β2^t), ε, lr / (1 − β1^t)] */
+  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p1: Float32Array, m1: Float32Array, v1: Float32Array, n: number, scalars: number[]): void;
 }
 
 /** The one command that builds the addon where it is missing (Debian/Ubuntu). */

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { NativeAddon } from '../backends/native-addon.js';
 import type { BufferPool } from '../backends/buffer-pool.js';
 import { planBatchMatMul } from './matmul-shape.js';
+import { FUSED } from './fused.js';
 
 interface CpuLikeBackend {
   /** Recycled output buffers (the native backend has one; contents are unspecified). */
@@ -269,6 +270,79 @@ export function makeNativeKernels(addon: NativeAddon, fallback: (name: string) =
     const out = take(backend, numSegments * inner);
     if (out.length) addon.segmentSum(xv, sv, out, sv.length, inner, numSegments);
     return backend.makeTensorInfo([numSegments, ...innerShape], 'float32', out);
+  };
+
+  // Fused kernels, called only through src/ml/kernels/fused.ts (which checks the backend first). They
+  // have no cpu counterpart: a non-float32 input is a caller's bug, so they throw instead of falling back.
+  const need = (backend: CpuLikeBackend, t: tf.TensorInfo, what: string): Float32Array => {
+    const v = f32(backend, t);
+    if (!v) throw new Error(`${what}: needs float32 input on the native backend`);
+    return v;
+  };
+  k[FUSED.geluNew] = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const x = args.inputs.x!;
+    const xv = need(backend, x, FUSED.geluNew);
+    const out = take(backend, xv.length);
+    if (xv.length) addon.geluNew(xv, out, xv.length);
+    return backend.makeTensorInfo(x.shape.slice(), 'float32', out);
+  };
+  k[FUSED.geluNewGrad] = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { x, dy } = args.inputs;
+    const xv = need(backend, x!, FUSED.geluNewGrad);
+    const dv = need(backend, dy!, FUSED.geluNewGrad);
+    if (dv.length !== xv.length) throw new Error(`${FUSED.geluNewGrad}: dy and x differ in size`);
+    const out = take(backend, xv.length);
+    if (xv.length) addon.geluNewGrad(xv, dv, out, xv.length);
+    return backend.makeTensorInfo(x!.shape.slice(), 'float32', out);
+  };
+  k[FUSED.layerNorm] = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { x, gamma, beta } = args.inputs;
+    const cols = x!.shape[x!.shape.length - 1] ?? 1;
+    const rows = cols ? size(x!.shape) / cols : 0;
+    const xv = need(backend, x!, FUSED.layerNorm);
+    const gv = need(backend, gamma!, FUSED.layerNorm);
+    const bv = need(backend, beta!, FUSED.layerNorm);
+    if (gv.length !== cols || bv.length !== cols) throw new Error(`${FUSED.layerNorm}: gamma and beta must have ${cols} elements`);
+    const out = take(backend, xv.length);
+    const mean = take(backend, rows);
+    const rstd = take(backend, rows);
+    if (xv.length) addon.layerNorm(xv, gv, bv, out, mean, rstd, rows, cols, args.attrs!.eps as number);
+    const rowShape = [...x!.shape.slice(0, -1), 1];
+    return [backend.makeTensorInfo(x!.shape.slice(), 'float32', out), backend.makeTensorInfo(rowShape, 'float32', mean), backend.makeTensorInfo(rowShape, 'float32', rstd)];
+  };
+  k[FUSED.layerNormGrad] = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { x, gamma, mean, rstd, dy } = args.inputs;
+    const cols = x!.shape[x!.shape.length - 1] ?? 1;
+    const rows = cols ? size(x!.shape) / cols : 0;
+    const xv = need(backend, x!, FUSED.layerNormGrad);
+    const dyv = need(backend, dy!, FUSED.layerNormGrad);
+    if (dyv.length !== xv.length) throw new Error(`${FUSED.layerNormGrad}: dy and x differ in size`);
+    const dx = take(backend, xv.length);
+    const dg = take(backend, cols);
+    const db = take(backend, cols);
+    if (xv.length) addon.layerNormGrad(xv, need(backend, gamma!, FUSED.layerNormGrad), need(backend, mean!, FUSED.layerNormGrad), need(backend, rstd!, FUSED.layerNormGrad), dyv, dx, dg, db, rows, cols);
+    else (dg.fill(0), db.fill(0));
+    return [backend.makeTensorInfo(x!.shape.slice(), 'float32', dx), backend.makeTensorInfo([cols], 'float32', dg), backend.makeTensorInfo([cols], 'float32', db)];
+  };
+  k[FUSED.adamw] = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { p, g, m, v } = args.inputs;
+    const pv = need(backend, p!, FUSED.adamw);
+    const n = pv.length;
+    const gv = need(backend, g!, FUSED.adamw);
+    const mv = need(backend, m!, FUSED.adamw);
+    const vv = need(backend, v!, FUSED.adamw);
+    if (gv.length !== n || mv.length !== n || vv.length !== n) throw new Error(`${FUSED.adamw}: p, g, m and v differ in size`);
+    const p1 = take(backend, n);
+    const m1 = take(backend, n);
+    const v1 = take(backend, n);
+    if (n) addon.adamw(pv, gv, mv, vv, p1, m1, v1, n, args.attrs!.scalars as number[]);
+    const shape = p!.shape.slice();
+    return [backend.makeTensorInfo(shape, 'float32', p1), backend.makeTensorInfo(shape.slice(), 'float32', m1), backend.makeTensorInfo(shape.slice(), 'float32', v1)];
   };
 
   return k;

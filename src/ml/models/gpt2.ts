@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../../errors.js';
 import { disposeParams, forwardResult, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
+import { fusedGeluNew, fusedLayerNorm } from '../kernels/fused.js';
 import { z } from 'zod';
 import type { BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer, ModelFamily } from './types.js';
 
@@ -123,7 +124,10 @@ function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   return tf.add(tf.matMul(x, w as tf.Tensor2D), b);
 }
 
-function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
+/** torch.nn.LayerNorm over the last axis (biased variance, ε inside the root). */
+export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
+  const fused = fusedLayerNorm(x, g, b, eps); // one pass on the native backend
+  if (fused) return fused;
   const mean = tf.mean(x, -1, true);
   const d = tf.sub(x, mean);
   const variance = tf.mean(tf.mul(d, d), -1, true); // biased, as torch.nn.LayerNorm
@@ -133,6 +137,8 @@ function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, eps: number): tf.
 const GELU_C = Math.sqrt(2 / Math.PI);
 /** gelu_new; x*x*x rather than pow (pow is slow on wasm). */
 export function geluNew(x: tf.Tensor): tf.Tensor {
+  const fused = fusedGeluNew(x); // one pass on the native backend
+  if (fused) return fused;
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
 }

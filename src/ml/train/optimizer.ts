@@ -12,6 +12,7 @@
 // are never decayed. This is the same set that transformers' Trainer builds with
 // get_decay_parameter_names (everything except LayerNorm parameters and biases).
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamW } from '../kernels/fused.js';
 
 export interface AdamWConfig {
   beta1?: number;
@@ -91,6 +92,15 @@ export class AdamW {
         if (!g) continue;
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
+        const decay = weightDecay > 0 && this.decay.get(name)!;
+        // native backend: the same float32 operations in one pass (bit-identical to the chain below)
+        const fused = fusedAdamW(p, g, m, v, { decay, decayFactor: 1 - lr * weightDecay, beta1, beta2, bc2Sqrt, eps, stepSize: lr / bc1 });
+        if (fused) {
+          m.assign(fused[1]!);
+          v.assign(fused[2]!);
+          p.assign(fused[0]!);
+          continue;
+        }
         const decayed = weightDecay > 0 && this.decay.get(name) ? tf.mul(p, sDecay) : p;
         const m1 = tf.add(tf.mul(m, sB1), tf.mul(g, s1mB1));
         const v1 = tf.add(tf.mul(v, sB2), tf.mul(tf.mul(g, g), s1mB2));

@@ -1,0 +1,83 @@
+// Fused operations for the `native` backend: one C++ pass (native/src/fused.cc) where tfjs's
+// autograd would otherwise run a chain of element-wise kernels, each reading and writing the whole
+// tensor. A profile of a DPO step on the reference shape had GELU, layer norm and the AdamW update
+// as most of its Multiply/Add/Sub/Sum time (docs/engine-training.md).
+//
+// Each function returns undefined when the active backend is not `native` (or its addon lacks the
+// kernel), and the caller then runs its own tensor chain: the wasm and cpu paths are unchanged.
+// Gradients are given by tf.customGrad with a fused backward kernel, checked against the chains'
+// autograd in test/ml/native-fused.test.ts.
+import * as tf from '@tensorflow/tfjs';
+
+/** Kernel names, registered on the native backend only (src/ml/kernels/native.ts). */
+export const FUSED = {
+  geluNew: 'AlignflowGeluNew',
+  geluNewGrad: 'AlignflowGeluNewGrad',
+  layerNorm: 'AlignflowLayerNorm',
+  layerNormGrad: 'AlignflowLayerNormGrad',
+  adamw: 'AlignflowAdamW',
+} as const;
+
+/** ALIGNFLOW_FUSED=0 turns the fused paths off (to profile or test the unfused chains side by side). */
+export function fusedAvailable(kernel: string): boolean {
+  return process.env.ALIGNFLOW_FUSED !== '0' && tf.getBackend() === 'native' && tf.getKernel(kernel, 'native') !== undefined;
+}
+
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}) =>
+  tf.engine().runKernel(name, inputs, attrs) as tf.Tensor | tf.Tensor[];
+
+const geluNewOp = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x]);
+  return {
+    value: run(FUSED.geluNew, { x }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(FUSED.geluNewGrad, { x: saved[0]!, dy }) as tf.Tensor,
+  };
+});
+
+/** gelu_new (tanh approximation) of x in one pass; undefined off the native backend. */
+export function fusedGeluNew(x: tf.Tensor): tf.Tensor | undefined {
+  if (x.dtype !== 'float32' || !fusedAvailable(FUSED.geluNew)) return undefined;
+  return geluNewOp(x);
+}
+
+const layerNormOps = new Map<number, (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
+function layerNormOp(eps: number) {
+  let op = layerNormOps.get(eps);
+  if (!op) {
+    op = tf.customGrad((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+      const [y, mean, rstd] = run(FUSED.layerNorm, { x, gamma, beta }, { eps }) as tf.Tensor[];
+      save([x, gamma, mean!, rstd!]);
+      return {
+        value: y!,
+        gradFunc: (dy: tf.Tensor, [sx, sg, sm, sr]: tf.Tensor[]) => run(FUSED.layerNormGrad, { x: sx!, gamma: sg!, mean: sm!, rstd: sr!, dy }) as tf.Tensor[],
+      };
+    }) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+    layerNormOps.set(eps, op);
+  }
+  return op;
+}
+
+/** Layer norm over the last axis ((x − mean) / √(var + eps) · g + b, biased variance as
+ *  torch.nn.LayerNorm); undefined off the native backend. */
+export function fusedLayerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, b: tf.Tensor, eps: number): T | undefined {
+  if (x.rank < 1 || x.dtype !== 'float32' || g.dtype !== 'float32' || b.dtype !== 'float32' || !fusedAvailable(FUSED.layerNorm)) return undefined;
+  return layerNormOp(eps)(x, g, b) as T;
+}
+
+/** The scalars of one AdamW update, as the optimizer's tensor chain rounds them to float32. */
+export interface AdamWStepScalars {
+  decay: boolean;
+  decayFactor: number;
+  beta1: number;
+  beta2: number;
+  bc2Sqrt: number;
+  eps: number;
+  stepSize: number;
+}
+
+/** One AdamW update of one parameter: [p1, m1, v1]; undefined off the native backend. */
+export function fusedAdamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: AdamWStepScalars): tf.Tensor[] | undefined {
+  if ([p, g, m, v].some((t) => t.dtype !== 'float32') || !fusedAvailable(FUSED.adamw)) return undefined;
+  const scalars = [s.decay ? 1 : 0, s.decayFactor, s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.bc2Sqrt, s.eps, s.stepSize];
+  return run(FUSED.adamw, { p, g, m, v }, { scalars }) as tf.Tensor[];
+}
