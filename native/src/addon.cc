@@ -397,6 +397,30 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
   });
 }
 
+// scaledMaskedSoftmax(x, bias, out, batch, heads, t, s, biasPerBatch, scale)
+napi_value ScaledMaskedSoftmax(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info);
+    int64_t b = a.i64(3), h = a.i64(4), t = a.i64(5), s = a.i64(6);
+    if (b < 0 || h < 0 || t < 0 || s < 0) throw Err{"negative size"};
+    bool per = a.flag(7);
+    af::scaled_masked_softmax(a.f32(0, b * h * t * s), a.f32(1, (per ? b : 1) * t * s), a.f32(2, b * h * t * s), b, h, t, s, per,
+                              (float)a.f64(8));
+    return undef(env);
+  });
+}
+
+// softmaxGrad(y, dy, dx, rows, cols, scale)
+napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info);
+    int64_t rows = a.i64(3), cols = a.i64(4);
+    if (rows < 0 || cols < 0) throw Err{"negative size"};
+    af::softmax_grad(a.f32(0, rows * cols), a.f32(1, rows * cols), a.f32(2, rows * cols), rows, cols, (float)a.f64(5));
+    return undef(env);
+  });
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   if (openblas_set_num_threads) openblas_set_num_threads(1);
   struct {
@@ -406,7 +430,7 @@ napi_value Init(napi_env env, napi_value exports) {
              {"unary", Unary},           {"softmax", Softmax},     {"reduce", Reduce}, {"reduceCols", ReduceCols},   {"transpose", Transpose},
              {"gather", Gather},         {"segmentSum", SegmentSum}, {"boxCopy", BoxCopy},     {"compare", Compare},
              {"geluNew", GeluNew},       {"geluNewGrad", GeluNewGrad}, {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad},
-             {"adamw", AdamW}};
+             {"adamw", AdamW},           {"scaledMaskedSoftmax", ScaledMaskedSoftmax}, {"softmaxGrad", SoftmaxGrad}};
   for (auto& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);

@@ -4,6 +4,7 @@
 // each column in row order, so a result never depends on the thread count.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "fastmath.h"
@@ -119,6 +120,53 @@ void adamw(const float* p, const float* g, const float* m, const float* v, float
       m1[i] = mi;
       v1[i] = vi;
       p1[i] = pd - s.step_size * (mi / denom);
+    }
+  });
+}
+
+void scaled_masked_softmax(const float* x, const float* bias, float* out, int64_t batch, int64_t heads, int64_t t,
+                           int64_t s, bool bias_per_batch, float scale) {
+  int64_t rows = batch * heads * t;
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      int64_t b = r / (heads * t), q = r % t;
+      const float* xr = x + r * s;
+      const float* br = bias + ((bias_per_batch ? b : 0) * t + q) * s;
+      float* o = out + r * s;
+      // z = x·scale + bias, rounded as the chain's Multiply then Add are
+      float mx = -std::numeric_limits<float>::infinity();
+      bool nan = false;
+      for (int64_t j = 0; j < s; j++) {
+        float z = xr[j] * scale;
+        z = z + br[j];
+        o[j] = z;
+        if (z != z) nan = true;
+        mx = z > mx ? z : mx;
+      }
+      if (nan) mx = std::numeric_limits<float>::quiet_NaN();
+      float sum = 0;
+      for (int64_t j = 0; j < s; j++) {
+        float e = fast_exp(o[j] - mx);
+        o[j] = e;
+        sum += e;
+      }
+      float inv = 1.0f / sum;
+      for (int64_t j = 0; j < s; j++) o[j] *= inv;
+    }
+  });
+}
+
+void softmax_grad(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols, float scale) {
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, cols));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const float* yr = y + r * cols;
+      const float* dr = dy + r * cols;
+      float dot = 0;
+      for (int64_t j = 0; j < cols; j++) dot += dr[j] * yr[j];
+      float* o = dx + r * cols;
+      for (int64_t j = 0; j < cols; j++) o[j] = scale * (yr[j] * (dr[j] - dot));
     }
   });
 }

@@ -5,6 +5,9 @@
 #include <cstring>
 #include <limits>
 #include <vector>
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "fastmath.h"
 #include "pool.h"
@@ -34,6 +37,63 @@ void gemm_block(const float* a, const float* b, float* c, int64_t m, int64_t n, 
 // the columns: its value then depends on nothing but its row of A and column of B, never on M, N or
 // where the row sits in the batch, and zero terms appended to K (padding) leave it unchanged. Used for
 // the small products (attention), whose N and K follow the batch's padded length.
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// The same per-element std::fma chain as the portable loop below, with its accumulators held in SIMD
+// registers: 6 rows × 2 vectors of columns, A's 6 rows packed so each k step broadcasts from one line.
+// A fused multiply-add instruction rounds exactly as std::fma does, so the bits are the portable
+// loop's.
+#if defined(__AVX512F__)
+struct Vec {
+  using T = __m512;
+  static constexpr int64_t W = 16;
+  static T zero() { return _mm512_setzero_ps(); }
+  static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static T bcast(float x) { return _mm512_set1_ps(x); }
+  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
+};
+#else
+struct Vec {
+  using T = __m256;
+  static constexpr int64_t W = 8;
+  static T zero() { return _mm256_setzero_ps(); }
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static T bcast(float x) { return _mm256_set1_ps(x); }
+  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+};
+#endif
+template <int R, int V>
+inline void ordered_block(const float* ap, const float* bk, float* c, int64_t n, int64_t k, int64_t j0) {
+  typename Vec::T acc[R][V];
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < V; v++) acc[r][v] = Vec::zero();
+  for (int64_t q = 0; q < k; q++) {
+    typename Vec::T bv[V];
+    for (int v = 0; v < V; v++) bv[v] = Vec::load(bk + q * n + j0 + v * Vec::W);
+    for (int r = 0; r < R; r++) {
+      typename Vec::T av = Vec::bcast(ap[q * R + r]);
+      for (int v = 0; v < V; v++) acc[r][v] = Vec::fma(av, bv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < V; v++) Vec::store(c + r * n + j0 + v * Vec::W, acc[r][v]);
+}
+template <int R>
+void ordered_rows(const float* ap, const float* bk, float* c, int64_t n, int64_t k) {
+  int64_t j0 = 0;
+  for (; j0 + 2 * Vec::W <= n; j0 += 2 * Vec::W) ordered_block<R, 2>(ap, bk, c, n, k, j0);
+  for (; j0 + Vec::W <= n; j0 += Vec::W) ordered_block<R, 1>(ap, bk, c, n, k, j0);
+  for (int r = 0; r < R; r++)
+    for (int64_t j = j0; j < n; j++) {
+      float acc = 0.0f;
+      for (int64_t q = 0; q < k; q++) acc = std::fma(ap[q * R + r], bk[q * n + j], acc);
+      c[r * n + j] = acc;
+    }
+}
+#define AF_SIMD_ORDERED 1
+#endif
+
 void gemm_ordered(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
                   std::vector<float>& scratch) {
   const float* bk = b;
@@ -43,6 +103,23 @@ void gemm_ordered(const float* a, const float* b, float* c, int64_t m, int64_t n
       for (int64_t q = 0; q < k; q++) scratch[q * n + j] = b[j * k + q];
     bk = scratch.data();
   }
+#ifdef AF_SIMD_ORDERED
+  {
+    constexpr int64_t R = 6;
+    std::vector<float> ap(k * R);
+    int64_t i = 0;
+    for (; i + R <= m; i += R) {
+      for (int64_t q = 0; q < k; q++)
+        for (int64_t r = 0; r < R; r++) ap[q * R + r] = ta ? a[q * m + i + r] : a[(i + r) * k + q];
+      ordered_rows<R>(ap.data(), bk, c + i * n, n, k);
+    }
+    for (; i < m; i++) {
+      for (int64_t q = 0; q < k; q++) ap[q] = ta ? a[q * m + i] : a[i * k + q];
+      ordered_rows<1>(ap.data(), bk, c + i * n, n, k);
+    }
+    return;
+  }
+#endif
   // Register blocks of 4 rows × 16 columns, then single rows, then single columns; every path does
   // the same std::fma per element in the same k order, so where a column falls (which depends on N)
   // never changes its bits.

@@ -67,6 +67,11 @@ struct AdamWScalars {
   bool decay;
   float decay_factor, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, step_size;
 };
+// Attention probabilities softmax(x·scale + bias) over the last axis of x [batch, heads, t, s], with
+// the mask bias [batch or 1, 1, t, s]; and the softmax gradient dx = scale · y·(dy − Σ dy·y) per row.
+void scaled_masked_softmax(const float* x, const float* bias, float* out, int64_t batch, int64_t heads, int64_t t,
+                           int64_t s, bool bias_per_batch, float scale);
+void softmax_grad(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols, float scale);
 void adamw(const float* p, const float* g, const float* m, const float* v, float* p1, float* m1, float* v1, int64_t n,
            const AdamWScalars& s);
 }  // namespace af

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, useBackend, backendUnavailable } from '../../src/ml/backend.js';
 import { FUSED, fusedAvailable } from '../../src/ml/kernels/fused.js';
 import { geluNew, layerNorm } from '../../src/ml/models/gpt2.js';
+import { attend, maskBias } from '../../src/ml/models/attention.js';
 import { AdamW } from '../../src/ml/train/optimizer.js';
 import { xorshiftFloats } from '../helpers/random.js';
 
@@ -23,6 +24,7 @@ before(async () => {
 });
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const T_ = (shape: number[], seed: number) => T(shape, seed, false, 1);
 function T(shape: number[], seed: number, special = false, scale = 3) {
   const values = xorshiftFloats(size(shape), seed, scale);
   if (special && values.length > 5) {
@@ -82,6 +84,8 @@ test('the fused kernels are registered on native and used only there', async (t)
   assert.ok(names.includes(FUSED.geluNew) && !names.includes('Tanh'), names.join(','));
   const ln = await tf.profile(() => tf.tidy(() => layerNorm(tf.ones([3, 5]), tf.ones([5]), tf.zeros([5]), 1e-5)).dispose());
   assert.ok(ln.kernels.some((k) => k.name === FUSED.layerNorm) && !ln.kernels.some((k) => k.name === 'Rsqrt'));
+  const att = await tf.profile(() => tf.tidy(() => attend(tf.ones([1, 2, 3, 4]), tf.ones([1, 2, 3, 4]), tf.ones([1, 2, 3, 4]), maskBias(3, 0, undefined), 0.5)).dispose());
+  assert.ok(att.kernels.some((k) => k.name === FUSED.attentionSoftmax) && !att.kernels.some((k) => k.name === 'Softmax'));
   const p = new Map([['w', tf.variable(tf.zeros([4]))]]);
   const opt = new AdamW(p);
   const g = new Map([['w', tf.ones([4])]]);
@@ -123,6 +127,23 @@ test('layer norm: values and gradients (x, gain, bias) against the chain on cpu,
   const inputs = [bad, T([9], seed++), T([9], seed++), T([4, 9], seed++)];
   await same('layerNorm NaN/Inf', inputs.slice(0, 3), (x, g, b) => layerNorm(x as tf.Tensor2D, g!, b!, 1e-5));
   await same('grad layerNorm NaN/Inf', inputs, (x, g, b, w) => tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(layerNorm(xx as tf.Tensor2D, gg, bb, 1e-5), w!)))([x!, g!, b!]));
+});
+
+test('attention softmax(q kᵀ·scale + mask): values and gradients (q, k, v) against the chain on cpu, padded batches, odd sizes, NaN', async (t) => {
+  if (skip) return t.skip(skip);
+  let seed = 300;
+  for (const [B, H, T, D, past, padded] of [[1, 1, 1, 1, 0, false], [2, 3, 5, 7, 0, false], [3, 2, 9, 4, 0, true], [2, 2, 3, 8, 4, true], [1, 4, 33, 16, 0, false]] as [number, number, number, number, number, boolean][]) {
+    const S = past + T;
+    const keyMask = padded ? tf.tensor2d(Array.from({ length: B * S }, (_, i) => (i % S < (i / S | 0) + 1 ? 0 : 1)), [B, S], 'int32') : undefined;
+    const inputs = [T_([B, H, T, D], seed++), T_([B, H, S, D], seed++), T_([B, H, S, D], seed++), T_([B, H, T, D], seed++)];
+    const fn = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => attend(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, maskBias(T, past, keyMask), 1 / Math.sqrt(D));
+    await same(`attend ${B}x${H}x${T}x${D} past ${past}`, inputs.slice(0, 3), fn, 1e-5);
+    await same(`grad attend ${B}x${H}x${T}x${D} past ${past}`, inputs, (q, k, v, w) => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(fn(a, b, c), w!)))([q!, k!, v!]), 1e-5);
+    keyMask?.dispose();
+  }
+  const bad = T_([1, 2, 4, 3], seed++);
+  bad.values[0] = NaN;
+  await same('attend NaN', [bad, T_([1, 2, 4, 3], seed++), T_([1, 2, 4, 3], seed++)], (q, k, v) => attend(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, maskBias(4, 0, undefined), 0.5));
 });
 
 test('AdamW: the fused update is bit-identical to the tensor chain (on cpu and on native), with and without decay', async (t) => {

@@ -16,6 +16,8 @@ export const FUSED = {
   layerNorm: 'AlignflowLayerNorm',
   layerNormGrad: 'AlignflowLayerNormGrad',
   adamw: 'AlignflowAdamW',
+  attentionSoftmax: 'AlignflowAttentionSoftmax',
+  softmaxGrad: 'AlignflowSoftmaxGrad',
 } as const;
 
 /** ALIGNFLOW_FUSED=0 turns the fused paths off (to profile or test the unfused chains side by side). */
@@ -62,6 +64,23 @@ function layerNormOp(eps: number) {
 export function fusedLayerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, b: tf.Tensor, eps: number): T | undefined {
   if (x.rank < 1 || x.dtype !== 'float32' || g.dtype !== 'float32' || b.dtype !== 'float32' || !fusedAvailable(FUSED.layerNorm)) return undefined;
   return layerNormOp(eps)(x, g, b) as T;
+}
+
+/**
+ * Attention probabilities softmax(x·scale + bias) over the last axis, x [B, H, T, S] and the additive
+ * mask bias [B|1, 1, T, S]; the gradient flows to x only (the bias is a constant mask built from the
+ * batch, src/ml/models/attention.ts maskBias). Undefined off the native backend or for other shapes.
+ */
+export function fusedAttentionSoftmax(x: tf.Tensor4D, bias: tf.Tensor4D, scale: number): tf.Tensor4D | undefined {
+  const [B, , T, S] = x.shape;
+  const [b0, b1, b2, b3] = bias.shape;
+  if (x.dtype !== 'float32' || bias.dtype !== 'float32' || (b0 !== 1 && b0 !== B) || b1 !== 1 || b2 !== T || b3 !== S || !fusedAvailable(FUSED.attentionSoftmax)) return undefined;
+  const op = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    const y = run(FUSED.attentionSoftmax, { x: xx, bias }, { scale }) as tf.Tensor;
+    save([y]);
+    return { value: y, gradFunc: (dy: tf.Tensor, [sy]: tf.Tensor[]) => run(FUSED.softmaxGrad, { y: sy!, dy }, { scale }) as tf.Tensor };
+  });
+  return op(x) as tf.Tensor4D;
 }
 
 /** The scalars of one AdamW update, as the optimizer's tensor chain rounds them to float32. */

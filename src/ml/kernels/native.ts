@@ -328,6 +328,30 @@ export function makeNativeKernels(addon: NativeAddon, fallback: (name: string) =
     else (dg.fill(0), db.fill(0));
     return [backend.makeTensorInfo(x!.shape.slice(), 'float32', dx), backend.makeTensorInfo([cols], 'float32', dg), backend.makeTensorInfo([cols], 'float32', db)];
   };
+  k[FUSED.attentionSoftmax] = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { x, bias } = args.inputs;
+    const [B, H, T, S] = x!.shape as [number, number, number, number];
+    const xv = need(backend, x!, FUSED.attentionSoftmax);
+    const bv = need(backend, bias!, FUSED.attentionSoftmax);
+    const per = bias!.shape[0] !== 1;
+    if (x!.shape.length !== 4 || bias!.shape.length !== 4 || (per && bias!.shape[0] !== B) || bias!.shape[1] !== 1 || bias!.shape[2] !== T || bias!.shape[3] !== S)
+      throw new Error(`${FUSED.attentionSoftmax}: x [B, H, T, S] and bias [B|1, 1, T, S] expected, got ${x!.shape} and ${bias!.shape}`);
+    const out = take(backend, xv.length);
+    if (xv.length) addon.scaledMaskedSoftmax(xv, bv, out, B, H, T, S, per, args.attrs!.scale as number);
+    return backend.makeTensorInfo(x!.shape.slice(), 'float32', out);
+  };
+  k[FUSED.softmaxGrad] = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { y, dy } = args.inputs;
+    const yv = need(backend, y!, FUSED.softmaxGrad);
+    const dv = need(backend, dy!, FUSED.softmaxGrad);
+    if (dv.length !== yv.length) throw new Error(`${FUSED.softmaxGrad}: dy and y differ in size`);
+    const cols = y!.shape[y!.shape.length - 1] ?? 1;
+    const out = take(backend, yv.length);
+    if (yv.length) addon.softmaxGrad(yv, dv, out, yv.length / cols, cols, args.attrs!.scale as number);
+    return backend.makeTensorInfo(y!.shape.slice(), 'float32', out);
+  };
   k[FUSED.adamw] = (args) => {
     const backend = args.backend as CpuLikeBackend;
     const { p, g, m, v } = args.inputs;

@@ -1,6 +1,7 @@
 // Pieces every decoder family shares: the key padding mask over cached + new positions, the additive
 // causal mask, scaled dot-product attention with grouped-query heads, and per-tensor init seeds.
 import * as tf from '@tensorflow/tfjs';
+import { fusedAttentionSoftmax } from '../kernels/fused.js';
 import { AlignflowError } from '../../errors.js';
 import type { ForwardOptions, KVCache } from './types.js';
 
@@ -42,7 +43,11 @@ export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.
   const KV = k.shape[1];
   if (H % KV !== 0) throw new AlignflowError('internal', `attend: ${H} query heads are not a multiple of ${KV} key/value heads`);
   const G = H / KV;
-  if (G === 1) return tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias), -1), v) as tf.Tensor4D;
+  if (G === 1) {
+    const scores = tf.matMul(q, k, false, true);
+    const probs = fusedAttentionSoftmax(scores, bias, scale) ?? tf.softmax(tf.add(tf.mul(scores, scale), bias), -1); // one pass on native
+    return tf.matMul(probs, v) as tf.Tensor4D;
+  }
   const qg = tf.reshape(q, [B, KV, G * T, D]);
   const bg = tf.tile(bias, [1, 1, G, 1]);
   const scores = tf.add(tf.mul(tf.matMul(qg, k, false, true), scale), bg); // [B, KV, G·T, S]

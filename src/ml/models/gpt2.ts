@@ -8,7 +8,7 @@
 // Dropout is not applied (training here is deterministic; see docs/engine-models.md).
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../../errors.js';
-import { disposeParams, forwardResult, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
+import { attend, disposeParams, forwardResult, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
 import { fusedGeluNew, fusedLayerNorm } from '../kernels/fused.js';
 import { z } from 'zod';
 import type { BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer, ModelFamily } from './types.js';
@@ -257,8 +257,7 @@ export class Gpt2Model implements CausalLM {
           v = tf.concat([cached.v, v], 2) as tf.Tensor4D;
         }
         if (opts.useCache) newLayers.push({ k, v });
-        const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias); // [B, H, T, S]
-        const att = tf.matMul(tf.softmax(scores, -1), v); // [B, H, T, D]
+        const att = attend(q, k, v, bias, scale); // softmax(q kᵀ·scale + bias) v: [B, H, T, D]
         const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, c.n_embd]) as tf.Tensor2D;
         x = tf.add(x, this.lin(merged, p + 'attn.c_proj'));
         const h2 = layerNorm(x, this.p(p + 'ln_2.weight'), this.p(p + 'ln_2.bias'), c.layer_norm_epsilon);
