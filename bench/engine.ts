@@ -6,9 +6,11 @@
 //   4 heads, ctx 128, 16 × 128 tokens a step) and, with --large, on a GPT-2-124M shape (vocab 50257,
 //   d 768, 12 layers, 12 heads, ctx 256, batch 4);
 // - KV-cached greedy generation tokens/s; the SFT step's model-FLOPs utilisation;
-// - with --rss-steps N (native only): N SFT steps of the 124M shape at 4 × 256, peak RSS.
+// - with --rss-steps N (native only): N SFT steps of the 124M shape at 4 × 256, peak RSS;
+// - with --flat-steps N (native only): N DPO steps on the reference shape, RSS and tf.memory()'s
+//   tensor count after the first tenth of the steps and at the end (a leak shows as growth).
 // Options (after `npm run bench -- engine`): --threads N (native and PyTorch threads, default 2),
-// --backends native,wasm, --reps N, --large, --rss-steps N, --no-pytorch. ALIGNFLOW_BENCH_PYTHON picks
+// --backends native,wasm, --reps N, --large, --rss-steps N, --flat-steps N, --no-pytorch. ALIGNFLOW_BENCH_PYTHON picks
 // the Python (default /work/venv/bin/python, then python3); without torch the PyTorch side is skipped
 // with a note.
 import os from 'node:os';
@@ -39,10 +41,10 @@ const median = (xs: number[]) => {
 };
 const gptConfig = (s: Shape) => ({ vocab_size: s.vocab, n_positions: s.ctx, n_embd: s.d, n_layer: s.layers, n_head: s.heads });
 
-export interface EngineOptions { threads: number; backends: BackendName[]; reps: number; large: boolean; rssSteps: number; pytorch: boolean }
+export interface EngineOptions { threads: number; backends: BackendName[]; reps: number; large: boolean; rssSteps: number; flatSteps: number; pytorch: boolean }
 
 export function parseEngineArgs(argv: string[]): EngineOptions {
-  const o: EngineOptions = { threads: 2, backends: ['native', 'wasm'], reps: 3, large: false, rssSteps: 0, pytorch: true };
+  const o: EngineOptions = { threads: 2, backends: ['native', 'wasm'], reps: 3, large: false, rssSteps: 0, flatSteps: 0, pytorch: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = () => {
@@ -53,6 +55,7 @@ export function parseEngineArgs(argv: string[]): EngineOptions {
     if (a === '--threads') o.threads = num();
     else if (a === '--reps') o.reps = num();
     else if (a === '--rss-steps') o.rssSteps = num();
+    else if (a === '--flat-steps') o.flatSteps = num();
     else if (a === '--large') o.large = true;
     else if (a === '--no-pytorch') o.pytorch = false;
     else if (a === '--backends') o.backends = argv[++i]!.split(',') as BackendName[];
@@ -197,6 +200,33 @@ async function rssRun(steps: number): Promise<{ peakMb: number; stepSecs: number
   return { peakMb: peak / 2 ** 20, stepSecs: median(stamps.slice(1).map((t, i) => (t - stamps[i]!) / 1000)) };
 }
 
+/** N DPO steps on the reference shape: RSS and live tensors after the first tenth and at the end. */
+async function flatRun(steps: number): Promise<{ rssEarlyMb: number; rssEndMb: number; tensorsEarly: number; tensorsEnd: number; stepSecs: number }> {
+  const s = REFERENCE;
+  const rows = randomRows(s, 4);
+  const half = s.batch / 2;
+  const prepared = Array.from({ length: half }, (_, i) => ({ promptIds: rows[i]!.slice(0, s.prompt), chosenIds: rows[i]!.slice(s.prompt), rejectedIds: rows[i + half]!.slice(s.prompt) })) as PreparedPair[];
+  const policy = createGpt2(gptConfig(s), 0);
+  const ref = await computeRefLogps(policy, prepared, { batchSize: half, padId: 0 });
+  const early = Math.max(1, Math.round(steps / 10));
+  let at: { rss: number; tensors: number } | undefined;
+  const stamps: number[] = [];
+  await train<PairBatch>({
+    params: policy.params,
+    lossFn: dpoLossFn(policy, { beta: 0.1, losses: ['sigmoid'] }, ref),
+    data: new Fixed(collatePairs(prepared, [...prepared.keys()], 0)),
+    maxSteps: steps,
+    schedule: { lr: 1e-4, kind: 'constant', warmupSteps: 0 },
+    onProgress: ({ step }) => {
+      stamps.push(performance.now());
+      if (step === early) at = { rss: process.memoryUsage().rss, tensors: tf.memory().numTensors };
+    },
+  });
+  const end = { rss: process.memoryUsage().rss, tensors: tf.memory().numTensors };
+  policy.dispose();
+  return { rssEarlyMb: at!.rss / 2 ** 20, rssEndMb: end.rss / 2 ** 20, tensorsEarly: at!.tensors, tensorsEnd: end.tensors, stepSecs: median(stamps.slice(1).map((t, i) => (t - stamps[i]!) / 1000)) };
+}
+
 export async function run(emitRaw: Emit, argv: string[] = []): Promise<void> {
   const o = parseEngineArgs(argv);
   // the machine may be shared: record how busy it was beside every figure
@@ -224,6 +254,10 @@ export async function run(emitRaw: Emit, argv: string[] = []): Promise<void> {
     if (b === 'native' && o.rssSteps > 0) {
       const r = await rssRun(o.rssSteps);
       put('gpt2_124m_sft_peak_rss_mb', r.peakMb, 'MiB', { steps: o.rssSteps, step_s: +r.stepSecs.toFixed(2), batch: '4x256' });
+    }
+    if (b === 'native' && o.flatSteps > 0) {
+      const r = await flatRun(o.flatSteps);
+      put('dpo_flat_rss_growth_mb', r.rssEndMb - r.rssEarlyMb, 'MiB', { steps: o.flatSteps, rss_early_mb: +r.rssEarlyMb.toFixed(1), rss_end_mb: +r.rssEndMb.toFixed(1), tensors_early: r.tensorsEarly, tensors_end: r.tensorsEnd, step_s: +r.stepSecs.toFixed(3) });
     }
   }
   // ratios to the first backend (native when present) within this run

@@ -421,6 +421,29 @@ napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
   });
 }
 
+// tokenLogp(x, ids, out, stats, batch, t, v)
+napi_value TokenLogp(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info);
+    int64_t b = a.i64(4), t = a.i64(5), v = a.i64(6);
+    if (b < 0 || t < 2 || v < 1) throw Err{"tokenLogp needs batch >= 0, t >= 2, v >= 1"};
+    af::token_logp(a.f32(0, b * t * v), a.i32(1, b * t), a.f32(2, b * (t - 1)), a.f32(3, 2 * b * (t - 1)), b, t, v);
+    return undef(env);
+  });
+}
+
+// tokenLogpGrad(x, ids, stats, dy, dx, batch, t, v)
+napi_value TokenLogpGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info);
+    int64_t b = a.i64(5), t = a.i64(6), v = a.i64(7);
+    if (b < 0 || t < 2 || v < 1) throw Err{"tokenLogpGrad needs batch >= 0, t >= 2, v >= 1"};
+    af::token_logp_grad(a.f32(0, b * t * v), a.i32(1, b * t), a.f32(2, 2 * b * (t - 1)), a.f32(3, b * (t - 1)),
+                        a.f32(4, b * t * v), b, t, v);
+    return undef(env);
+  });
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   if (openblas_set_num_threads) openblas_set_num_threads(1);
   struct {
@@ -430,7 +453,8 @@ napi_value Init(napi_env env, napi_value exports) {
              {"unary", Unary},           {"softmax", Softmax},     {"reduce", Reduce}, {"reduceCols", ReduceCols},   {"transpose", Transpose},
              {"gather", Gather},         {"segmentSum", SegmentSum}, {"boxCopy", BoxCopy},     {"compare", Compare},
              {"geluNew", GeluNew},       {"geluNewGrad", GeluNewGrad}, {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad},
-             {"adamw", AdamW},           {"scaledMaskedSoftmax", ScaledMaskedSoftmax}, {"softmaxGrad", SoftmaxGrad}};
+             {"adamw", AdamW},           {"scaledMaskedSoftmax", ScaledMaskedSoftmax}, {"softmaxGrad", SoftmaxGrad},
+             {"tokenLogp", TokenLogp},   {"tokenLogpGrad", TokenLogpGrad}};
   for (auto& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);

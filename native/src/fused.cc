@@ -105,6 +105,55 @@ void layer_norm_grad(const float* x, const float* g, const float* mean, const fl
   });
 }
 
+void token_logp(const float* x, const int32_t* ids, float* out, float* stats, int64_t batch, int64_t t, int64_t v) {
+  int64_t rows = batch * (t - 1);
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, v));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      int64_t b = r / (t - 1), q = r % (t - 1);
+      const float* xr = x + (b * t + q) * v;
+      int32_t target = ids[b * t + q + 1];
+      // as softmax_rows(log) computes a row, then its target element
+      float mx = -std::numeric_limits<float>::infinity();
+      bool nan = false;
+      for (int64_t j = 0; j < v; j++) {
+        if (xr[j] != xr[j]) nan = true;
+        mx = xr[j] > mx ? xr[j] : mx;
+      }
+      if (nan) mx = std::numeric_limits<float>::quiet_NaN();
+      float sum = 0;
+      for (int64_t j = 0; j < v; j++) sum += fast_exp(xr[j] - mx);
+      float ls = std::log(sum);
+      stats[2 * r] = mx;
+      stats[2 * r + 1] = ls;
+      out[r] = target >= 0 && target < v ? (xr[target] - mx) - ls : std::numeric_limits<float>::quiet_NaN();
+    }
+  });
+}
+
+void token_logp_grad(const float* x, const int32_t* ids, const float* stats, const float* dy, float* dx, int64_t batch,
+                     int64_t t, int64_t v) {
+  int64_t rows = batch * t;
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, v));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      int64_t b = r / t, q = r % t;
+      float* o = dx + r * v;
+      if (q == t - 1) {  // the last position predicts nothing
+        std::fill(o, o + v, 0.0f);
+        continue;
+      }
+      int64_t k = b * (t - 1) + q;
+      const float* xr = x + r * v;
+      float mx = stats[2 * k], ls = stats[2 * k + 1], d = dy[k];
+      int32_t target = ids[b * t + q + 1];
+      // d/dx_j of (x_target − logsumexp x) = [j = target] − softmax_j
+      for (int64_t j = 0; j < v; j++) o[j] = -d * fast_exp((xr[j] - mx) - ls);
+      if (target >= 0 && target < v) o[target] += d;
+    }
+  });
+}
+
 void adamw(const float* p, const float* g, const float* m, const float* v, float* p1, float* m1, float* v1, int64_t n,
            const AdamWScalars& s) {
   // The same float32 operations, in the same order, as src/ml/train/optimizer.ts's tensor chain, so

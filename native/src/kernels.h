@@ -72,6 +72,12 @@ struct AdamWScalars {
 void scaled_masked_softmax(const float* x, const float* bias, float* out, int64_t batch, int64_t heads, int64_t t,
                            int64_t s, bool bias_per_batch, float scale);
 void softmax_grad(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols, float scale);
+// Log-probability of each next token: out[b, q] = log softmax(x[b, q, :])[ids[b, q + 1]] for q < t − 1,
+// x [batch, t, v]; stats gets each row's max and log Σ exp for the gradient. An index outside [0, v)
+// gives NaN. The gradient dx [batch, t, v] (zero at q = t − 1) of Σ dy·out.
+void token_logp(const float* x, const int32_t* ids, float* out, float* stats, int64_t batch, int64_t t, int64_t v);
+void token_logp_grad(const float* x, const int32_t* ids, const float* stats, const float* dy, float* dx, int64_t batch,
+                     int64_t t, int64_t v);
 void adamw(const float* p, const float* g, const float* m, const float* v, float* p1, float* m1, float* v1, int64_t n,
            const AdamWScalars& s);
 }  // namespace af

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../errors.js';
 import type { CausalLM } from './models/types.js';
+import { fusedTokenLogps } from './kernels/fused.js';
 
 export interface PromptCompletion {
   promptIds: number[];
@@ -85,6 +86,8 @@ export function collateScoring(pairs: PromptCompletion[], opts: { maxLength?: nu
  */
 export function tokenLogps(logits: tf.Tensor3D, ids: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
+    const fused = fusedTokenLogps(logits, ids); // one pass per row on the native backend
+    if (fused) return fused;
     const [B, T, V] = logits.shape;
     const pred = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, V]), [B * (T - 1), V]) as tf.Tensor2D;
     const targets = tf.reshape(tf.slice(ids, [0, 1], [B, T - 1]), [-1]);

@@ -12,6 +12,8 @@ import { FUSED, fusedAvailable } from '../../src/ml/kernels/fused.js';
 import { geluNew, layerNorm } from '../../src/ml/models/gpt2.js';
 import { attend, maskBias } from '../../src/ml/models/attention.js';
 import { AdamW } from '../../src/ml/train/optimizer.js';
+import { tokenLogps } from '../../src/ml/logprobs.js';
+import { tokenNll } from '../../src/ml/train/lm-loss.js';
 import { xorshiftFloats } from '../helpers/random.js';
 
 let skip: string | undefined;
@@ -86,6 +88,8 @@ test('the fused kernels are registered on native and used only there', async (t)
   assert.ok(ln.kernels.some((k) => k.name === FUSED.layerNorm) && !ln.kernels.some((k) => k.name === 'Rsqrt'));
   const att = await tf.profile(() => tf.tidy(() => attend(tf.ones([1, 2, 3, 4]), tf.ones([1, 2, 3, 4]), tf.ones([1, 2, 3, 4]), maskBias(3, 0, undefined), 0.5)).dispose());
   assert.ok(att.kernels.some((k) => k.name === FUSED.attentionSoftmax) && !att.kernels.some((k) => k.name === 'Softmax'));
+  const tl = await tf.profile(() => tf.tidy(() => tokenLogps(tf.ones([2, 3, 5]), tf.zeros([2, 3], 'int32'))).dispose());
+  assert.ok(tl.kernels.some((k) => k.name === FUSED.tokenLogp) && !tl.kernels.some((k) => k.name === 'LogSoftmax' || k.name === 'GatherV2'), tl.kernels.map((k) => k.name).join());
   const p = new Map([['w', tf.variable(tf.zeros([4]))]]);
   const opt = new AdamW(p);
   const g = new Map([['w', tf.ones([4])]]);
@@ -144,6 +148,26 @@ test('attention softmax(q kᵀ·scale + mask): values and gradients (q, k, v) ag
   const bad = T_([1, 2, 4, 3], seed++);
   bad.values[0] = NaN;
   await same('attend NaN', [bad, T_([1, 2, 4, 3], seed++), T_([1, 2, 4, 3], seed++)], (q, k, v) => attend(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, maskBias(4, 0, undefined), 0.5));
+});
+
+test('token log-probs (log-softmax + pick of the next token): values and gradients against both chains on cpu, odd sizes, NaN', async (t) => {
+  if (skip) return t.skip(skip);
+  let seed = 700;
+  for (const [B, L, V] of [[1, 2, 2], [1, 2, 5], [2, 7, 13], [3, 9, 257], [2, 33, 1031]] as [number, number, number][]) {
+    const idsOf = (shape: number[]) => tf.tensor2d(Int32Array.from({ length: B * L }, (_, i) => (i * 7919 + seed) % V), shape as [number, number], 'int32');
+    const x = T([B, L, V], seed++, false, 6);
+    const w = T([B, L - 1], seed++);
+    await same(`tokenLogps ${B}x${L}x${V}`, [x], (l) => tokenLogps(l as tf.Tensor3D, idsOf([B, L])), 1e-6);
+    await same(`tokenNll ${B}x${L}x${V}`, [x], (l) => tokenNll(l as tf.Tensor3D, idsOf([B, L])), 1e-6);
+    await same(`grad tokenLogps ${B}x${L}x${V}`, [x, w], (l, ww) => tf.grad((y: tf.Tensor) => tf.sum(tf.mul(tokenLogps(y as tf.Tensor3D, idsOf([B, L])), ww!)))(l!), 1e-6);
+    await same(`grad tokenNll ${B}x${L}x${V}`, [x, w], (l, ww) => tf.grad((y: tf.Tensor) => tf.sum(tf.mul(tokenNll(y as tf.Tensor3D, idsOf([B, L])), ww!)))(l!), 1e-6);
+  }
+  const bad = T([2, 4, 9], seed++);
+  bad.values[3] = NaN; // row (0, 0): its log-prob and gradient are NaN, the others are not
+  bad.values[9 * 5 + 2] = Infinity;
+  const ids = () => tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [2, 4], 'int32');
+  await same('tokenLogps NaN/Inf', [bad], (l) => tokenLogps(l as tf.Tensor3D, ids()));
+  await same('grad tokenLogps NaN', [bad], (l) => tf.grad((y: tf.Tensor) => tf.sum(tokenLogps(y as tf.Tensor3D, ids())))(l!));
 });
 
 test('AdamW: the fused update is bit-identical to the tensor chain (on cpu and on native), with and without decay', async (t) => {

@@ -28,6 +28,8 @@ export interface NativeAddon {
   layerNormGrad(x: Float32Array, g: Float32Array, mean: Float32Array, rstd: Float32Array, dy: Float32Array, dx: Float32Array, dg: Float32Array, db: Float32Array, rows: number, cols: number): void;
   scaledMaskedSoftmax(x: Float32Array, bias: Float32Array, out: Float32Array, batch: number, heads: number, t: number, s: number, biasPerBatch: boolean, scale: number): void;
   softmaxGrad(y: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number, scale: number): void;
+  tokenLogp(x: Float32Array, ids: Int32Array, out: Float32Array, stats: Float32Array, batch: number, t: number, v: number): void;
+  tokenLogpGrad(x: Float32Array, ids: Int32Array, stats: Float32Array, dy: Float32Array, dx: Float32Array, batch: number, t: number, v: number): void;
   /** scalars: [decay 0|1, 1 − lr·λ, β1, 1 − β1, β2, 1 − β2, √(1 − β2^t), ε, lr / (1 − β1^t)] */
   adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p1: Float32Array, m1: Float32Array, v1: Float32Array, n: number, scalars: number[]): void;
 }

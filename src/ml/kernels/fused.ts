@@ -18,6 +18,8 @@ export const FUSED = {
   adamw: 'AlignflowAdamW',
   attentionSoftmax: 'AlignflowAttentionSoftmax',
   softmaxGrad: 'AlignflowSoftmaxGrad',
+  tokenLogp: 'AlignflowTokenLogp',
+  tokenLogpGrad: 'AlignflowTokenLogpGrad',
 } as const;
 
 /** ALIGNFLOW_FUSED=0 turns the fused paths off (to profile or test the unfused chains side by side). */
@@ -81,6 +83,22 @@ export function fusedAttentionSoftmax(x: tf.Tensor4D, bias: tf.Tensor4D, scale: 
     return { value: y, gradFunc: (dy: tf.Tensor, [sy]: tf.Tensor[]) => run(FUSED.softmaxGrad, { y: sy!, dy }, { scale }) as tf.Tensor };
   });
   return op(x) as tf.Tensor4D;
+}
+
+/**
+ * log p(ids[:, t] | ids[:, <t]) for t = 1..T−1 from logits [B, T, V]: [B, T−1], differentiable in the
+ * logits. One pass per row (max, Σ exp, the target's element) with no [B, T−1, V] log-softmax, slice
+ * or gather tensor, and a one-pass gradient ([t = target] − softmax) · dy. Undefined off native.
+ */
+export function fusedTokenLogps(logits: tf.Tensor3D, ids: tf.Tensor2D): tf.Tensor2D | undefined {
+  if (logits.dtype !== 'float32' || ids.dtype !== 'int32' || logits.shape[1] < 2 || !fusedAvailable(FUSED.tokenLogp)) return undefined;
+  const op = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [lp, stats] = run(FUSED.tokenLogp, { logits: x, ids }) as tf.Tensor[];
+    // ids are saved too: tensors the forward closed over may be disposed before the backward pass
+    save([x, stats!, ids]);
+    return { value: lp!, gradFunc: (dy: tf.Tensor, [sx, ss, si]: tf.Tensor[]) => run(FUSED.tokenLogpGrad, { logits: sx!, ids: si!, stats: ss!, dy }) as tf.Tensor };
+  });
+  return op(logits) as tf.Tensor2D;
 }
 
 /** The scalars of one AdamW update, as the optimizer's tensor chain rounds them to float32. */

@@ -352,6 +352,29 @@ export function makeNativeKernels(addon: NativeAddon, fallback: (name: string) =
     if (yv.length) addon.softmaxGrad(yv, dv, out, yv.length / cols, cols, args.attrs!.scale as number);
     return backend.makeTensorInfo(y!.shape.slice(), 'float32', out);
   };
+  k[FUSED.tokenLogp] = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { logits, ids } = args.inputs;
+    const [B, T, V] = logits!.shape as [number, number, number];
+    const xv = need(backend, logits!, FUSED.tokenLogp);
+    const iv = i32(backend, ids!);
+    if (!iv || logits!.shape.length !== 3 || ids!.shape[0] !== B || ids!.shape[1] !== T || T < 2) throw new Error(`${FUSED.tokenLogp}: logits [B, T, V] and int32 ids [B, T] with T ≥ 2 expected, got ${logits!.shape} and ${ids!.shape}`);
+    const out = take(backend, B * (T - 1));
+    const stats = take(backend, 2 * B * (T - 1));
+    if (out.length) addon.tokenLogp(xv, iv, out, stats, B, T, V);
+    return [backend.makeTensorInfo([B, T - 1], 'float32', out), backend.makeTensorInfo([B, T - 1, 2], 'float32', stats)];
+  };
+  k[FUSED.tokenLogpGrad] = (args) => {
+    const backend = args.backend as CpuLikeBackend;
+    const { logits, ids, stats, dy } = args.inputs;
+    const [B, T, V] = logits!.shape as [number, number, number];
+    const xv = need(backend, logits!, FUSED.tokenLogpGrad);
+    const iv = i32(backend, ids!);
+    if (!iv) throw new Error(`${FUSED.tokenLogpGrad}: int32 ids expected`);
+    const dx = take(backend, xv.length);
+    if (dx.length) addon.tokenLogpGrad(xv, iv, need(backend, stats!, FUSED.tokenLogpGrad), need(backend, dy!, FUSED.tokenLogpGrad), dx, B, T, V);
+    return backend.makeTensorInfo(logits!.shape.slice(), 'float32', dx);
+  };
   k[FUSED.adamw] = (args) => {
     const backend = args.backend as CpuLikeBackend;
     const { p, g, m, v } = args.inputs;

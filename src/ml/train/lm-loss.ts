@@ -3,6 +3,7 @@
 // as its weight, so the training loop can normalise by the tokens of the whole accumulated batch.
 import * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/types.js';
+import { fusedTokenLogps } from '../kernels/fused.js';
 import type { Batch } from './data.js';
 import type { MicroBatchOutput } from './loop.js';
 
@@ -22,6 +23,8 @@ export function batchTensors(b: Batch): { ids: tf.Tensor2D; attentionMask: tf.Te
  */
 export function tokenNll(logits: tf.Tensor3D, ids: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
+    const fused = fusedTokenLogps(logits, ids); // native backend: log-softmax + pick in one pass per row
+    if (fused) return tf.neg(fused) as tf.Tensor2D;
     const [B, T, V] = logits.shape;
     const pred = tf.slice(logits, [0, 0, 0], [B, T - 1, V]);
     const targets = tf.slice(ids, [0, 1], [B, T - 1]);
