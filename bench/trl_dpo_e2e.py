@@ -90,8 +90,6 @@ def main():
     alignflow(home, 'datasets', 'export', label_ds, '--out', pairs_path)
     pairs = read_jsonl(pairs_path)
     eval_pairs = read_jsonl(os.path.join(ROOT, 'datasets/sentiment/eval_prefs.jsonl'))
-    if a.quick:
-        eval_pairs = eval_pairs[:int(summary.get('evalPairs', len(eval_pairs)))]
 
     # --- 3. TRL
     import torch

@@ -12,15 +12,23 @@
 //   tf.memory() holds at the end of the SFT forward inside variableGrads, measured on two shapes
 //   (d 128 / 4 layers / T 128 / V 512: 258.6 MB for 8 rows; d 256 / 2 layers / T 64 / V 2000:
 //   161.1 MB), rounded up.
+//   On the native backend the fused kernels (src/ml/kernels/fused.ts) keep far fewer pieces: fitted
+//   the same way on six shapes (d 64–256, 1–4 layers, T 32–128, V 256–8000; all within 11%), FUSED_*
+//   below, plus FUSED_PER_TOKEN_D·d a token outside the layers (embeddings, final norm).
 // A frozen reference model (DPO without cached log-probs) adds its weights only.
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { AlignflowError } from '../errors.js';
 import type { ModelShape } from './models/types.js';
+import { FUSED, fusedAvailable } from './kernels/fused.js';
 
 const ACT_PER_TOKEN_LAYER = 80;
 const ATT_MAPS = 8;
 const HEAD_MAPS = 16;
+const FUSED_PER_TOKEN_LAYER = 29;
+const FUSED_ATT_MAPS = 2;
+const FUSED_HEAD_MAPS = 2.5;
+const FUSED_PER_TOKEN_D = 40;
 const GIB = 2 ** 30;
 
 export interface TrainingMemoryInput {
@@ -33,6 +41,8 @@ export interface TrainingMemoryInput {
   seqLen: number;
   /** Parameters of a frozen reference model kept in memory beside it, if any. */
   referenceParams?: number;
+  /** The native backend's fused kernels are active (fewer activations kept); default false. */
+  fused?: boolean;
 }
 
 export interface TrainingMemoryEstimate {
@@ -45,8 +55,9 @@ export interface TrainingMemoryEstimate {
 }
 
 /** Bytes the gradient tape holds for one micro-batch of `rows` × `seqLen` tokens (constants above). */
-export function activationBytes(m: ModelShape, rows: number, seqLen: number): number {
+export function activationBytes(m: ModelShape, rows: number, seqLen: number, fused = false): number {
   const T = Math.min(seqLen, m.contextLength);
+  if (fused) return 4 * rows * T * (m.layers * (FUSED_PER_TOKEN_LAYER * m.hiddenSize + FUSED_ATT_MAPS * m.heads * T) + FUSED_HEAD_MAPS * m.vocabSize + FUSED_PER_TOKEN_D * m.hiddenSize);
   return 4 * rows * T * (m.layers * (ACT_PER_TOKEN_LAYER * m.hiddenSize + ATT_MAPS * m.heads * T) + HEAD_MAPS * m.vocabSize);
 }
 
@@ -54,7 +65,7 @@ export function estimateTrainingMemory(i: TrainingMemoryInput): TrainingMemoryEs
   const weights = 4 * i.params;
   const gradients = 4 * i.params;
   const optimizer = 8 * i.params;
-  const activations = activationBytes(i.model, i.rows, i.seqLen);
+  const activations = activationBytes(i.model, i.rows, i.seqLen, i.fused);
   const reference = 4 * (i.referenceParams ?? 0);
   return { weights, gradients, optimizer, activations, reference, total: weights + gradients + optimizer + activations + reference };
 }
@@ -88,7 +99,7 @@ export function describeEstimate(e: TrainingMemoryEstimate): string {
  * parts and what to change. `headroom` covers the runtime itself and the data (default 10%).
  */
 export function assertTrainingFits(stage: string, i: TrainingMemoryInput, backend: string, headroom = 0.9): TrainingMemoryEstimate {
-  const e = estimateTrainingMemory(i);
+  const e = estimateTrainingMemory({ ...i, fused: i.fused ?? (backend === 'native' && fusedAvailable(FUSED.layerNorm)) });
   const limit = memoryLimit(backend);
   if (e.total > limit.bytes * headroom) {
     const fix = backend === 'wasm' ? 'use the native backend (alignflow doctor says how), or lower batch_size or max_length' : 'lower batch_size or max_length (grad_accum keeps the effective batch)';
