@@ -30,7 +30,14 @@ export function fusedAvailable(kernel: string): boolean {
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}) =>
   tf.engine().runKernel(name, inputs, attrs) as tf.Tensor | tf.Tensor[];
 
-const geluNewOp = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+/** tf.customGrad with the tensor arguments typed (tfjs types them as Tensor | GradSaveFunc). */
+function customGrad<A extends tf.Tensor[]>(
+  f: (...args: [...A, tf.GradSaveFunc]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] },
+): (...args: A) => tf.Tensor {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...args: A) => tf.Tensor;
+}
+
+const geluNewOp = customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x]);
   return {
     value: run(FUSED.geluNew, { x }) as tf.Tensor,
@@ -48,14 +55,14 @@ const layerNormOps = new Map<number, (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) 
 function layerNormOp(eps: number) {
   let op = layerNormOps.get(eps);
   if (!op) {
-    op = tf.customGrad((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+    op = customGrad((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
       const [y, mean, rstd] = run(FUSED.layerNorm, { x, gamma, beta }, { eps }) as tf.Tensor[];
       save([x, gamma, mean!, rstd!]);
       return {
         value: y!,
         gradFunc: (dy: tf.Tensor, [sx, sg, sm, sr]: tf.Tensor[]) => run(FUSED.layerNormGrad, { x: sx!, gamma: sg!, mean: sm!, rstd: sr!, dy }) as tf.Tensor[],
       };
-    }) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+    });
     layerNormOps.set(eps, op);
   }
   return op;
@@ -77,7 +84,7 @@ export function fusedAttentionSoftmax(x: tf.Tensor4D, bias: tf.Tensor4D, scale: 
   const [B, , T, S] = x.shape;
   const [b0, b1, b2, b3] = bias.shape;
   if (x.dtype !== 'float32' || bias.dtype !== 'float32' || (b0 !== 1 && b0 !== B) || b1 !== 1 || b2 !== T || b3 !== S || !fusedAvailable(FUSED.attentionSoftmax)) return undefined;
-  const op = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     const y = run(FUSED.attentionSoftmax, { x: xx, bias }, { scale }) as tf.Tensor;
     save([y]);
     return { value: y, gradFunc: (dy: tf.Tensor, [sy]: tf.Tensor[]) => run(FUSED.softmaxGrad, { y: sy!, dy }, { scale }) as tf.Tensor };
@@ -92,7 +99,7 @@ export function fusedAttentionSoftmax(x: tf.Tensor4D, bias: tf.Tensor4D, scale: 
  */
 export function fusedTokenLogps(logits: tf.Tensor3D, ids: tf.Tensor2D): tf.Tensor2D | undefined {
   if (logits.dtype !== 'float32' || ids.dtype !== 'int32' || logits.shape[1] < 2 || !fusedAvailable(FUSED.tokenLogp)) return undefined;
-  const op = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
     const [lp, stats] = run(FUSED.tokenLogp, { logits: x, ids }) as tf.Tensor[];
     // ids are saved too: tensors the forward closed over may be disposed before the backward pass
     save([x, stats!, ids]);

@@ -44,7 +44,7 @@ export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.
   if (H % KV !== 0) throw new AlignflowError('internal', `attend: ${H} query heads are not a multiple of ${KV} key/value heads`);
   const G = H / KV;
   if (G === 1) {
-    const scores = tf.matMul(q, k, false, true);
+    const scores = tf.matMul(q, k, false, true) as tf.Tensor4D;
     const probs = fusedAttentionSoftmax(scores, bias, scale) ?? tf.softmax(tf.add(tf.mul(scores, scale), bias), -1); // one pass on native
     return tf.matMul(probs, v) as tf.Tensor4D;
   }
