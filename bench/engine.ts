@@ -210,6 +210,7 @@ async function flatRun(steps: number): Promise<{ rssEarlyMb: number; rssEndMb: n
   const ref = await computeRefLogps(policy, prepared, { batchSize: half, padId: 0 });
   const early = Math.max(1, Math.round(steps / 10));
   let at: { rss: number; tensors: number } | undefined;
+  let last: { rss: number; tensors: number } | undefined;
   const stamps: number[] = [];
   await train<PairBatch>({
     params: policy.params,
@@ -219,10 +220,12 @@ async function flatRun(steps: number): Promise<{ rssEarlyMb: number; rssEndMb: n
     schedule: { lr: 1e-4, kind: 'constant', warmupSteps: 0 },
     onProgress: ({ step }) => {
       stamps.push(performance.now());
-      if (step === early) at = { rss: process.memoryUsage().rss, tensors: tf.memory().numTensors };
+      const now = { rss: process.memoryUsage().rss, tensors: tf.memory().numTensors };
+      if (step === early) at = now;
+      last = now; // inside the loop, optimizer state still alive: comparable with `at`
     },
   });
-  const end = { rss: process.memoryUsage().rss, tensors: tf.memory().numTensors };
+  const end = last!;
   policy.dispose();
   return { rssEarlyMb: at!.rss / 2 ** 20, rssEndMb: end.rss / 2 ** 20, tensorsEarly: at!.tensors, tensorsEnd: end.tensors, stepSecs: median(stamps.slice(1).map((t, i) => (t - stamps[i]!) / 1000)) };
 }
