@@ -71,28 +71,21 @@ struct Args {
     if (napi_get_value_double(env, at(i), &v) != napi_ok) throw Err{"argument " + std::to_string(i) + " must be a number"};
     return v;
   }
-  std::vector<double> doubles(size_t i) {
+  // a JS array of numbers, each read with N-API's getter for T
+  template <class T, napi_status (*get)(napi_env, napi_value, T*)>
+  std::vector<T> numbers(size_t i) {
     uint32_t n;
     if (napi_get_array_length(env, at(i), &n) != napi_ok) throw Err{"argument " + std::to_string(i) + " must be an array"};
-    std::vector<double> out(n);
+    std::vector<T> out(n);
     for (uint32_t j = 0; j < n; j++) {
       napi_value v;
       napi_get_element(env, argv[i], j, &v);
-      if (napi_get_value_double(env, v, &out[j]) != napi_ok) throw Err{"argument " + std::to_string(i) + " must hold numbers"};
+      if (get(env, v, &out[j]) != napi_ok) throw Err{"argument " + std::to_string(i) + " must hold numbers"};
     }
     return out;
   }
-  std::vector<int64_t> list(size_t i) {
-    uint32_t n;
-    if (napi_get_array_length(env, at(i), &n) != napi_ok) throw Err{"argument " + std::to_string(i) + " must be an array"};
-    std::vector<int64_t> out(n);
-    for (uint32_t j = 0; j < n; j++) {
-      napi_value v;
-      napi_get_element(env, argv[i], j, &v);
-      if (napi_get_value_int64(env, v, &out[j]) != napi_ok) throw Err{"argument " + std::to_string(i) + " must hold numbers"};
-    }
-    return out;
-  }
+  std::vector<double> doubles(size_t i) { return numbers<double, napi_get_value_double>(i); }
+  std::vector<int64_t> list(size_t i) { return numbers<int64_t, napi_get_value_int64>(i); }
 };
 
 template <class F>

@@ -395,20 +395,27 @@ async function submit() {
     return;
   }
   const strengthEl = document.querySelector('input[name="strength"]:checked');
+  await postLabel(a, {
+    choice: state.choice,
+    strength: strengthEl && (state.choice === 'left' || state.choice === 'right') ? Number(strengthEl.value) : null,
+    ...labelExtras(),
+  }, 'Label stored.');
+}
+
+/** What every label carries besides its decision: rationale, flags and time on the item. */
+function labelExtras() {
   const flags = [];
   if ($('flag-unsafe').checked) flags.push('unsafe');
   if ($('flag-broken').checked) flags.push('broken');
-  const body = {
-    choice: state.choice,
-    strength: strengthEl && (state.choice === 'left' || state.choice === 'right') ? Number(strengthEl.value) : null,
-    rationale: $('rationale').value.trim() || null,
-    flags,
-    durationMs: Math.max(0, Math.round(performance.now() - state.shownAt)),
-  };
+  return { rationale: $('rationale').value.trim() || null, flags, durationMs: Math.max(0, Math.round(performance.now() - state.shownAt)) };
+}
+
+/** Stores a label (pairwise or ranking) and moves on; a 409 (lease lost) fetches the next item. */
+async function postLabel(a, body, stored) {
   state.busy = true;
   try {
     await api('POST', `/api/labeling/assignments/${encodeURIComponent(a.assignmentId)}/label`, body);
-    status('Label stored.');
+    status(stored);
     await refreshProgress();
     await fetchNext();
   } catch (e) {
@@ -430,22 +437,7 @@ async function submitRanking() {
     status(`Rank every answer first: ${left.join(', ')} still unranked.`, true);
     return;
   }
-  const flags = [];
-  if ($('flag-unsafe').checked) flags.push('unsafe');
-  if ($('flag-broken').checked) flags.push('broken');
-  const body = { ranking: state.rankGroups, rationale: $('rationale').value.trim() || null, flags, durationMs: Math.max(0, Math.round(performance.now() - state.shownAt)) };
-  state.busy = true;
-  try {
-    await api('POST', `/api/labeling/assignments/${encodeURIComponent(a.assignmentId)}/label`, body);
-    status('Ranking stored.');
-    await refreshProgress();
-    await fetchNext();
-  } catch (e) {
-    status(e.message, true);
-    if (e.status === 409) await fetchNext().catch(() => {});
-  } finally {
-    state.busy = false;
-  }
+  await postLabel(a, { ranking: state.rankGroups, ...labelExtras() }, 'Ranking stored.');
 }
 
 async function skip(reason) {
