@@ -222,15 +222,27 @@ test('multi-host faults: a worker loses its link mid-SFT, the coordinator is kil
   }, 120_000, 'a takeover', 50).catch((e: Error) => assert.fail(`${e.message}: ${failure(c, runId)}`));
   assert.ok(second.worker!.includes(`-${c.workers[1 - holder]!.proc.pid}.`), 'taken over by the other worker');
 
-  // Kill -9 the coordinator while a checkpoint upload is in flight, then start it again.
+  // Kill -9 the coordinator while a checkpoint upload is in flight, then start it again. The
+  // part file exists (empty) a moment before its first chunk is written, so "in flight" means
+  // bytes on disk; and an upload may be committed between our look and the kill, in which case we
+  // wait for the next checkpoint's upload (a few tries).
   const tmp = path.join(c.coordHome, 'tmp');
-  const parts = () => (fs.existsSync(tmp) ? fs.readdirSync(tmp).filter((f) => f.startsWith('upload-') && f.endsWith('.part')) : []);
-  const part = await waitFor(() => (parts().length > 0 ? parts()[0]! : sft().state !== 'running' ? null : undefined), 120_000, 'an upload in flight', 5);
-  assert.ok(part, 'caught a checkpoint upload in flight');
-  await kill9(c.coordinator);
-  const kept = fs.statSync(path.join(tmp, part)).size;
-  assert.ok(kept > 0, 'the acknowledged chunks are on disk after kill -9');
-  c.coordinator = await c.startCoordinator();
+  const partSizes = () => (fs.existsSync(tmp) ? fs.readdirSync(tmp).filter((f) => f.startsWith('upload-') && f.endsWith('.part')) : [])
+    .map((f) => ({ f, size: fs.statSync(path.join(tmp, f), { throwIfNoEntry: false })?.size ?? 0 }));
+  const parts = () => partSizes().map((p) => p.f);
+  let caught = false;
+  for (let attempt = 0; attempt < 4 && !caught; attempt++) {
+    const seen = await waitFor(() => partSizes().find((p) => p.size > 0) ?? (sft().state !== 'running' ? null : undefined), 120_000, 'an upload in flight', 5);
+    assert.ok(seen, 'caught a checkpoint upload in flight before SFT ended');
+    await kill9(c.coordinator);
+    const kept = fs.statSync(path.join(tmp, seen.f), { throwIfNoEntry: false })?.size;
+    if (kept !== undefined) {
+      assert.ok(kept >= seen.size, `the acknowledged chunks are on disk after kill -9 (${kept} of ${seen.size} bytes seen)`);
+      caught = true;
+    }
+    c.coordinator = await c.startCoordinator();
+  }
+  assert.ok(caught, 'killed the coordinator with an upload in flight');
 
   const status = await waitFor(() => finished(c.db, runId), 300_000, 'the run', 250).catch((e: Error) => assert.fail(`${e.message}: ${failure(c, runId)}`));
   assert.equal(status, 'succeeded', failure(c, runId));
