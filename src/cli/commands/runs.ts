@@ -47,6 +47,16 @@ interface SubmitOpts {
   force: string[];
   redis?: string;
   json?: boolean;
+  concurrency?: string;
+}
+
+/** `--concurrency N`: independent stages run at once under the inline executor (checked before anything is written). */
+function concurrencyOf(o: { concurrency?: string; redis?: string }): number | undefined {
+  if (o.concurrency === undefined) return undefined;
+  const n = Number(o.concurrency);
+  if (!Number.isInteger(n) || n < 1 || n > 16) throw usageError(`--concurrency: bad value "${o.concurrency}" (a whole number from 1 to 16)`);
+  if (redisUrl(o.redis)) throw usageError('--concurrency applies to the inline executor; with Redis, start more workers');
+  return n;
 }
 
 async function createFromSpec(specFile: string, o: SubmitOpts): Promise<{ runId: string; executor: ExecutorName; url?: string }> {
@@ -80,7 +90,7 @@ const progressPace = () => ({ everyMs: Number(process.env.ALIGNFLOW_PROGRESS_MS 
  * Follows a run until it ends: drives it here (inline) or watches SQLite + QueueEvents (bullmq),
  * redrawing one line per stage. Ctrl-C cancels the run (checkpoints are kept: `runs resume`).
  */
-async function follow(runId: string, opts: { executor: ExecutorName; url?: string; json?: boolean; drive: boolean }): Promise<RunStatus> {
+async function follow(runId: string, opts: { executor: ExecutorName; url?: string; json?: boolean; drive: boolean; concurrency?: number }): Promise<RunStatus> {
   const e = env();
   const tty = process.stdout.isTTY && !opts.json;
   const live = new Map<string, Progress>();
@@ -124,7 +134,7 @@ async function follow(runId: string, opts: { executor: ExecutorName; url?: strin
   let watcher: { close(): Promise<void> } | undefined;
   try {
     if (opts.drive) {
-      return await driveRun(e, runId, { signal: stop.signal, onProgress: (name, p) => live.set(`${runId}-${name}`, p) });
+      return await driveRun(e, runId, { signal: stop.signal, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}), onProgress: (name, p) => live.set(`${runId}-${name}`, p) });
     }
     if (opts.url) {
       const kinds = [...new Set(runStages(e.db, runId).map((s) => s.kind))];
@@ -151,11 +161,13 @@ export function register(program: Command): void {
     .option('--set <key=value>', 'override a spec field, e.g. stages.dpo.beta=0.2 (repeatable)', collect, [])
     .option('--force <stage>', 'run this stage even if a cached result exists (repeatable)', collect, [])
     .option('--redis <url>', 'use the BullMQ executor (default: $ALIGNFLOW_REDIS_URL, else inline)')
+    .option('--concurrency <n>', 'inline executor: independent stages run at once, at most N (default 1)')
     .option('--json', 'print the final run as JSON instead of a live display')
     .action(async (specFile: string, o: SubmitOpts) => {
+      const concurrency = concurrencyOf(o);
       const { runId, executor, url } = await createFromSpec(specFile, o);
       if (!o.json) process.stdout.write(`run ${runId} (${executor})\n`);
-      const status = await follow(runId, { executor, ...(url ? { url } : {}), json: !!o.json, drive: executor === 'inline' });
+      const status = await follow(runId, { executor, ...(url ? { url } : {}), json: !!o.json, drive: executor === 'inline', ...(concurrency ? { concurrency } : {}) });
       if (o.json) printJson(runSnapshot(cliDb(), runId));
       else process.stdout.write(runLine(cliDb(), runId) + '\n');
       process.exitCode = exitFor(status);
