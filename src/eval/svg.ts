@@ -1,5 +1,6 @@
 // Minimal inline-SVG charts for the self-contained HTML report: no library, no external asset.
 // Every string that reaches the markup goes through esc().
+import { placeLabels, textWidth } from './label-placement.js';
 
 export function esc(s: string): string {
   // '//' is written '/&#47;' (renders the same) so no text from a model can read as a URL in the file.
@@ -59,14 +60,15 @@ function extent(vals: number[], pad = 0.05): [number, number] {
   return [lo - p, hi + p];
 }
 
-function axes(f: Frame, title: string, xLabel: string, yLabel: string): string {
+/** `xt`: the x ticks (position in frame units, label) when the x axis is not linear. */
+function axes(f: Frame, title: string, xLabel: string, yLabel: string, xt?: { at: number; label: string }[]): string {
   const sx = (x: number) => M.l + ((x - f.x0) / (f.x1 - f.x0)) * (f.w - M.l - M.r);
   const sy = (y: number) => f.h - M.b - ((y - f.y0) / (f.y1 - f.y0)) * (f.h - M.t - M.b);
   let s = `<text x="${f.w / 2}" y="14" text-anchor="middle" class="ct">${esc(title)}</text>`;
   s += `<line x1="${M.l}" y1="${f.h - M.b}" x2="${f.w - M.r}" y2="${f.h - M.b}" class="ax"/><line x1="${M.l}" y1="${M.t}" x2="${M.l}" y2="${f.h - M.b}" class="ax"/>`;
-  const xt = niceTicks(f.x0, f.x1);
-  const xl = tickLabels(xt);
-  xt.forEach((t, i) => (s += `<text x="${sx(t).toFixed(1)}" y="${f.h - M.b + 13}" text-anchor="middle" class="tk">${xl[i]}</text>`));
+  const lin = niceTicks(f.x0, f.x1);
+  const linLabels = tickLabels(lin);
+  for (const t of xt ?? lin.map((at, i) => ({ at, label: linLabels[i]! }))) s += `<text x="${sx(t.at).toFixed(1)}" y="${f.h - M.b + 13}" text-anchor="middle" class="tk">${t.label}</text>`;
   const yt = niceTicks(f.y0, f.y1);
   const yl = tickLabels(yt);
   yt.forEach((t, i) => {
@@ -125,21 +127,111 @@ export function lineChart(title: string, series: Series[], o: { xLabel?: string;
   return `<svg class="chart line" data-frame="${frame}" viewBox="0 0 ${f.w} ${f.h}" width="${f.w}" height="${f.h}" role="img" aria-label="${esc(title)}">${s}</svg>`;
 }
 
-export function scatterChart(title: string, points: { name: string; x: number; y: number; xlo?: number; xhi?: number; ylo?: number; yhi?: number }[], o: { xLabel: string; yLabel: string }): string {
-  const xs = points.flatMap((p) => [p.x, p.xlo ?? p.x, p.xhi ?? p.x]);
+export type XScale = 'linear' | 'sqrt';
+
+/**
+ * The frontier's x axis: linear unless one KL is more than 10× the median positive one (a run that
+ * drifted far, e.g. length-hacked to KL 27 while the rest are < 6, squeezes everything else into a
+ * corner). Then a square-root scale rather than log1p: √KL grows like the distance moved from the
+ * reference (KL ≈ ½ δᵀFδ for a small step δ), it does not depend on the unit (nats per answer vs
+ * per token only rescale it, while log1p bends at an arbitrary 1 nat), and signed (−√−x) it takes
+ * the slightly negative lower interval ends the k1 estimator gives near KL 0.
+ */
+export function chooseXScale(xs: readonly number[]): XScale {
+  const pos = xs.filter((x) => Number.isFinite(x) && x > 0).sort((a, b) => a - b);
+  if (pos.length < 2) return 'linear';
+  const m = pos.length >> 1;
+  const median = pos.length % 2 ? pos[m]! : (pos[m - 1]! + pos[m]!) / 2;
+  return pos[pos.length - 1]! / median > 10 ? 'sqrt' : 'linear';
+}
+
+export const signedSqrt = (x: number) => Math.sign(x) * Math.sqrt(Math.abs(x));
+
+/**
+ * Ticks for a square-root axis over [lo, hi] (data units): 0 and 1, 2, 5 × 10^k, the rounder ones
+ * first (0, then powers of ten, then 2s, then 5s), each kept only if its label clears those of
+ * the ticks kept (positions by `px`); sorted.
+ */
+export function sqrtTicks(lo: number, hi: number, px: (x: number) => number): number[] {
+  // Room for both labels (centred on their ticks) and 8 px between them.
+  const gap = (a: number, b: number) => (textWidth(String(a)) + textWidth(String(b))) / 2 + 8;
+  const kMax = Math.ceil(Math.log10(Math.max(hi, 1e-3)));
+  const cands: number[] = [0];
+  // Nothing under hi/300 (√: the first 6% of the axis): such ticks crowd against 0 and say little.
+  for (const m of [1, 2, 5]) for (let k = kMax; k >= kMax - 4; k--) if (m * 10 ** k >= hi / 300) cands.push(Number((m * 10 ** k).toPrecision(6)));
+  const kept: number[] = [];
+  for (const t of cands) if (t >= lo && t <= hi && kept.every((u) => Math.abs(px(u) - px(t)) >= gap(u, t))) kept.push(t);
+  return kept.sort((a, b) => a - b);
+}
+
+export interface ScatterPoint {
+  name: string;
+  x: number;
+  y: number;
+  xlo?: number;
+  xhi?: number;
+  ylo?: number;
+  yhi?: number;
+}
+
+/**
+ * Points with their 95% interval bars, each named by a label placed clear of the others
+ * (label-placement.ts); names that fit nowhere are numbered and listed under the chart. The x
+ * axis turns square-root when one point is far to the right (chooseXScale).
+ */
+export function scatterChart(title: string, points: ScatterPoint[], o: { xLabel: string; yLabel: string; w?: number; h?: number }): string {
+  const scale = chooseXScale(points.map((p) => p.x));
+  const tx = scale === 'sqrt' ? signedSqrt : (x: number) => x;
+  const xs = points.flatMap((p) => [p.x, p.xlo ?? p.x, p.xhi ?? p.x]).map(tx);
   const ys = points.flatMap((p) => [p.y, p.ylo ?? p.y, p.yhi ?? p.y]);
   const [x0, x1] = extent([...xs, 0], 0.1);
   const [y0, y1] = extent(ys, 0.1);
-  const f: Frame = { w: 420, h: 260, x0, x1, y0, y1 };
-  const { sx, sy } = scales(f);
-  let s = axes(f, title, o.xLabel, o.yLabel);
+  const f: Frame = { w: o.w ?? 420, h: o.h ?? 260, x0, x1, y0, y1 };
+  const { sx: sxT, sy } = scales(f);
+  const sx = (x: number) => sxT(tx(x));
+  let xt: { at: number; label: string }[] | undefined;
+  if (scale === 'sqrt') {
+    const lo = x0 < 0 ? -(x0 * x0) : x0 * x0;
+    xt = sqrtTicks(lo, x1 * x1, sx).map((t) => ({ at: tx(t), label: String(t) }));
+  }
+  let s = axes(f, title, scale === 'sqrt' ? `${o.xLabel} (√ scale)` : o.xLabel, o.yLabel, xt);
+  const bars: [number, number, number, number][] = [];
   points.forEach((p, i) => {
     const c = PALETTE[i % PALETTE.length];
-    if (p.ylo !== undefined && p.yhi !== undefined) s += `<line x1="${sx(p.x).toFixed(1)}" x2="${sx(p.x).toFixed(1)}" y1="${sy(p.ylo).toFixed(1)}" y2="${sy(p.yhi).toFixed(1)}" stroke="${c}"/>`;
-    if (p.xlo !== undefined && p.xhi !== undefined) s += `<line y1="${sy(p.y).toFixed(1)}" y2="${sy(p.y).toFixed(1)}" x1="${sx(p.xlo).toFixed(1)}" x2="${sx(p.xhi).toFixed(1)}" stroke="${c}"/>`;
-    s += `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="5" fill="${c}"/><text x="${(sx(p.x) + 7).toFixed(1)}" y="${(sy(p.y) - 6).toFixed(1)}" class="tk">${esc(p.name)}</text>`;
+    const own: [number, number, number, number][] = [];
+    if (p.ylo !== undefined && p.yhi !== undefined) own.push([sx(p.x), sy(p.ylo), sx(p.x), sy(p.yhi)]);
+    if (p.xlo !== undefined && p.xhi !== undefined) own.push([sx(p.xlo), sy(p.y), sx(p.xhi), sy(p.y)]);
+    for (const [ax, ay, bx, by] of own) s += `<line x1="${ax.toFixed(1)}" y1="${ay.toFixed(1)}" x2="${bx.toFixed(1)}" y2="${by.toFixed(1)}" stroke="${c}"/>`;
+    bars.push(...own);
   });
-  return `<svg class="chart" viewBox="0 0 ${f.w} ${f.h}" width="${f.w}" height="${f.h}" role="img" aria-label="${esc(title)}">${s}</svg>`;
+  points.forEach((p, i) => (s += `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="5" fill="${PALETTE[i % PALETTE.length]}"/>`));
+  const frame = { x: M.l, y: M.t, w: f.w - M.l - M.r, h: f.h - M.t - M.b };
+  const placed = placeLabels(points.map((p) => ({ text: p.name, px: sx(p.x), py: sy(p.y) })), { frame, r: 5, lines: bars });
+  for (const l of placed) {
+    if (l.leader) s += `<line class="ld" x1="${l.leader[0].toFixed(1)}" y1="${l.leader[1].toFixed(1)}" x2="${l.leader[2].toFixed(1)}" y2="${l.leader[3].toFixed(1)}" stroke="#8c959f" stroke-width="0.7"/>`;
+    s += l.onMarker
+      ? `<text x="${l.x.toFixed(1)}" y="${l.y.toFixed(1)}" text-anchor="middle" class="lbn" fill="#fff" font-size="8">${l.text}</text>`
+      : `<text x="${l.x.toFixed(1)}" y="${l.y.toFixed(1)}" class="tk lb${l.number ? ' lbn' : ''}">${esc(l.text)}</text>`;
+  }
+  // The names that fit nowhere, as "n = name", wrapped under the chart.
+  let h = f.h;
+  const keyed = placed.map((l, i) => ({ n: l.number, name: points[i]!.name })).filter((k) => k.n !== undefined).sort((a, b) => a.n! - b.n!);
+  let cx = M.l;
+  let row = 0;
+  for (const k of keyed) {
+    let t = `${k.n} = ${k.name}`;
+    // A name longer than the chart is wide is cut (the table under the chart has it in full).
+    while (textWidth(t) > f.w - M.l - M.r && t.length > 8) t = t.slice(0, -2) + '…';
+    const w = textWidth(t) + 14;
+    if (cx > M.l && cx + w > f.w - M.r) {
+      cx = M.l;
+      row++;
+    }
+    s += `<text x="${cx.toFixed(1)}" y="${f.h + 10 + row * 14}" class="tk key">${esc(t)}</text>`;
+    cx += w;
+  }
+  if (keyed.length) h = f.h + 16 + row * 14;
+  return `<svg class="chart scatter" data-scale="${scale}" viewBox="0 0 ${f.w} ${h}" width="${f.w}" height="${h}" role="img" aria-label="${esc(title)}">${s}</svg>`;
 }
 
 export function histogramChart(title: string, hs: { name: string; edges: number[]; counts: number[] }[], xLabel: string): string {
