@@ -88,6 +88,12 @@ export const evalConfigSchema = z.object({
     top_k: z.number().int().min(0).default(0),
     top_p: z.number().gt(0).max(1).default(1),
     max_new_tokens: z.number().int().min(1).max(4096).default(48),
+    /**
+     * The sampling seed itself (default: derived from the run seed and the stage name). Eval stages
+     * that share it sample the same baseline answers, so a frontier of several models is measured
+     * against one set of SFT answers, not one set per stage.
+     */
+    seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
   }).strict().default({ temperature: 1, top_k: 0, top_p: 1, max_new_tokens: 48 }),
   /** Use only the first N eval prompts / pairs / held-out records (0: all). */
   max_prompts: z.number().int().min(0).default(0),
@@ -505,7 +511,7 @@ async function gather(ctx: EvalStageContext, cfg: EvalConfig): Promise<EvalState
   const total = plan.models.length + 2;
   let step = 0;
   const progress = (message: string) => ctx.progress({ step: ++step, total, message });
-  const sampling: SamplingSettings = { temperature: cfg.sampling.temperature, top_k: cfg.sampling.top_k || null, top_p: cfg.sampling.top_p < 1 ? cfg.sampling.top_p : null, max_new_tokens: cfg.sampling.max_new_tokens, seed: deriveSeed(ctx.seed, 'eval-sampling') };
+  const sampling: SamplingSettings = { temperature: cfg.sampling.temperature, top_k: cfg.sampling.top_k || null, top_p: cfg.sampling.top_p < 1 ? cfg.sampling.top_p : null, max_new_tokens: cfg.sampling.max_new_tokens, seed: cfg.sampling.seed ?? deriveSeed(ctx.seed, 'eval-sampling') };
   const sampled = await sampleAndScore(ctx, cfg, plan, data, rule, sampling, warnings, progress);
 
   const verdicts = new Verdicts(plan.models.filter((m) => m.role === 'baseline'), data.prompts.length, cfg.tie_epsilon);

@@ -273,3 +273,18 @@ test('implicit rewards follow the candidate DPO artifact: its β and its losses\
   assert.equal(over.beta, 0.6);
   assert.ok(Math.abs(over['eval_rewards/margins'] - (await trained(['sigmoid'], 0.6))) < 1e-5);
 });
+
+test('sampling.seed: two eval stages (different stage seeds) sample the same baseline answers; without it they differ', { timeout: 300_000 }, async () => {
+  const texts = async (stageSeed: number, sampling: Record<string, unknown>) => {
+    const { ctx } = ctxFor({ model: candidate, baseline_sft: other, prompts }, { judges: [{ type: 'rule', module: sentiment }], sampling: { max_new_tokens: 8, ...sampling }, bootstrap_resamples: 100 });
+    ctx.seed = stageSeed;
+    const out = await evalStage.run(ctx);
+    assert.equal(out.status, 'done');
+    if (out.status !== 'done') throw new Error('not done');
+    const r = await reportOf(out.outputs.report!);
+    return r.samples.map((s) => s.responses.sft!.text);
+  };
+  assert.deepEqual(await texts(7, { seed: 123 }), await texts(8, { seed: 123 }), 'one seed, one set of baseline answers');
+  assert.notDeepEqual(await texts(7, {}), await texts(8, {}), 'derived from the stage seed by default');
+  assert.throws(() => evalConfigSchema.parse({ sampling: { seed: -1 } }));
+});
