@@ -25,8 +25,11 @@ test('the frontier spec validates, and the documented --quick overrides reach ev
   const full = loadSpecFile(specFile, { lookup: getStage });
   const kinds = (k: string) => full.stages.filter((s) => s.kind === k);
   const cfgOf = (spec: typeof full, name: string) => spec.stages.find((s) => s.name === name)!.config as Record<string, any>;
-  assert.deepEqual(kinds('dpo').map((s) => [(s.config as any).loss, (s.config as any).beta]), [['sigmoid', 0.05], ['sigmoid', 0.1], ['sigmoid', 0.3], ['ipo', 0.1]]);
-  assert.deepEqual(kinds('rl').map((s) => [(s.config as any).advantage, (s.config as any).beta]), [['rloo', 0.02], ['rloo', 0.05], ['rloo', 0.2], ['grpo', 0.05], ['rloo', 0.05]]);
+  assert.deepEqual(kinds('dpo').map((s) => [(s.config as any).loss, (s.config as any).beta, (s.config as any).lr]), [['sigmoid', 0.05, 1e-4], ['sigmoid', 0.1, 1e-4], ['sigmoid', 0.1, 2e-4], ['ipo', 0.1, 1e-4]]);
+  const reward = (s: { config: unknown }) => ((s.config as any).rewards[0].type === 'reward_model' ? 'rm' : 'judge');
+  assert.deepEqual(kinds('rl').map((s) => [(s.config as any).advantage, reward(s), (s.config as any).beta, (s.config as any).kl_in]), [
+    ['rloo', 'rm', 0.1, 'reward'], ['grpo', 'rm', 0.1, 'reward'], ['rloo', 'judge', 0.05, 'reward'], ['rloo', 'judge', 0.1, 'reward'], ['grpo', 'judge', 0.1, 'reward'], ['grpo', 'judge', 0.2, 'reward'],
+  ]);
   assert.deepEqual(kinds('online_dpo').map((s) => (s.config as any).judge.type ?? 'module'), ['reward_model', 'module']);
   // one eval per trained model, each against the SFT model as reference and baseline
   const trained = full.stages.filter((s) => ['dpo', 'rl', 'online_dpo'].includes(s.kind)).map((s) => s.name);
@@ -34,6 +37,8 @@ test('the frontier spec validates, and the documented --quick overrides reach ev
   assert.equal(evals.length, trained.length);
   for (const name of trained) assert.ok(evals.some((e) => e.name === `eval_${name}`), name);
   for (const e of evals) assert.equal((e.config as any).judges[0].module, path.join(root, 'judges', 'sentiment.mjs'));
+  // one sampling seed for every eval: every model is compared with the same SFT answers
+  assert.deepEqual([...new Set(evals.map((e) => (e.config as any).sampling.seed))], [2024]);
 
   const sets = documentedQuickSets();
   assert.ok(sets.length >= 10, `found ${sets.length} --set in docs/rl.md`);
@@ -41,6 +46,6 @@ test('the frontier spec validates, and the documented --quick overrides reach ev
   assert.equal(cfgOf(quick, 'sft').max_steps, 180);
   assert.equal(cfgOf(quick, 'collect').max_prompts, 600);
   for (const e of evals) assert.equal(cfgOf(quick, e.name).max_prompts, 120, e.name);
-  for (const s of [...kinds('rl'), ...kinds('online_dpo')]) assert.equal(cfgOf(quick, s.name).max_steps, 40, s.name);
-  for (const s of kinds('rl')) assert.equal(cfgOf(full, s.name).max_steps, 150);
+  for (const s of [...kinds('rl'), ...kinds('online_dpo')]) assert.equal(cfgOf(quick, s.name).max_steps, 60, s.name);
+  for (const s of [...kinds('rl'), ...kinds('online_dpo')]) assert.equal(cfgOf(full, s.name).max_steps, 300);
 });
