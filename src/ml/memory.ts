@@ -95,11 +95,21 @@ export function describeEstimate(e: TrainingMemoryEstimate): string {
 }
 
 /**
+ * Whether a model of this type trains with the fused kernels' smaller tape. The FUSED_* constants
+ * were fitted on GPT-2 blocks (fused layer norm, GELU, attention softmax, token log-probs); the
+ * Llama family's RMSNorm and SwiGLU run unfused, so they are counted with the unfused constants (an
+ * over-estimate of their attention and head, never an under-estimate).
+ */
+export function trainsFused(modelType: string): boolean {
+  return modelType === 'gpt2' && fusedAvailable(FUSED.layerNorm);
+}
+
+/**
  * Throws AlignflowError('config') when the estimate exceeds what the backend can hold, naming the
  * parts and what to change. `headroom` covers the runtime itself and the data (default 10%).
  */
 export function assertTrainingFits(stage: string, i: TrainingMemoryInput, backend: string, headroom = 0.9): TrainingMemoryEstimate {
-  const e = estimateTrainingMemory({ ...i, fused: i.fused ?? (backend === 'native' && fusedAvailable(FUSED.layerNorm)) });
+  const e = estimateTrainingMemory({ ...i, fused: i.fused ?? false });
   const limit = memoryLimit(backend);
   if (e.total > limit.bytes * headroom) {
     const fix = backend === 'wasm' ? 'use the native backend (alignflow doctor says how), or lower batch_size or max_length' : 'lower batch_size or max_length (grad_accum keeps the effective batch)';

@@ -11,7 +11,7 @@ import { listArtifacts, resolveArtifactId, showArtifact } from '../../store/regi
 import { initBackend } from '../../ml/backend.js';
 import { PRESETS, knownModelTypes, modelFamily } from '../../ml/models/registry.js';
 import { parameterCount, trainingMemory } from '../../ml/models/estimate.js';
-import { gib } from '../../ml/memory.js';
+import { gib, trainsFused } from '../../ml/memory.js';
 import type { ModelConfig } from '../../ml/models/types.js';
 import { initContextLength, initModel, resolveInitConfig } from '../../ml/models/init.js';
 import { saveModelDir, loadModelDir, readModelConfig } from '../../ml/models/io.js';
@@ -175,8 +175,11 @@ export function register(program: Command): void {
     .option('--lora-r <n>', 'LoRA rank for the LoRA estimate', '16')
     .option('--lora-targets <list>', 'LoRA target modules, comma-separated, or all-linear', 'all-linear')
     .action(async (ref: string, o: { json?: boolean; check?: boolean; batch: string; seqLen: string; loraR: string; loraTargets: string }) => {
-      const est = { batch: posIntArg(o.batch, '--batch'), seqLen: posIntArg(o.seqLen, '--seq-len') };
+      const [batch, seqLen] = [posIntArg(o.batch, '--batch'), posIntArg(o.seqLen, '--seq-len')];
       const lora = { r: posIntArg(o.loraR, '--lora-r'), targetModules: o.loraTargets === 'all-linear' ? ('all-linear' as const) : o.loraTargets.split(',').map((x) => x.trim()) };
+      // Activations as the stages' pre-flight check counts them on the backend that would train here.
+      const backend = (await initBackend()).name;
+      const est = { batch, seqLen, backend };
       // a preset or a directory: estimated from its config alone, no weights made
       const cfgFromRef = (): { config: ModelConfig; source: string } | undefined => {
         if (PRESETS[ref]) {
@@ -232,15 +235,18 @@ function posIntArg(v: string, flag: string): number {
   return n;
 }
 
-function estimateReport(config: ModelConfig, est: { batch: number; seqLen: number }, lora: { r: number; targetModules: string[] | 'all-linear' }) {
+function estimateReport(config: ModelConfig, est: { batch: number; seqLen: number; backend: string }, lora: { r: number; targetModules: string[] | 'all-linear' }) {
   const shape = modelFamily(config.model_type)!.shape(config);
+  const { backend, ...rest } = est;
+  const mb = { ...rest, fused: backend === 'native' && trainsFused(config.model_type) };
   return {
     model_type: config.model_type,
     shape,
     parameters: parameterCount(config),
-    micro_batch: est,
-    full: trainingMemory(config, est),
-    lora: { ...lora, ...trainingMemory(config, { ...est, lora }) },
+    backend,
+    micro_batch: { batch: mb.batch, seqLen: mb.seqLen, fused: mb.fused },
+    full: trainingMemory(config, mb),
+    lora: { ...lora, ...trainingMemory(config, { ...mb, lora }) },
   };
 }
 
@@ -249,7 +255,7 @@ function printEstimate(source: string, r: ReturnType<typeof estimateReport>): vo
   if (source) process.stdout.write(`${source}  (${r.model_type})\n`);
   const s = r.shape;
   process.stdout.write(`  parameters: ${r.parameters.toLocaleString('en-US')} (${(r.parameters / 1e6).toFixed(1)}M); ${s.layers} layers, hidden ${s.hiddenSize}, ${s.heads} heads / ${s.kvHeads} kv heads, vocab ${s.vocabSize}, context ${s.contextLength}${s.tiedHead ? ', tied head' : ''}\n`);
-  process.stdout.write(`  training memory, float32 + AdamW, micro-batch ${r.micro_batch.batch} × ${r.micro_batch.seqLen} tokens:\n`);
+  process.stdout.write(`  training memory, float32 + AdamW, micro-batch ${r.micro_batch.batch} × ${r.micro_batch.seqLen} tokens, backend ${r.backend}${r.micro_batch.fused ? ' (fused kernels)' : ''}:\n`);
   for (const [label, m] of [['full', r.full], [`LoRA r=${r.lora.r} (${Array.isArray(r.lora.targetModules) ? r.lora.targetModules.join(',') : r.lora.targetModules})`, r.lora]] as const) {
     process.stdout.write(
       `    ${label}: trainable ${m.trainable.toLocaleString('en-US')}; weights ${gib(m.weights)}, gradients ${gib(m.gradients)}, optimizer ${gib(m.optimizer)}, activations ${gib(m.activations)}; total ≈ ${gib(m.total)}\n`,

@@ -23,6 +23,8 @@ export interface EstimateOptions {
   seqLen: number;
   /** LoRA rank and the PEFT module names it targets; absent: full fine-tuning. */
   lora?: { r: number; targetModules: string[] | 'all-linear' };
+  /** The native backend's fused kernels would train it (fewer activations kept); default false. */
+  fused?: boolean;
 }
 
 export function parameterCount(config: ModelConfig): number {
@@ -54,6 +56,6 @@ export function trainingMemory(config: ModelConfig, o: EstimateOptions): MemoryE
   const weights = F * (parameters + (o.lora ? trainable : 0));
   const gradients = F * trainable;
   const optimizer = 2 * F * trainable;
-  const activations = activationBytes(s, o.batch, o.seqLen);
+  const activations = activationBytes(s, o.batch, o.seqLen, o.fused);
   return { parameters, trainable, weights, gradients, optimizer, activations, total: weights + gradients + optimizer + activations };
 }
