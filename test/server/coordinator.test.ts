@@ -162,14 +162,15 @@ test('a remote attempt (handler in a worker thread, over HTTP) records what a lo
   assert.ok(fs.readdirSync(path.join(home, 'blobs')).length > 0, 'its blob cache holds what it read and wrote');
 });
 
-test('worker --coordinator: flags are checked before anything starts, and the labeling kinds stay on the coordinator host', { timeout: 120_000 }, async () => {
+test('worker --coordinator: flags are checked before anything starts', { timeout: 120_000 }, async () => {
   const home = tmpDir();
   const noToken = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', base]);
   assert.equal(noToken.code, 2, noToken.err);
   assert.match(noToken.err, /--coordinator needs --token/);
-  const labeling = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', base, '--token', tok.w1, '--stages', 'sft,collect,label']);
-  assert.equal(labeling.code, 2, labeling.err);
-  assert.match(labeling.err, /collect, label write the labeling database/);
+  // Every kind runs on a remote worker (the labeling ones too: ./coordinator-labeling.test.ts); an unknown one is refused.
+  const unknown = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', base, '--token', tok.w1, '--stages', 'sft,collect,label,nope']);
+  assert.equal(unknown.code, 2, unknown.err);
+  assert.match(unknown.err, /unknown stage kind "nope"/);
   const badUrl = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', 'ftp://x', '--token', tok.w1]);
   assert.equal(badUrl.code, 2, badUrl.err);
   assert.match(badUrl.err, /http:\/\/ or https:\/\//);
