@@ -10,6 +10,7 @@
 //   GET  /uploads/:sha256                  {complete, offset}: how much of an upload arrived
 //   PUT  /uploads/:sha256?offset=N         append one chunk (fsynced before the answer)
 //   POST /uploads/:sha256/commit           verify the sha256 and make the blob (temp → rename)
+//   …/stages/:id/labeling/…                the labeling service (./coordinator-labeling.ts)
 // See docs/deployment.md.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
