@@ -108,6 +108,12 @@ test('worker tokens reach only the coordinator API; one claim wins a race; reads
   assert.ok((env.store as LocalArtifactStore).blobs.has(sha));
   assert.deepEqual(await (await fetch(`${C}/uploads/${sha}`, { headers: h(win) })).json(), { complete: true, offset: bytes.length }, 'existing blob: nothing to send');
 
+  // An empty file has no chunk to send: committing it with nothing uploaded makes the blob.
+  const empty = createHash('sha256').update('').digest('hex');
+  assert.ok(!(env.store as LocalArtifactStore).blobs.has(empty));
+  assert.deepEqual(await (await post(win, `${C}/uploads/${empty}/commit`, { sizeBytes: 0 })).json(), { complete: true, offset: 0 });
+  assert.ok((env.store as LocalArtifactStore).blobs.has(empty));
+
   // A forged upload (bytes that do not hash to the name) never becomes a blob.
   const fake = createHash('sha256').update('something else').digest('hex');
   assert.equal((await put(win, fake, 0, Buffer.from('these bytes'))).status, 200);
