@@ -1,10 +1,15 @@
-// The labeling services the collect, label and eval stages use (StageContext.labeling). Stages
-// never see SQL; the orchestrator's context builder (src/orchestrator/context.ts) makes this object
-// over its database for every stage it runs:
+// The labeling services the collect, label, eval and online_dpo stages use (StageContext.labeling).
+// Stages never see SQL; the orchestrator's context builder (src/orchestrator/context.ts) makes this
+// object over its database for every stage it runs:
 //
 //   ctx.labeling = createLabelingPort(db);
 //
-// A remote worker could implement the same interface over the HTTP API.
+// A worker on another host gets the same interface over the coordinator API
+// (src/orchestrator/remote/labeling.ts), which is why every method returns a Promise. The writes
+// are idempotent, because a remote worker retries a request whose answer was lost: savePairs and
+// recordLabels skip the ids already stored (the remote client names every pair, response and
+// label before sending), ensureBatch finds the stage's batch, fillBatch leaves a filled batch
+// as it is, closeBatch and setScore are idempotent by nature.
 import { and, eq } from 'drizzle-orm';
 import { AlignflowError, inputError } from '../errors.js';
 import { immediate, type Db } from '../store/db.js';
@@ -16,6 +21,8 @@ import { newId } from './users.js';
 
 /** A label made by a machine (rule judge, reward model, import) rather than through a lease. */
 export interface MachineLabel {
+  /** The label's id (default: a new one). A label whose id is already stored is not stored again. */
+  id?: string;
   pairId: string;
   decision: LabelDecision;
   /** "judge:<name>@<version>", "reward_model:<artifact>", "import:<file>", or "user:<name>" for imports. */
@@ -34,26 +41,26 @@ export interface StoredPair {
 export interface LabelingService {
   readonly kind: 'alignflow.labeling/1';
   /** Collect: stores responses and pairs (not yet in any batch); returns the pair ids in order. */
-  savePairs(runId: string, stageId: string, pairs: PairInput[]): string[];
+  savePairs(runId: string, stageId: string, pairs: PairInput[]): Promise<string[]>;
   /**
    * The batch of this stage, created on first call (so a retried or resumed stage finds its own).
    * `perName`: a stage with several batches (online DPO: one per step) finds the one of this name.
    */
-  ensureBatch(opts: BatchOptions & { runId: string; stageId: string; perName?: boolean }): Batch;
+  ensureBatch(opts: BatchOptions & { runId: string; stageId: string; perName?: boolean }): Promise<Batch>;
   /** Puts pairs (+ gold) into an empty batch; a batch that already holds pairs is left as it is. */
-  fillBatch(batchId: string, pairs: PairInput[], opts?: { gold?: GoldInput[]; seed?: number }): { added: number; gold: number; alreadyFilled: boolean };
-  progress(batchId: string): BatchProgress;
+  fillBatch(batchId: string, pairs: PairInput[], opts?: { gold?: GoldInput[]; seed?: number }): Promise<{ added: number; gold: number; alreadyFilled: boolean }>;
+  progress(batchId: string): Promise<BatchProgress>;
   /** Regular (non-gold) pairs of the batch with their response texts, in queue order. */
-  pairsOf(batchId: string): StoredPair[];
+  pairsOf(batchId: string): Promise<StoredPair[]>;
   /** Number of labels already in the batch (a retried machine labeler does not label twice). */
-  labelCount(batchId: string): number;
-  /** Stores machine labels in one transaction (all or none). */
-  recordLabels(batchId: string, labels: MachineLabel[]): number;
+  labelCount(batchId: string): Promise<number>;
+  /** Stores machine labels in one transaction (all or none); labels whose id is stored already are skipped. */
+  recordLabels(batchId: string, labels: MachineLabel[]): Promise<number>;
   /** Records a response's score (reward model or rule score). */
-  setScore(responseId: string, score: number): void;
-  closeBatch(batchId: string): void;
-  preferences(batchId: string, resolution?: Resolution): PreferenceExport;
-  rawLabels(batchId: string): RawLabel[];
+  setScore(responseId: string, score: number): Promise<void>;
+  closeBatch(batchId: string): Promise<void>;
+  preferences(batchId: string, resolution?: Resolution): Promise<PreferenceExport>;
+  rawLabels(batchId: string): Promise<RawLabel[]>;
 }
 
 export function isLabelingService(x: unknown): x is LabelingService {
@@ -68,7 +75,7 @@ export function requireLabeling(x: unknown): LabelingService {
 export function createLabelingPort(db: Db): LabelingService {
   return {
     kind: 'alignflow.labeling/1',
-    savePairs(runId, stageId, input) {
+    async savePairs(runId, stageId, input) {
       const now = Date.now();
       return immediate(db, (tx) =>
         input.map((p, i) => {
@@ -93,7 +100,7 @@ export function createLabelingPort(db: Db): LabelingService {
         }),
       );
     },
-    ensureBatch({ perName, ...opts }) {
+    async ensureBatch({ perName, ...opts }) {
       return immediate(db, (tx) => {
         const existing = tx
           .select()
@@ -104,14 +111,14 @@ export function createLabelingPort(db: Db): LabelingService {
         return createBatch(tx, opts);
       });
     },
-    fillBatch(batchId, input, opts = {}) {
+    async fillBatch(batchId, input, opts = {}) {
       const n = db.$client.prepare(`SELECT count(*) AS n FROM pairs WHERE batch_id = ?`).get(batchId) as { n: number };
       if (n.n > 0) return { added: 0, gold: 0, alreadyFilled: true };
       const r = addPairs(db, batchId, input, opts);
       return { added: r.added, gold: r.gold, alreadyFilled: false };
     },
-    progress: (batchId) => batchProgress(db, batchId),
-    pairsOf(batchId) {
+    progress: async (batchId) => batchProgress(db, batchId),
+    async pairsOf(batchId) {
       const rows = db.$client
         .prepare(
           `SELECT p.id, p.prompt, ra.id AS aid, ra.text AS a, rb.id AS bid, rb.text AS b FROM pairs p JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id
@@ -120,10 +127,10 @@ export function createLabelingPort(db: Db): LabelingService {
         .all(batchId) as { id: string; prompt: string; aid: string; a: string; bid: string; b: string }[];
       return rows.map((r) => ({ pairId: r.id, prompt: r.prompt, a: { id: r.aid, text: r.a }, b: { id: r.bid, text: r.b } }));
     },
-    labelCount(batchId) {
+    async labelCount(batchId) {
       return (db.$client.prepare(`SELECT count(*) AS n FROM labels l JOIN pairs p ON p.id = l.pair_id WHERE p.batch_id = ?`).get(batchId) as { n: number }).n;
     },
-    recordLabels(batchId, list) {
+    async recordLabels(batchId, list) {
       const now = Date.now();
       return immediate(db, () => {
         const inBatch = db.$client.prepare(`SELECT batch_id FROM pairs WHERE id = ?`);
@@ -131,24 +138,31 @@ export function createLabelingPort(db: Db): LabelingService {
           `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at) VALUES (?, ?, NULL, NULL, ?, ?, ?, ?, NULL, NULL, NULL, ?)`,
         );
         const bump = db.$client.prepare(`UPDATE pairs SET label_count = label_count + 1 WHERE id = ?`);
+        const stored = db.$client.prepare(`SELECT pair_id FROM labels WHERE id = ?`);
         list.forEach((l, i) => {
           const p = inBatch.get(l.pairId) as { batch_id: string | null } | undefined;
           if (!p || p.batch_id !== batchId) throw inputError(`pair "${l.pairId}" is not in label batch "${batchId}"`);
           if (!(labelDecisions as readonly string[]).includes(l.decision)) throw inputError(`invalid decision "${String(l.decision)}" for pair "${l.pairId}"`);
           if (!l.source) throw inputError(`label for pair "${l.pairId}" has no source`);
-          ins.run(newId('l'), l.pairId, l.source, l.decision, l.strength ?? null, l.rationale ?? null, now + i);
+          if (l.id) {
+            // Stored by an earlier try of this very call (a retried request whose answer was lost).
+            const had = stored.get(l.id) as { pair_id: string } | undefined;
+            if (had && had.pair_id !== l.pairId) throw inputError(`label id "${l.id}" is already a label of pair "${had.pair_id}"`);
+            if (had) return;
+          }
+          ins.run(l.id ?? newId('l'), l.pairId, l.source, l.decision, l.strength ?? null, l.rationale ?? null, now + i);
           bump.run(l.pairId);
         });
         return list.length;
       });
     },
-    setScore(responseId, score) {
+    async setScore(responseId, score) {
       db.update(responses).set({ score }).where(eq(responses.id, responseId)).run();
     },
-    closeBatch(batchId) {
+    async closeBatch(batchId) {
       closeBatch(db, batchId);
     },
-    preferences: (batchId, resolution) => preferenceRecords(db, batchId, resolution),
-    rawLabels: (batchId) => rawLabels(db, batchId),
+    preferences: async (batchId, resolution) => preferenceRecords(db, batchId, resolution),
+    rawLabels: async (batchId) => rawLabels(db, batchId),
   };
 }

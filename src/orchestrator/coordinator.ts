@@ -103,3 +103,29 @@ export function heartbeatAt(db: Db, stageId: string): number | undefined {
   const row = db.select().from(stages).where(eq(stages.id, stageId)).get();
   return row ? progressOf(row).heartbeatAt : undefined;
 }
+
+/**
+ * The labeling API's scope (src/server/routes/coordinator-labeling.ts): 'forbidden' unless one of
+ * this user's workers holds the running stage now; 'stale' when another worker process of the
+ * same user holds it (this attempt was taken over: its writes must not land); else the row.
+ */
+export function labelingHolder(db: Db, stageId: string, userName: string, worker: string): { row: typeof stages.$inferSelect } | 'forbidden' | 'stale' {
+  const row = db.select().from(stages).where(and(eq(stages.id, stageId), eq(stages.state, 'running'))).get();
+  if (!row || !row.worker?.startsWith(`${userName}/`)) return 'forbidden';
+  return row.worker === worker ? { row } : 'stale';
+}
+
+/** True when the label batch was made by this stage (ensureBatch names its stage). */
+export function isBatchOfStage(db: Db, batchId: string, stageId: string): boolean {
+  return !!db.$client.prepare('SELECT 1 FROM label_batches WHERE id = ? AND stage_id = ?').get(batchId, stageId);
+}
+
+/** True when the response is an answer of a pair in one of this stage's label batches (what a labeler scores). */
+export function isResponseOfStage(db: Db, responseId: string, stageId: string): boolean {
+  return !!db.$client
+    .prepare(
+      `SELECT 1 FROM pairs p JOIN label_batches b ON b.id = p.batch_id
+       WHERE b.stage_id = @stageId AND (p.response_a_id = @responseId OR p.response_b_id = @responseId OR EXISTS (SELECT 1 FROM json_each(coalesce(p.response_ids, '[]')) WHERE value = @responseId)) LIMIT 1`,
+    )
+    .get({ stageId, responseId });
+}

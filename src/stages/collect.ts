@@ -144,7 +144,7 @@ export async function runCollectStage(ctx: StageContext<CollectConfig>): Promise
           toSave.push({ id: `p-${ctx.stageId}-${promptIndex}-${sa.index}-${sb.index}`, prompt, a: resp(sa), b: resp(sb) });
         }
       }
-      port.savePairs(ctx.runId, ctx.stageId, toSave);
+      await port.savePairs(ctx.runId, ctx.stageId, toSave);
       for (const p of toSave) {
         const line = (r: PairInput['a']) => ({ id: r.id!, text: r.text, model: r.modelArtifactId ?? null, sampling: r.sampling ?? null, seed: r.seed ?? null, score: r.score ?? null });
         lines.push({ pair_id: p.id!, prompt: p.prompt, response_a: line(p.a), response_b: line(p.b), ...(p.rest ? { responses: [p.a, p.b, ...p.rest].map(line) } : {}) });

@@ -58,7 +58,7 @@ export interface StageContext<C = unknown> {
   log: Logger;
   /** Aborted on cancel or worker shutdown: stop within one training step, after checkpointing. */
   signal: AbortSignal;
-  /** Used by the collect, label and eval stages; absent where no labeling database is at hand (bare tests). */
+  /** Used by the collect, label, eval and online_dpo stages: over SQLite, or over the coordinator API on a remote worker; absent where neither is at hand (bare tests). */
   labeling?: LabelingPort;
   /** The run's other stages (the eval report's curves and warnings); absent outside a run. */
   history?: () => Promise<RunHistory> | RunHistory;

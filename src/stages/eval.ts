@@ -598,7 +598,7 @@ export const evalStage: StageHandler<EvalConfig> = {
       sampling: { temperature: st.sampling.temperature, top_k: st.sampling.top_k, top_p: st.sampling.top_p, max_new_tokens: st.sampling.max_new_tokens },
       samplingSeed: st.sampling.seed,
     });
-    const batch = port.ensureBatch({
+    const batch = await port.ensureBatch({
       runId: ctx.runId,
       stageId: ctx.stageId,
       name: `${ctx.stageName} (${ctx.runId})`,
@@ -608,13 +608,13 @@ export const evalStage: StageHandler<EvalConfig> = {
       leaseSeconds: human.lease_seconds,
     });
     if (batch.status === 'open') {
-      const fill = port.fillBatch(batch.id, pairs, { seed: deriveSeed(ctx.seed, 'eval-human-queue') });
+      const fill = await port.fillBatch(batch.id, pairs, { seed: deriveSeed(ctx.seed, 'eval-human-queue') });
       if (!fill.alreadyFilled && fill.added) ctx.log.info(`eval: label batch ${batch.id} holds ${fill.added} comparisons (${plan.identical.length} identical answer pair(s) are ties without asking)`);
     }
-    const hs = checkHumanBatch(ctx, port, batch.id, human.poll_ms);
+    const hs = await checkHumanBatch(ctx, port, batch.id, human.poll_ms);
     if (!hs.finished) return hs.outcome;
     const p = hs.progress;
-    const raw = port.rawLabels(batch.id);
+    const raw = await port.rawLabels(batch.id);
     const hj = humanJudgments(human.name, plan, raw);
     ctx.log.info(`eval: ${hj.labels} human label(s) in (batch ${hs.reason === 'closed' ? 'closed by an admin' : 'complete'}); building the report from the samples saved in checkpoint ${saved?.artifact.id ?? '(this invocation)'}`);
     const annotators = new Set(raw.filter((l) => !l.is_gold).map((l) => l.annotator));

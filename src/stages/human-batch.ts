@@ -13,13 +13,13 @@ export type HumanBatchCheck =
  * its quota it closes the batch, so a late label is refused rather than silently left out of what
  * the stage builds from the labels.
  */
-export function checkHumanBatch(ctx: Pick<StageContext, 'progress'>, port: LabelingPort, batchId: string, pollMs: number): HumanBatchCheck {
-  const p = port.progress(batchId);
+export async function checkHumanBatch(ctx: Pick<StageContext, 'progress'>, port: LabelingPort, batchId: string, pollMs: number): Promise<HumanBatchCheck> {
+  const p = await port.progress(batchId);
   const st = humanState(p);
   if (!st.finished) {
     ctx.progress({ step: p.done, total: p.total, message: st.message });
     return { finished: false, outcome: { status: 'waiting', message: st.message, done: p.done, total: p.total, retryAfterMs: pollMs } };
   }
-  if (st.reason === 'quota') port.closeBatch(batchId);
+  if (st.reason === 'quota') await port.closeBatch(batchId);
   return { finished: true, reason: st.reason, progress: p };
 }

@@ -93,7 +93,7 @@ async function goldPairs(ctx: StageContext<LabelConfig>): Promise<GoldInput[]> {
 
 async function machineLabels(ctx: StageContext<LabelConfig>, port: LabelingService, batchId: string): Promise<{ labels: MachineLabel[]; summary: Record<string, unknown> }> {
   const c = ctx.config;
-  const pairs = port.pairsOf(batchId);
+  const pairs = await port.pairsOf(batchId);
   const onProgress = (done: number, total: number) => ctx.progress({ step: done, total, message: `${c.labeler}: ${done}/${total} pairs` });
   if (c.labeler === 'rule') {
     const judge = await loadJudge(c.judge!);
@@ -104,7 +104,7 @@ async function machineLabels(ctx: StageContext<LabelConfig>, port: LabelingServi
     if (r.failures.length > 0 && rate > c.max_judge_error_rate) {
       throw new AlignflowError('input', `judge ${judge.source} failed on ${r.failures.length} of ${pairs.length} comparisons (allowed: ${(c.max_judge_error_rate * 100).toFixed(1)}%); first: ${r.failures[0]!.message}`);
     }
-    for (const [id, s] of r.scores) port.setScore(id, s);
+    for (const [id, s] of r.scores) await port.setScore(id, s);
     return { labels: r.labels, summary: { judge: judge.source, judgeFailures: r.failures.length, judged: r.labels.length } };
   }
   if (c.labeler === 'import') {
@@ -116,7 +116,7 @@ async function machineLabels(ctx: StageContext<LabelConfig>, port: LabelingServi
   if (!rm) throw new AlignflowError('config', `stage ${ctx.stageName}: the reward_model labeler needs a 'reward_model' input`);
   const { rewardModelLabels } = await import('../labeling/labelers/reward-model.js');
   const r = await rewardModelLabels(ctx, rm.id, pairs, { batchSize: c.batch_size, tieMargin: c.tie_margin, onProgress });
-  for (const [id, s] of r.scores) port.setScore(id, s);
+  for (const [id, s] of r.scores) await port.setScore(id, s);
   return { labels: r.labels, summary: { rewardModel: rm.id } };
 }
 
@@ -127,7 +127,7 @@ export async function runLabelStage(ctx: StageContext<LabelConfig>): Promise<Sta
   // Ranking items are ranked by people; the machine labelers decide between two answers only.
   const ranking = (input.metadata as { items?: string } | undefined)?.items === 'ranking';
   if (ranking && c.labeler !== 'human') throw new AlignflowError('config', `stage ${ctx.stageName}: the pairs input holds ranking items (collect items: ranking), which only the human labeler ranks; use labeler: human or collect items: pairs`);
-  const batch = port.ensureBatch({
+  const batch = await port.ensureBatch({
     ...(ranking ? { kind: 'ranking' as const, pairRule: c.pair_rule } : {}),
     runId: ctx.runId,
     stageId: ctx.stageId,
@@ -139,26 +139,26 @@ export async function runLabelStage(ctx: StageContext<LabelConfig>): Promise<Sta
   });
   if (batch.status === 'open') {
     const text = (await ctx.store.readFile(input.id, PAIRS_FILE)).toString('utf8');
-    const fill = port.fillBatch(batch.id, parsePairsJsonl(text, `artifact ${input.id}`), { gold: c.labeler === 'human' ? await goldPairs(ctx) : [], seed: ctx.seed });
+    const fill = await port.fillBatch(batch.id, parsePairsJsonl(text, `artifact ${input.id}`), { gold: c.labeler === 'human' ? await goldPairs(ctx) : [], seed: ctx.seed });
     if (!fill.alreadyFilled) ctx.log.info(`label batch ${batch.id}: ${fill.added} pairs${fill.gold ? ` + ${fill.gold} gold` : ''}`);
   }
   let summary: Record<string, unknown> = { labeler: c.labeler, batchId: batch.id };
   if (c.labeler === 'human') {
-    const check = checkHumanBatch(ctx, port, batch.id, c.poll_ms);
+    const check = await checkHumanBatch(ctx, port, batch.id, c.poll_ms);
     if (!check.finished) return check.outcome;
     const p = check.progress;
     summary = { ...summary, finished: check.reason, labels: p.labels, completePairs: p.completePairs, pairs: p.pairs };
   } else {
     // A retried stage finds its labels already stored (one transaction) and does not label twice.
-    if (port.labelCount(batch.id) === 0 && batch.status === 'open') {
+    if ((await port.labelCount(batch.id)) === 0 && batch.status === 'open') {
       const r = await machineLabels(ctx, port, batch.id);
-      port.recordLabels(batch.id, r.labels);
+      await port.recordLabels(batch.id, r.labels);
       summary = { ...summary, ...r.summary };
     }
-    port.closeBatch(batch.id);
+    await port.closeBatch(batch.id);
   }
-  const prefs = port.preferences(batch.id, c.resolution);
-  const raw = port.rawLabels(batch.id);
+  const prefs = await port.preferences(batch.id, c.resolution);
+  const raw = await port.rawLabels(batch.id);
   if (prefs.records.length === 0) ctx.log.warn(`no pair resolved to a preference (excluded: ${JSON.stringify(prefs.excluded)})`);
   const dataset = await ctx.store.put({
     kind: 'dataset',

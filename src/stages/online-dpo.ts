@@ -151,20 +151,20 @@ export function humanJudge(ctx: StageContext<OnlineDpoConfig>, cfg: OnlineDpoCon
   return {
     describe: `human (labeling queue, quota ${cfg.quota})`,
     decide: async (pairs, { draw }) => {
-      const batch = port.ensureBatch({ runId: ctx.runId, stageId: ctx.stageId, perName: true, name: `${ctx.stageName} batch ${draw + 1} (${ctx.runId})`, guidelines: cfg.guidelines, quota: cfg.quota, goldRate: 0, leaseSeconds: cfg.lease_seconds });
+      const batch = await port.ensureBatch({ runId: ctx.runId, stageId: ctx.stageId, perName: true, name: `${ctx.stageName} batch ${draw + 1} (${ctx.runId})`, guidelines: cfg.guidelines, quota: cfg.quota, goldRate: 0, leaseSeconds: cfg.lease_seconds });
       const id = (i: number, side = '') => `p-${ctx.stageId}-${draw}-${i}${side}`;
       if (batch.status === 'open') {
         const sampling = { temperature: cfg.temperature, top_k: cfg.top_k ?? null, top_p: cfg.top_p ?? null, max_new_tokens: cfg.max_new_tokens, draw };
-        const f = port.fillBatch(batch.id, pairs.map((p, i) => ({ id: id(i), prompt: p.prompt, a: { id: id(i, '-a'), text: p.a, modelArtifactId: model, sampling }, b: { id: id(i, '-b'), text: p.b, modelArtifactId: model, sampling } })), { seed: draw });
+        const f = await port.fillBatch(batch.id, pairs.map((p, i) => ({ id: id(i), prompt: p.prompt, a: { id: id(i, '-a'), text: p.a, modelArtifactId: model, sampling }, b: { id: id(i, '-b'), text: p.b, modelArtifactId: model, sampling } })), { seed: draw });
         if (!f.alreadyFilled) ctx.log.info(`online_dpo: label batch ${batch.id} (${batch.name}): ${f.added} pairs published`);
       }
       const deadline = Date.now() + cfg.wait_ms;
       for (;;) {
         if (ctx.signal.aborted) throw new AlignflowError('cancelled', 'online_dpo cancelled while waiting for labels');
-        const p = port.progress(batch.id);
+        const p = await port.progress(batch.id);
         const st = humanState(p);
         if (st.finished) {
-          if (st.reason === 'quota') port.closeBatch(batch.id);
+          if (st.reason === 'quota') await port.closeBatch(batch.id);
           break;
         }
         ctx.progress({ step: p.done, total: p.total, message: `${batch.name}: ${st.message}` });
@@ -172,7 +172,7 @@ export function humanJudge(ctx: StageContext<OnlineDpoConfig>, cfg: OnlineDpoCon
         await sleep(Math.min(200, Math.max(1, deadline - Date.now())));
       }
       const votes = new Map<string, number>();
-      for (const l of port.rawLabels(batch.id)) {
+      for (const l of await port.rawLabels(batch.id)) {
         if (l.is_gold) continue;
         const v = l.decision === 'a' ? 1 : l.decision === 'b' ? -1 : 0;
         votes.set(l.pair_id, (votes.get(l.pair_id) ?? 0) + v);

@@ -17,16 +17,16 @@ import { setup, submit, writeFile, type Env } from '../orchestrator/helpers.js';
 const shorter = fileURLToPath(new URL('../fixtures/judges/shorter.mjs', import.meta.url));
 
 /** Labels every open batch whose pairs are unlabeled, as the `shorter` judge would; returns the pairs labeled. */
-function labelOpen(e: Env, port: LabelingService): number {
+async function labelOpen(e: Env, port: LabelingService): Promise<number> {
   let n = 0;
   for (const b of e.db.select().from(labelBatches).all()) {
-    if (b.status !== 'open' || port.labelCount(b.id) > 0) continue;
-    const labels: MachineLabel[] = port.pairsOf(b.id).map((p) => ({
+    if (b.status !== 'open' || (await port.labelCount(b.id)) > 0) continue;
+    const labels: MachineLabel[] = (await port.pairsOf(b.id)).map((p) => ({
       pairId: p.pairId,
       decision: p.a.text.length < p.b.text.length ? 'a' : p.b.text.length < p.a.text.length ? 'b' : 'tie',
       source: 'user:tester',
     }));
-    n += port.recordLabels(b.id, labels);
+    n += await port.recordLabels(b.id, labels);
   }
   return n;
 }
@@ -66,9 +66,14 @@ stages:
   const port = createLabelingPort(e.db);
   let labeled = 0;
   const waits = new Set<string>();
+  let busy = false; // one labeling pass at a time (the port is async: two passes could both see a batch unlabeled)
   const labeler = setInterval(() => {
-    labeled += labelOpen(e, port);
     for (const s of runStages(e.db, runId)) if (s.state === 'waiting') waits.add(s.name);
+    if (busy) return;
+    busy = true;
+    void labelOpen(e, port)
+      .then((n) => (labeled += n))
+      .finally(() => (busy = false));
   }, 25);
   try {
     await driveRun(e, runId, { pollMs: 50 });

@@ -1,10 +1,11 @@
 // Workers on other hosts, for real: the coordinator (`alignflow serve --redis`) and a password-
 // protected redis-server run in one network namespace, two `alignflow worker --coordinator`
 // processes in two others, each with its own home (a blob cache, never a database); they reach
-// the coordinator and Redis only over veth links (10.77.N.0/24). A worker on the coordinator host
-// (shared home) takes the labeling kinds (collect, label), as docs/deployment.md describes.
-//   1. A real tiny pipeline (model init, SFT, collect, label, DPO, eval) gives the artifact ids
-//      of an inline run, every stage once.
+// the coordinator and Redis only over veth links (10.77.N.0/24). Nothing runs stages on the
+// coordinator host: the workers take every kind, the labeling ones through the coordinator's
+// labeling API (docs/deployment.md).
+//   1. A real tiny pipeline (model init, SFT, collect, label, DPO, eval) runs entirely on the two
+//      remote workers and gives the artifact ids and the pairs of an inline run, every stage once.
 //   2. The link of the worker running SFT is cut mid-stage: its heartbeat goes stale, the other
 //      worker takes the stage over and resumes from the last uploaded checkpoint; then the
 //      coordinator is killed (-9) while a checkpoint is being uploaded and started again: the
@@ -147,13 +148,12 @@ async function cluster(): Promise<Cluster> {
     return p;
   };
   const coordinator = await startCoordinator();
-  // The labeling kinds run beside the coordinator, on its home.
-  const local = spawnIn(topo.coord, process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', localRedis, '--stages', 'collect,label'], env, root);
+  // The remote workers take every stage kind (their default).
   const workerHomes = topo.workers.map(() => path.join(tmpDir(), 'worker'));
   const workers = topo.workers.map((w, i) =>
-    spawnIn(w.ns, process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://:${PASS}@${w.coordAddr}:${REDIS_PORT}`, '--coordinator', `http://${w.coordAddr}:${COORD_PORT}`, '--token', token, '--stages', 'model_init,sft,dpo,eval'], { ...process.env, ...timings, ALIGNFLOW_HOME: workerHomes[i], ALIGNFLOW_UPLOAD_CHUNK_BYTES: '16384', ALIGNFLOW_COORD_RETRY_MS: '90000' }, root),
+    spawnIn(w.ns, process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://:${PASS}@${w.coordAddr}:${REDIS_PORT}`, '--coordinator', `http://${w.coordAddr}:${COORD_PORT}`, '--token', token], { ...process.env, ...timings, ALIGNFLOW_HOME: workerHomes[i], ALIGNFLOW_UPLOAD_CHUNK_BYTES: '16384', ALIGNFLOW_COORD_RETRY_MS: '90000' }, root),
   );
-  await Promise.all([local, ...workers].map((w) => w.waitFor('ready:', 180_000)));
+  await Promise.all(workers.map((w) => w.waitFor('ready:', 180_000)));
   const db = openDb(databasePath(coordHome));
   return {
     topo,
@@ -192,9 +192,20 @@ test('multi-host: the tiny pipeline over the coordinator gives the artifact ids 
   assert.match(got.eval!, /^report=a-/);
   const stages = runStages(c.db, runId);
   for (const s of stages) assert.equal(s.attempts, 1, `${s.name} ran once`);
-  // Training stages ran on the remote workers (worker ids "wk/<host>-<pid>.<attempt>"), labeling beside the coordinator.
-  for (const s of stages.filter((x) => ['model', 'sft', 'dpo', 'eval'].includes(x.name))) assert.match(s.worker ?? '', /^wk\//, s.name);
-  for (const s of stages.filter((x) => ['collect', 'label'].includes(x.name))) assert.doesNotMatch(s.worker ?? '', /^wk\//, s.name);
+  // Every stage ran on a remote worker (worker ids "wk/<host>-<pid>.<attempt>"), collect and label included.
+  assert.deepEqual(stages.map((s) => s.name).sort(), ['collect', 'dpo', 'eval', 'label', 'model', 'sft']);
+  for (const s of stages) assert.ok(c.workers.some((w) => new RegExp(`^wk/.+-${w.proc.pid}\\.\\d+$`).test(s.worker ?? '')), `${s.name} ran on a remote worker (${s.worker})`);
+  // The labeling database got collect's pairs and label's batch, through the coordinator's API.
+  const collect = stages.find((s) => s.name === 'collect')!;
+  const label = stages.find((s) => s.name === 'label')!;
+  const n = (sql: string, id: string) => (c.db.$client.prepare(sql).get(id) as { n: number }).n;
+  assert.ok(n('SELECT count(*) AS n FROM pairs WHERE stage_id = ?', collect.id) > 0, 'collect stored its pairs');
+  const refN = (sql: string, name: string) => (ref.env.db.$client.prepare(sql).get(runStages(ref.env.db, ref.runId).find((s) => s.name === name)!.id) as { n: number }).n;
+  assert.equal(n('SELECT count(*) AS n FROM pairs WHERE stage_id = ?', collect.id), refN('SELECT count(*) AS n FROM pairs WHERE stage_id = ?', 'collect'), 'as many pairs as inline');
+  assert.equal(n('SELECT count(*) AS n FROM responses WHERE stage_id = ?', collect.id), refN('SELECT count(*) AS n FROM responses WHERE stage_id = ?', 'collect'), 'as many answers as inline');
+  const labels = 'SELECT count(*) AS n FROM labels l JOIN pairs p ON p.id = l.pair_id JOIN label_batches b ON b.id = p.batch_id WHERE b.stage_id = ?';
+  assert.equal(n(labels, label.id), refN(labels, 'label'), 'as many labels as inline, each stored once');
+  assert.ok(n(labels, label.id) > 0);
   for (const h of c.workerHomes) {
     assert.ok(!fs.existsSync(path.join(h, 'alignflow.db')), `${h}: a remote worker never opens a database`);
   }

@@ -65,9 +65,9 @@ test('bullmq: online_dpo with judge human waits by delayed jobs, resumes on labe
       if (Date.now() > end) throw new Error(`run still ${s}`);
       if (s === 'waiting') waits++;
       for (const b of env.db.select().from(labelBatches).all()) {
-        if (b.status !== 'open' || port.labelCount(b.id) > 0) continue;
-        const labels: MachineLabel[] = port.pairsOf(b.id).map((p) => ({ pairId: p.pairId, decision: p.a.text.length < p.b.text.length ? 'a' : p.b.text.length < p.a.text.length ? 'b' : 'tie', source: 'user:tester' }));
-        labeled += port.recordLabels(b.id, labels);
+        if (b.status !== 'open' || (await port.labelCount(b.id)) > 0) continue;
+        const labels: MachineLabel[] = (await port.pairsOf(b.id)).map((p) => ({ pairId: p.pairId, decision: p.a.text.length < p.b.text.length ? 'a' : p.b.text.length < p.a.text.length ? 'b' : 'tie', source: 'user:tester' }));
+        labeled += await port.recordLabels(b.id, labels);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -108,6 +108,12 @@ test('worker tokens reach only the coordinator API; one claim wins a race; reads
   assert.ok((env.store as LocalArtifactStore).blobs.has(sha));
   assert.deepEqual(await (await fetch(`${C}/uploads/${sha}`, { headers: h(win) })).json(), { complete: true, offset: bytes.length }, 'existing blob: nothing to send');
 
+  // An empty file has no chunk to send: committing it with nothing uploaded makes the blob.
+  const empty = createHash('sha256').update('').digest('hex');
+  assert.ok(!(env.store as LocalArtifactStore).blobs.has(empty));
+  assert.deepEqual(await (await post(win, `${C}/uploads/${empty}/commit`, { sizeBytes: 0 })).json(), { complete: true, offset: 0 });
+  assert.ok((env.store as LocalArtifactStore).blobs.has(empty));
+
   // A forged upload (bytes that do not hash to the name) never becomes a blob.
   const fake = createHash('sha256').update('something else').digest('hex');
   assert.equal((await put(win, fake, 0, Buffer.from('these bytes'))).status, 200);
@@ -162,14 +168,15 @@ test('a remote attempt (handler in a worker thread, over HTTP) records what a lo
   assert.ok(fs.readdirSync(path.join(home, 'blobs')).length > 0, 'its blob cache holds what it read and wrote');
 });
 
-test('worker --coordinator: flags are checked before anything starts, and the labeling kinds stay on the coordinator host', { timeout: 120_000 }, async () => {
+test('worker --coordinator: flags are checked before anything starts', { timeout: 120_000 }, async () => {
   const home = tmpDir();
   const noToken = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', base]);
   assert.equal(noToken.code, 2, noToken.err);
   assert.match(noToken.err, /--coordinator needs --token/);
-  const labeling = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', base, '--token', tok.w1, '--stages', 'sft,collect,label']);
-  assert.equal(labeling.code, 2, labeling.err);
-  assert.match(labeling.err, /collect, label write the labeling database/);
+  // Every kind runs on a remote worker (the labeling ones too: ./coordinator-labeling.test.ts); an unknown one is refused.
+  const unknown = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', base, '--token', tok.w1, '--stages', 'sft,collect,label,nope']);
+  assert.equal(unknown.code, 2, unknown.err);
+  assert.match(unknown.err, /unknown stage kind "nope"/);
   const badUrl = runCli(env.dir, home, ['worker', '--redis', 'redis://127.0.0.1:1', '--coordinator', 'ftp://x', '--token', tok.w1]);
   assert.equal(badUrl.code, 2, badUrl.err);
   assert.match(badUrl.err, /http:\/\/ or https:\/\//);

@@ -1,7 +1,9 @@
 // `alignflow worker`: a BullMQ worker process. Run any number of them. Without --coordinator they
 // share this host's SQLite file and blob store ($ALIGNFLOW_HOME); with --coordinator URL (a
 // `worker` token) they run on any host, keep only a blob cache in their own home and talk to the
-// coordinator (`alignflow serve --redis`) over HTTP, never opening a database (docs/deployment.md).
+// coordinator (`alignflow serve --redis`) over HTTP, never opening a database (docs/deployment.md);
+// every stage kind runs there, the labeling ones included (their labeling database calls go to
+// the coordinator too).
 import type { Command } from 'commander';
 import { cliDb } from '../shared.js';
 import { alignflowHome } from '../../config/paths.js';
@@ -11,9 +13,6 @@ import { usageError } from '../../errors.js';
 import { startWorkers } from '../../orchestrator/executors/bullmq.js';
 import { remoteDeps } from '../../orchestrator/remote/attempt.js';
 import { CoordinatorClient } from '../../orchestrator/remote/client.js';
-
-/** Kinds whose handlers write the labeling database (StageContext.labeling): coordinator host only. */
-const LABELING_KINDS = ['collect', 'label'];
 
 export function register(program: Command): void {
   program
@@ -35,11 +34,8 @@ export function register(program: Command): void {
       if (token && !coordinator) throw usageError('--token is for --coordinator');
       if (coordinator && !token) throw usageError('--coordinator needs --token (a `worker` user: alignflow users add NAME --role worker, on the coordinator) or ALIGNFLOW_WORKER_TOKEN');
       const known = stageKinds();
-      // The labeling database stays on the coordinator host: those kinds run on a worker there.
-      const kinds = o.stages ? o.stages.split(',').map((s) => s.trim()).filter(Boolean) : coordinator ? known.filter((k) => !LABELING_KINDS.includes(k) && k !== 'eval') : known;
+      const kinds = o.stages ? o.stages.split(',').map((s) => s.trim()).filter(Boolean) : known;
       for (const k of kinds) if (!known.includes(k)) throw usageError(`unknown stage kind "${k}" (known: ${known.join(', ')})`);
-      const local = coordinator ? kinds.filter((k) => LABELING_KINDS.includes(k)) : [];
-      if (local.length) throw usageError(`stage kinds ${local.join(', ')} write the labeling database: run them with a worker on the coordinator host (without --coordinator)`);
       await loadStages(kinds);
       const concurrency = Number(o.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw usageError('--concurrency must be a positive integer');

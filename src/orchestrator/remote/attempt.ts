@@ -2,7 +2,8 @@
 // heartbeat + cancel watch → handler, in a thread when heavy → record), each one an HTTP call to
 // the coordinator, which changes SQLite exactly as a local worker would and then dispatches what
 // follows. The handler gets the same StageContext as everywhere (buildStageContext), over a
-// RemoteStore and a recorder that batches progress, metrics and log lines.
+// RemoteStore and a recorder that batches progress, metrics and log lines; the labeling service
+// (collect, label, human judges) goes over the same API (./labeling.ts).
 import os from 'node:os';
 import type { Progress, RunHistory } from '../../stages/contract.js';
 import { getStage, loadStages } from '../../stages/index.js';
@@ -14,6 +15,8 @@ import type { AttemptResult } from '../execute.js';
 import type { RemoteDeps } from '../executors/bullmq.js';
 import { CoordinatorClient } from './client.js';
 import { RemoteStore } from './store.js';
+import { remoteLabeling } from './labeling.js';
+import type { LabelingService } from '../../labeling/port.js';
 
 const SEND_EVERY_MS = 250;
 
@@ -23,10 +26,14 @@ export class RemoteRecorder implements StageRecorder {
   private chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private failed: unknown;
+  readonly labeling: LabelingService;
   constructor(
     readonly client: CoordinatorClient,
     readonly stageId: string,
-  ) {}
+    runId: string,
+  ) {
+    this.labeling = remoteLabeling(client, { runId, stageId });
+  }
 
   private schedule() {
     this.timer ??= setTimeout(() => void this.send(), SEND_EVERY_MS);
@@ -89,7 +96,7 @@ export interface RemoteWorkerConfig {
 /** The stage context of a claimed job, over the coordinator (runs in the worker thread for heavy handlers). */
 export function buildRemoteContext(cfg: RemoteWorkerConfig, job: StageJob, signal: AbortSignal, hooks: ContextHooks = {}): Promise<BuiltContext> {
   const client = new CoordinatorClient(cfg.url, cfg.token, cfg.worker);
-  return buildStageContext(job, new RemoteStore(client, cfg.home, job.stageId), cfg.home, new RemoteRecorder(client, job.stageId), signal, hooks);
+  return buildStageContext(job, new RemoteStore(client, cfg.home, job.stageId), cfg.home, new RemoteRecorder(client, job.stageId, job.runId), signal, hooks);
 }
 
 type Claimed = { ok: true; job: StageJob } | { ok: false; result: AttemptResult };

@@ -10,6 +10,7 @@
 //   GET  /uploads/:sha256                  {complete, offset}: how much of an upload arrived
 //   PUT  /uploads/:sha256?offset=N         append one chunk (fsynced before the answer)
 //   POST /uploads/:sha256/commit           verify the sha256 and make the blob (temp → rename)
+//   …/stages/:id/labeling/…                the labeling service (./coordinator-labeling.ts)
 // See docs/deployment.md.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -360,6 +361,11 @@ export default async function coordinatorRoutes(app: FastifyInstance, opts: Rout
     return serial(sha256, async () => {
       if (blobs.has(sha256)) return { complete: true, offset: sizeBytes };
       const part = partOf(sha256);
+      // An empty file (a stage's empty output, e.g. no preference records) has no chunk to send.
+      if (sizeBytes === 0 && !(await fsp.stat(part).catch(() => undefined))) {
+        await fsp.mkdir(blobs.tmp, { recursive: true });
+        await fsp.writeFile(part, '');
+      }
       const st = await fsp.stat(part).catch(() => undefined);
       if (!st) return reply.code(409).send({ error: 'conflict', message: `nothing of ${sha256} was uploaded`, offset: 0 });
       if (st.size < sizeBytes) return reply.code(409).send({ error: 'conflict', message: `upload of ${sha256} has ${st.size} of ${sizeBytes} bytes`, offset: st.size });
