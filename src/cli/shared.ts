@@ -41,6 +41,12 @@ export function isVerbose(argv: string[] = process.argv): boolean {
 }
 
 export async function runCli(program: Command, argv: string[]): Promise<void> {
+  // `alignflow runs show RUN | head -1`: a reader that stops early is not an error. Output stops,
+  // the command goes on (an `alignflow run` piped into head keeps driving its pipeline).
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+  });
   // Subcommands copy these settings only when created, so apply them to the whole tree here:
   // otherwise a subcommand's usage error calls process.exit(1) instead of exiting 2.
   const json = wantsJson(argv);
