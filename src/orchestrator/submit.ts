@@ -19,6 +19,8 @@ export interface SubmitOptions {
 export async function submitRun(deps: { db: Db; store: ArtifactStore }, spec: PipelineSpec, o: SubmitOptions = {}): Promise<{ runId: string; executor: ExecutorName }> {
   const executor = o.executor ?? (o.redisUrl ? 'bullmq' : 'inline');
   if (executor === 'bullmq' && !o.redisUrl) throw usageError('the bullmq executor needs a Redis URL (--redis URL or ALIGNFLOW_REDIS_URL)');
+  // An untrusted rediss:// certificate is refused before any row is written.
+  if (executor === 'bullmq') await (await import('./executors/bullmq.js')).checkRedisTls(o.redisUrl!);
   const runId = await createRun(deps.db, deps.store, spec, { executor, force: o.force ?? [], ...(o.specPath ? { specPath: o.specPath } : {}) });
   if (executor === 'bullmq') {
     const { Dispatcher } = await import('./executors/bullmq.js');

@@ -94,7 +94,14 @@ export async function checkRedis(url = process.env.ALIGNFLOW_REDIS_URL, timeoutM
   if (!url) return { name: 'redis', status: 'ok', detail: 'not configured (ALIGNFLOW_REDIS_URL unset; the inline executor needs no Redis)', data: { configured: false } };
   const { Redis } = await import('ioredis');
   const redacted = url.replace(/\/\/([^@/]*)@/, '//***@');
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const { redisTlsOptions } = await import('../../orchestrator/executors/bullmq.js');
+  let tls;
+  try {
+    tls = redisTlsOptions(url);
+  } catch (err) {
+    return { name: 'redis', status: 'fail', detail: (err as Error).message, data: { configured: true, reachable: false } };
+  }
+  const client = new Redis(url, { ...tls, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   client.on('error', () => undefined); // reported below; never an unhandled 'error' event
   try {
     await withTimeout(client.connect(), timeoutMs + 500);

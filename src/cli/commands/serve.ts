@@ -41,7 +41,8 @@ function inputDir(flag: string, dir: string, home: string): string {
 
 /** The coordinator's Redis side: dispatch after remote attempts, and a periodic reconcile. */
 async function startCoordinator(db: Db, url: string): Promise<{ hooks: CoordinatorHooks; close(): Promise<void> }> {
-  const { Dispatcher, RedisOutage, afterAttempt } = await import('../../orchestrator/executors/bullmq.js');
+  const { Dispatcher, RedisOutage, afterAttempt, checkRedisTls } = await import('../../orchestrator/executors/bullmq.js');
+  await checkRedisTls(url);
   const say = (m: string) => process.stdout.write(`${new Date().toISOString()} ${m}\n`);
   const outage = new RedisOutage(url, say);
   const dispatcher = new Dispatcher(url, outage.connect(url));

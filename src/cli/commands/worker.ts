@@ -10,7 +10,7 @@ import { alignflowHome } from '../../config/paths.js';
 import { createLocalStore } from '../../store/artifacts.js';
 import { loadStages, stageKinds } from '../../stages/index.js';
 import { usageError } from '../../errors.js';
-import { startWorkers } from '../../orchestrator/executors/bullmq.js';
+import { checkRedisTls, startWorkers } from '../../orchestrator/executors/bullmq.js';
 import { remoteDeps } from '../../orchestrator/remote/attempt.js';
 import { CoordinatorClient } from '../../orchestrator/remote/client.js';
 
@@ -51,6 +51,7 @@ export function register(program: Command): void {
         const db = cliDb();
         deps = { db, home, store: createLocalStore(db, home) };
       }
+      await checkRedisTls(url); // an untrusted certificate is an error now, not a silent retry loop
       const w = await startWorkers(deps, url, {
         kinds,
         concurrency,

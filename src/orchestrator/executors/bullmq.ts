@@ -20,7 +20,9 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { and, eq, inArray } from 'drizzle-orm';
+import fs from 'node:fs';
 import os from 'node:os';
+import { configError } from '../../errors.js';
 import type { Db } from '../../store/db.js';
 import { stages } from '../../store/schema.js';
 import type { Progress } from '../../stages/contract.js';
@@ -70,7 +72,9 @@ export class RedisOutage {
 
   /** Handles an error event; returns false when it is not a connection error (the caller reports it). */
   error(err: unknown): boolean {
-    if (!isConnectionError(err)) return false;
+    // A certificate failure after start (the server's certificate changed) is reported the same
+    // rate-limited way; checkRedisTls refuses it at start.
+    if (!isConnectionError(err) && !isTlsError(err)) return false;
     const t = this.now();
     this.down = true;
     if (t - this.lastSaid >= this.everyMs) {
@@ -104,7 +108,66 @@ export class RedisOutage {
 export function redisConnection(url: string, extra: RedisOptions = {}): Redis {
   // maxRetriesPerRequest: null is required by BullMQ workers, and lets every command wait out a
   // Redis restart instead of failing after 20 retries.
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra });
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...redisTlsOptions(url), ...extra });
+}
+
+let caFile: { path: string; ca: Buffer } | undefined;
+
+/**
+ * TLS options for a rediss:// URL: ALIGNFLOW_REDIS_CA names a PEM file of the CA(s) to trust
+ * (a private CA; without it Node's public roots apply). Read once per path, since a process opens
+ * a dozen connections. A redis:// URL gets nothing: the variable never turns TLS on by itself.
+ */
+export function redisTlsOptions(url: string): RedisOptions {
+  const file = process.env.ALIGNFLOW_REDIS_CA;
+  if (!file || !/^rediss:/i.test(url)) return {};
+  if (caFile?.path !== file) {
+    let ca: Buffer;
+    try {
+      ca = fs.readFileSync(file);
+    } catch (err) {
+      throw configError(`ALIGNFLOW_REDIS_CA=${file}: cannot read the CA file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw configError(`ALIGNFLOW_REDIS_CA=${file}: not a PEM certificate file (no "-----BEGIN CERTIFICATE-----" line)`);
+    caFile = { path: file, ca };
+  }
+  return { tls: { ca: caFile.ca } };
+}
+
+const TLS_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL|EPROTO/;
+/** A TLS handshake or certificate failure: retrying with the same trust store fails the same way. */
+export const isTlsError = (err: unknown) => TLS_ERROR.test(`${(err as NodeJS.ErrnoException)?.code ?? ''}`);
+
+/**
+ * For a rediss:// URL, one bounded connection attempt before a process starts its long-lived,
+ * forever-retrying connections: an untrusted certificate would otherwise look like an outage and
+ * be retried silently for ever. A certificate or handshake failure throws a config error naming
+ * the cause and ALIGNFLOW_REDIS_CA; anything else (Redis down, slow) is left to the usual
+ * outage handling, so a worker may still start before its Redis.
+ */
+export async function checkRedisTls(url: string, timeoutMs = 10_000): Promise<void> {
+  if (!/^rediss:/i.test(url)) return;
+  const where = url.replace(/\/\/[^@/]*@/, '//');
+  const c = new Redis(url, { ...redisTlsOptions(url), lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  let tlsErr: unknown;
+  c.on('error', (err) => void (isTlsError(err) && (tlsErr ??= err)));
+  let t: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([c.connect().then(() => c.ping()), new Promise((r) => (t = setTimeout(r, timeoutMs + 1000)))]);
+  } catch (err) {
+    if (isTlsError(err)) tlsErr ??= err;
+  } finally {
+    clearTimeout(t);
+    c.disconnect();
+  }
+  if (tlsErr) {
+    const e = tlsErr as NodeJS.ErrnoException;
+    const ca = process.env.ALIGNFLOW_REDIS_CA;
+    throw configError(
+      `Redis at ${where}: TLS failed (${e.code}: ${e.message}); ` +
+        (ca ? `the server's certificate is not signed by a CA in ALIGNFLOW_REDIS_CA=${ca}` : `if the server's certificate is signed by a private CA, set ALIGNFLOW_REDIS_CA=/path/to/ca.pem`),
+    );
+  }
 }
 
 type StageRow = typeof stages.$inferSelect;
