@@ -379,7 +379,22 @@ export async function startWorkers(deps: ExecDeps | RemoteDeps, url: string, opt
         name: workerId,
       }),
   );
-  for (const w of workers) w.on('error', (err) => void (outage.error(err) || say(`worker error: ${err.message}`)));
+  // The same error again (BullMQ retries a lock renewal every lockDuration/2) is said once per
+  // report interval, not each time.
+  const reportMs = Number(process.env.ALIGNFLOW_REDIS_REPORT_MS ?? 10_000);
+  const saidAt = new Map<string, number>();
+  const workerError = (err: Error) => {
+    if (outage.error(err)) return;
+    const t = Date.now();
+    if (t - (saidAt.get(err.message) ?? -Infinity) < reportMs) return;
+    if (saidAt.size > 100) saidAt.clear();
+    saidAt.set(err.message, t);
+    // A job Redis no longer has (FLUSHALL, a restart without persistence) can neither keep its
+    // lock nor be completed; the stage's claim and outcome live in SQLite, so nothing is lost.
+    const lost = /could not renew lock|Missing lock|Missing key/i.test(err.message) ? ' (Redis lost this job: flushed or restarted empty; the stage state is in SQLite, nothing is lost)' : '';
+    say(`worker error: ${err.message}${lost}`);
+  };
+  for (const w of workers) w.on('error', workerError);
 
   let timer: NodeJS.Timeout | undefined;
   // Only a process holding the database reconciles (a remote worker's coordinator does it for it).
