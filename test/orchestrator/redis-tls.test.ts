@@ -161,3 +161,24 @@ test('rediss:// refusals are clear and bounded: unreadable CA file, wrong CA, no
     db.$client.close();
   }
 });
+
+test('`alignflow doctor`\'s Redis check trusts ALIGNFLOW_REDIS_CA too', { skip: why, timeout: 60_000 }, async () => {
+  const { checkRedis } = await import('../../src/cli/commands/doctor.js');
+  const before = process.env.ALIGNFLOW_REDIS_CA;
+  try {
+    process.env.ALIGNFLOW_REDIS_CA = certs!.ca;
+    const ok = await checkRedis(server!.url(), 5000);
+    assert.equal(ok.status, 'ok', ok.detail);
+    assert.match(ok.detail, /^reachable at rediss:\/\/\*\*\*@127\.0\.0\.1:\d+ \(Redis 7/);
+    process.env.ALIGNFLOW_REDIS_CA = certs!.otherCa;
+    const bad = await checkRedis(server!.url(), 5000);
+    assert.equal(bad.status, 'fail');
+    process.env.ALIGNFLOW_REDIS_CA = path.join(tmpDir(), 'absent.pem');
+    const absent = await checkRedis(server!.url(), 5000);
+    assert.equal(absent.status, 'fail');
+    assert.match(absent.detail, /ALIGNFLOW_REDIS_CA=.*absent\.pem: cannot read the CA file \(ENOENT\)/);
+  } finally {
+    if (before === undefined) delete process.env.ALIGNFLOW_REDIS_CA;
+    else process.env.ALIGNFLOW_REDIS_CA = before;
+  }
+});
