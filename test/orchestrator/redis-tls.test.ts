@@ -123,7 +123,7 @@ test('rediss:// with a private CA (ALIGNFLOW_REDIS_CA): `alignflow run` + a work
   }
 });
 
-test('rediss:// refusals are clear and bounded: unreadable CA file, wrong CA, no CA', { skip: why, timeout: 120_000 }, async () => {
+test('rediss:// refusals are clear and bounded: unreadable CA file, wrong CA, no CA', { skip: why, timeout: 120_000 }, async (t) => {
   const home = tmpDir();
   const dir = tmpDir();
   writeFile(dir, 'data.jsonl', '{"text":"tls"}\n');
@@ -153,6 +153,7 @@ test('rediss:// refusals are clear and bounded: unreadable CA file, wrong CA, no
   assert.equal(c.code, 2, c.out + c.err);
   assert.match(c.err, /TLS failed \(\w+: .*\); if the server's certificate is signed by a private CA, set ALIGNFLOW_REDIS_CA=/);
   for (const r of [b, bw, c]) assert.ok(r.ms < 30_000, `refused in ${r.ms} ms`);
+  t.diagnostic(`refused in ${b.ms} ms (run, wrong CA), ${bw.ms} ms (worker, wrong CA), ${c.ms} ms (run, no CA): ${c.err.trim()}`);
 
   // Nothing was submitted by the refused runs.
   if (fs.existsSync(databasePath(home))) {
