@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { eq } from 'drizzle-orm';
 import { setup, submit, type Env } from './helpers.js';
-import { createTopology, kill9, netnsUnavailable, spawnIn, type NsProc, type Topology } from './netns.js';
+import { createTopology, kill9, netnsUnavailable, spawnIn, type NsProc, type Topology , outputsOf, waitFor } from './netns.js';
 import { fastTimings } from './workers.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { openDb, type Db } from '../../src/store/db.js';
@@ -85,18 +85,6 @@ const REDIS_PORT = 16379;
 const COORD_PORT = 18765;
 const PASS = `pw-${process.pid}`;
 
-async function waitFor<T>(probe: () => T | undefined, ms: number, what: string, everyMs = 100): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-const outputsOf = (db: Db, runId: string) =>
-  Object.fromEntries(runStages(db, runId).map((s) => [s.name, db.select().from(stageOutputs).where(eq(stageOutputs.stageId, s.id)).all().map((o) => `${o.role}=${o.artifactId}`).sort().join(',')]));
 
 async function inline(spec: string): Promise<{ env: Env; runId: string; outputs: Record<string, string> }> {
   const env: Env = await setup();
