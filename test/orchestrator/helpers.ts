@@ -80,3 +80,14 @@ export function runCli(cwd: string, home: string, args: string[], extra: Record<
   const r = spawnSync(process.execPath, cliArgs(args), { cwd, env: cliEnv(home, extra), encoding: 'utf8', timeout });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
+
+/** Polls `probe` until it gives a value (not undefined), for at most `ms`. */
+export async function waitFor<T>(probe: () => T | undefined, ms: number, what: string, everyMs = 100): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -142,17 +142,6 @@ function removeNs(ns: string) {
 after(cleanup);
 process.once('exit', cleanup);
 
-/** Polls `probe` until it gives a value (not undefined), for at most `ms`. */
-export async function waitFor<T>(probe: () => T | undefined, ms: number, what: string, everyMs = 100): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /** Each stage's outputs as "role=artifact" lists: what two runs must agree on. */
 export const outputsOf = (db: Db, runId: string) =>
   Object.fromEntries(runStages(db, runId).map((s) => [s.name, db.select().from(stageOutputs).where(eq(stageOutputs.stageId, s.id)).all().map((o) => `${o.role}=${o.artifactId}`).sort().join(',')]));

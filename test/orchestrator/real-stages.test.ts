@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { and, eq, gte } from 'drizzle-orm';
-import { setup, submit, type Env } from './helpers.js';
+import { setup, submit, waitFor, type Env } from './helpers.js';
 import { startRedis } from './redis.js';
 import { spawnWorker, stopWorker } from './workers.js';
 import { runSnapshot } from '../../src/orchestrator/follow.js';
@@ -49,15 +49,6 @@ stages:
     config: { max_steps: 3, batch_size: 4, lr: 0.001, max_length: 48, eval_fraction: 0.2, log_every: 1, checkpoint_every: 2 }
 `;
 
-async function waitFor<T>(probe: () => T | undefined, ms: number, what: string, everyMs = 50): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 const waitRun = (env: Env, runId: string, ms: number) =>
   waitFor(
