@@ -1,8 +1,10 @@
 // What every command shares: opening the state, printing (--json), and turning errors into one
 // clear sentence with the right exit code.
+import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { AlignflowError, exitCodeFor, formatIssue } from '../errors.js';
+import { AlignflowError, exitCodeFor, formatIssue, inputError } from '../errors.js';
 import { alignflowHome, databasePath } from '../config/paths.js';
+import { stateFileReason } from '../config/input-paths.js';
 import { openDb, type Db } from '../store/db.js';
 
 let cachedDb: Db | undefined;
@@ -16,6 +18,23 @@ export function cliDb(): Db {
 export function closeCliDb(): void {
   cachedDb?.$client.close();
   cachedDb = undefined;
+}
+
+/**
+ * Refuses a file or directory a command-line flag names when it is alignflow's own state (the
+ * database and its -wal/-shm files, the blobs, the scratch folder): opening the database with an
+ * ordinary file handle and closing it drops this process's SQLite locks (issue 12, item 1). The
+ * same rule as `datasets import`; specs are held to the stricter one (all of ALIGNFLOW_HOME).
+ */
+export function checkCliInput(file: string, flag: string): void {
+  const refused = stateFileReason(file, alignflowHome());
+  if (refused) throw inputError(`${flag}: ${refused}`);
+}
+
+/** A text file a flag names, read after checkCliInput. */
+export function readCliInput(file: string, flag: string): string {
+  checkCliInput(file, flag);
+  return fs.readFileSync(file, 'utf8');
 }
 
 export function printJson(value: unknown): void {

@@ -1,7 +1,7 @@
 // alignflow generate --model ID|DIR --prompt "..." [--n --max-new-tokens --temperature --top-k --top-p --seed --no-cache --json]
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { printJson } from '../shared.js';
+import { printJson, readCliInput } from '../shared.js';
 import { usageError } from '../../errors.js';
 import { generate, stopTokenIds } from '../../ml/generate.js';
 import { loadModelRef } from './model-ref.js';
@@ -30,7 +30,7 @@ async function run(o: Opts): Promise<void> {
   const prompts = [...(o.prompt ?? [])];
   if (o.promptsFile) {
     if (!fs.existsSync(o.promptsFile)) throw usageError(`--prompts-file ${o.promptsFile} does not exist`);
-    prompts.push(...fs.readFileSync(o.promptsFile, 'utf8').split('\n').filter((l) => l.length > 0));
+    prompts.push(...readCliInput(o.promptsFile, '--prompts-file').split('\n').filter((l) => l.length > 0));
   }
   if (prompts.length === 0) throw usageError('give at least one --prompt (or --prompts-file with one prompt per line)');
   const n = num(o.n, '--n', true);

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { cliDb, printJson, printTable } from '../shared.js';
+import { checkCliInput, cliDb, printJson, printTable, readCliInput } from '../shared.js';
 import { alignflowHome, tmpDir } from '../../config/paths.js';
 import { AlignflowError, usageError } from '../../errors.js';
 import { pytorchOnlyProblem } from '../../config/model-source.js';
@@ -24,7 +24,7 @@ function store() {
 }
 
 function parseConfigArg(arg: string): Record<string, unknown> {
-  const text = fs.existsSync(arg) ? fs.readFileSync(arg, 'utf8') : arg;
+  const text = fs.existsSync(arg) ? readCliInput(arg, '--config') : arg;
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -62,12 +62,15 @@ async function init(o: InitOpts): Promise<void> {
   const vocab = Number(raw.vocab_size ?? 0);
   const ctx = initContextLength(raw, family);
   let tok: TextTokenizer | undefined;
-  if (o.tokenizer) tok = loadTokenizerDir(o.tokenizer);
+  if (o.tokenizer) {
+    checkCliInput(o.tokenizer, '--tokenizer');
+    tok = loadTokenizerDir(o.tokenizer);
+  }
   else if (o.trainTokenizer) {
-    const text = fs.readFileSync(o.trainTokenizer, 'utf8');
+    const text = readCliInput(o.trainTokenizer, '--train-tokenizer');
     tok = trainBpeTokenizer(text.split('\n'), { vocabSize: vocab, modelMaxLength: ctx });
   } else if (vocab >= 257) tok = bytesTokenizer({ modelMaxLength: ctx });
-  if (tok && o.chatTemplate) tok = withChatTemplate(tok, o.chatTemplate === 'chatml' ? CHATML_TEMPLATE : fs.readFileSync(o.chatTemplate, 'utf8'));
+  if (tok && o.chatTemplate) tok = withChatTemplate(tok, o.chatTemplate === 'chatml' ? CHATML_TEMPLATE : readCliInput(o.chatTemplate, '--chat-template'));
   const { model } = await initModel(raw, family, { tokenizer: tok, seed, where });
   try {
     if (o.out) {
@@ -109,6 +112,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'artifact name (default: the directory name)')
     .option('--json', 'print JSON')
     .action(async (dir: string, o: { name?: string; json?: boolean }) => {
+      checkCliInput(dir, 'models import');
       const torchOnly = pytorchOnlyProblem(dir);
       if (torchOnly) throw new AlignflowError('input', torchOnly);
       const m = await importModelDir(store(), dir, { name: o.name });
