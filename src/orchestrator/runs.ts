@@ -202,10 +202,15 @@ export function resumeRun(db: Db, runId: string, now = Date.now()): string[] {
     if (live.length > 0) {
       const { s, age } = live[0]!;
       const waitS = Math.ceil((timing.staleMs - age) / 1000);
+      // A BullMQ run is taken over by re-dispatching it to workers (`runs drive` is the inline driver).
+      const how =
+        run.executor === 'bullmq'
+          ? `\`alignflow runs resume ${runId} --redis URL\` (with a worker running)`
+          : `\`alignflow runs resume ${runId}\` (or \`alignflow runs drive ${runId}\`)`;
       throw new AlignflowError(
         'usage',
         `run ${runId} is ${run.status}: stage ${s.name} is held by ${s.worker ?? 'a worker'} (heartbeat ${Math.round(age / 1000)} s ago). ` +
-          `If that process is gone, its heartbeat goes stale in ${waitS} s; then \`alignflow runs resume ${runId}\` (or \`alignflow runs drive ${runId}\`) takes the run over from its last checkpoints`,
+          `If that process is gone, its heartbeat goes stale in ${waitS} s; then ${how} takes the run over from its last checkpoints`,
       );
     }
   }

@@ -65,7 +65,7 @@ test('runs resume --redis takes over a bullmq run whose driver and worker were k
   const refused = cli(home, ['runs', 'resume', runId, '--redis', redis.url], { ALIGNFLOW_STALE_MS: '600000' });
   assert.equal(refused.code, 2, refused.out + refused.err);
   assert.match(refused.err, /stage a is held by \S+-\d+ \(heartbeat \d+ s ago\)/);
-  assert.match(refused.err, new RegExp(`alignflow runs resume ${runId}`));
+  assert.match(refused.err, new RegExp(`then \`alignflow runs resume ${runId} --redis URL\` \\(with a worker running\\) takes the run over`));
 
   // A fresh worker (no reconcile) does not touch the run by itself.
   const w2 = await spawnWorker(home, redis.url, ['--reconcile-ms', '0']);
