@@ -12,6 +12,7 @@ import { createLlama } from '../../src/ml/models/llama.js';
 import { createGpt2 } from '../../src/ml/models/gpt2.js';
 import { attachLora, baseView, dropoutSeed, withAdaptersOff, type LoraAdapter } from '../../src/ml/lora.js';
 import { saveModelDir } from '../../src/ml/models/io.js';
+import { parseSafetensors } from '../../src/ml/safetensors.js';
 import { bytesTokenizer } from '../../src/ml/tokenizer/index.js';
 import { openDb } from '../../src/store/db.js';
 import { createLocalStore } from '../../src/store/artifacts.js';
@@ -272,4 +273,21 @@ test("a LoRA run's every checkpoint carries the adapter of its own step, not the
   const adapters = await Promise.all(ckpts.map((c) => store.readFile(c.artifact.id, 'adapter_model.safetensors')));
   assert.ok(!adapters[0]!.equals(adapters[1]!), 'steps 2 and 4 hold different adapters');
   assert.ok(adapters[2]!.equals(await adapterBytes(out)), "the last checkpoint's adapter is the output's");
+  // only the adapters are checkpointed: the trained tensors and their AdamW moments are LoRA A/B
+  // matrices (the adapter file's tensors, no more), and no file holds the base's weights
+  const peftNames = [...parseSafetensors(adapters[2]!).tensors.keys()].sort();
+  const base = await store.get(baseModel.id);
+  const baseWeights = base.files.find((f) => f.path === 'model.safetensors')!;
+  for (const c of ckpts) {
+    const m = await store.get(c.artifact.id);
+    const trained = [...parseSafetensors(await store.readFile(c.artifact.id, 'model.safetensors')).tensors.keys()];
+    assert.equal(trained.length, peftNames.length, `step ${c.step}: ${trained.join(', ')}`);
+    assert.ok(trained.every((n) => /lora_[AB]/.test(n)), `step ${c.step}: only LoRA tensors, got ${trained.join(', ')}`);
+    const moments = [...parseSafetensors(await store.readFile(c.artifact.id, 'optimizer.safetensors')).tensors.keys()];
+    assert.equal(moments.length, 2 * trained.length);
+    assert.ok(moments.every((n) => /lora_[AB]/.test(n)), moments.join(', '));
+    assert.ok(!m.files.some((f) => f.sha256 === baseWeights.sha256), `step ${c.step} stores the base weights`);
+    const ckptWeights = m.files.find((f) => f.path === 'model.safetensors')!;
+    assert.ok(ckptWeights.sizeBytes < baseWeights.sizeBytes / 2, `checkpoint weights ${ckptWeights.sizeBytes} B vs base ${baseWeights.sizeBytes} B`);
+  }
 });

@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { ArtifactManifest, ArtifactStore, PutArtifact } from '../../store/types.js';
 import { AlignflowError } from '../../errors.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
-import { loadModelDir, saveModelDir, type LoadedModel } from './io.js';
+import { CheckpointReader, loadModelDir, readModelConfig, saveModelDir, type LoadedModel } from './io.js';
+import { isRewardModelConfig, loadRewardModelDir } from '../reward.js';
 import type { CausalLM } from './types.js';
 import { familyOf } from './registry.js';
 
@@ -55,9 +56,21 @@ export async function importModelDir(
   dir: string,
   opts: { name?: string; inputs?: PutArtifact['inputs']; producer?: PutArtifact['producer'] } = {},
 ): Promise<ArtifactManifest> {
-  const loaded = await loadModelDir(dir);
-  const metadata = modelSummary(loaded);
-  loaded.model.dispose();
+  let metadata: Record<string, unknown>;
+  if (isRewardModelConfig(readModelConfig(dir).config as Record<string, unknown>)) {
+    // a *ForSequenceClassification directory (score.weight, no lm_head): validated as the reward
+    // model it is, as the eval stage will load it
+    const { model, tokenizer } = await loadRewardModelDir(dir);
+    const reader = new CheckpointReader(dir);
+    const dtypes = reader.dtypes.join('+');
+    reader.close();
+    metadata = { ...modelSummary({ model: model.base, tokenizer, storedDtype: dtypes }), architecture: model.config.architectures?.[0] ?? null, parameters: [...model.params.values()].reduce((n, v) => n + v.size, 0) };
+    model.dispose();
+  } else {
+    const loaded = await loadModelDir(dir);
+    metadata = modelSummary(loaded);
+    loaded.model.dispose();
+  }
   const files = modelDirFiles(dir).map((f) => ({ path: f, sourceFile: path.join(dir, f) }));
   return store.put({ kind: 'model', name: opts.name ?? path.basename(path.resolve(dir)), files, metadata, inputs: opts.inputs, producer: opts.producer });
 }
