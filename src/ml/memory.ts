@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { AlignflowError } from '../errors.js';
 import type { ModelShape } from './models/types.js';
 import { FUSED, fusedAvailable } from './kernels/fused.js';
+import { modelFamily } from './models/registry.js';
 
 const ACT_PER_TOKEN_LAYER = 80;
 const ATT_MAPS = 8;
@@ -95,13 +96,13 @@ export function describeEstimate(e: TrainingMemoryEstimate): string {
 }
 
 /**
- * Whether a model of this type trains with the fused kernels' smaller tape. The FUSED_* constants
- * were fitted on GPT-2 blocks (fused layer norm, GELU, attention softmax, token log-probs); the
+ * Whether a model of this type trains with the fused kernels' smaller tape (its family's `fusedTape`).
+ * The FUSED_* constants were fitted on GPT-2 blocks (fused layer norm, GELU, attention softmax, token log-probs); the
  * Llama family's RMSNorm and SwiGLU run unfused, so they are counted with the unfused constants (an
  * over-estimate of their attention and head, never an under-estimate).
  */
 export function trainsFused(modelType: string): boolean {
-  return modelType === 'gpt2' && fusedAvailable(FUSED.layerNorm);
+  return modelFamily(modelType)?.fusedTape === true && fusedAvailable(FUSED.layerNorm);
 }
 
 /**

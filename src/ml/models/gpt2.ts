@@ -322,6 +322,7 @@ export const gpt2Family: ModelFamily = {
     const c = raw as Gpt2Config;
     return { layers: c.n_layer, hiddenSize: c.n_embd, heads: c.n_head, kvHeads: c.n_head, headDim: c.n_embd / c.n_head, intermediateSize: c.n_inner ?? 4 * c.n_embd, contextLength: c.n_positions, vocabSize: c.vocab_size, tiedHead: true };
   },
+  fusedTape: true,
   initKeys: {
     n_layer: pos(),
     n_head: pos(),

@@ -149,6 +149,11 @@ export interface ModelFamily {
   /** With tied embeddings a checkpoint may still carry the head: its name and the parameter it must equal. */
   tiedHead(config: ModelConfig): { head: string; embedding: string } | undefined;
   shape(config: ModelConfig): ModelShape;
+  /**
+   * Its blocks run the native backend's fused kernels (layer norm, GELU, attention softmax, token
+   * log-probs) whose smaller gradient tape the memory estimate's FUSED_* constants were fitted on.
+   */
+  fusedTape?: boolean;
   /** The config keys `models init --config` and a pipeline's `model.fresh` may set (besides model_type). */
   initKeys: z.ZodRawShape;
   fromWeights(config: ModelConfig, weights: Map<string, tf.Tensor>, opts?: { head?: boolean }): CausalLM;
