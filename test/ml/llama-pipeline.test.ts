@@ -54,6 +54,12 @@ test('llama-dpo-lora runs end to end on a small random Llama; its models export 
   const run = cli('run', specFile, '--set', `model=${modelDir}`, ...small);
   assert.equal(run.code, 0, run.out + run.err);
   assert.match(run.out, /succeeded, 4\/4 stages done/);
+  // LoRA DPO's reference is the SFT model with the new adapters off: before the first step policy and
+  // reference agree, so the loss is ln 2
+  const runId = /run (r-[\w-]+) \(llama-dpo-lora\) succeeded/.exec(run.out)![1]!;
+  const metrics = JSON.parse(cli('runs', 'metrics', runId, '--stage', 'dpo', '--json').out) as { step: number; name: string; value: number }[];
+  const first = metrics.find((m) => m.step === 0 && m.name === 'eval_loss')!;
+  assert.ok(Math.abs(first.value - Math.LN2) < 1e-5, `DPO eval_loss at step 0: ${first.value}`);
 
   const models = JSON.parse(cli('models', 'ls', '--json').out) as { id: string; name: string }[];
   const idOf = (prefix: string) => models.find((m) => m.name.startsWith(prefix))!.id;
