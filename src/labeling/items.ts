@@ -9,7 +9,11 @@ export const itemFilters = ['all', 'disputed', 'flagged', 'unlabeled', 'gold', '
 export type ItemFilter = (typeof itemFilters)[number];
 
 export interface ItemQuery {
-  /** Case-insensitive text in the prompt, either response or a label's rationale. */
+  /**
+   * Case-insensitive text in the prompt, any answer of the item (both of a pair, every one of a
+   * ranking item), an answer's metadata (model artifact id, sampling settings as JSON) or a label's
+   * rationale.
+   */
   q?: string;
   filter?: ItemFilter;
   /** Only pairs this user labeled (user id). */
@@ -65,11 +69,15 @@ export function batchItems(db: Db, batchId: string, query: ItemQuery = {}): { to
             CASE WHEN p.response_ids IS NULL THEN NULL ELSE (SELECT json_group_array(json(l.ranking)) FROM labels l WHERE l.pair_id = p.id AND l.ranking IS NOT NULL) END AS rankings
      FROM pairs p JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id
      WHERE p.batch_id = ?
-       AND (? IS NULL OR instr(lower(p.prompt), ?) > 0 OR instr(lower(ra.text), ?) > 0 OR instr(lower(rb.text), ?) > 0
+       AND (? IS NULL OR instr(lower(p.prompt), ?) > 0
+            OR EXISTS (SELECT 1 FROM responses r
+                       WHERE (r.id IN (p.response_a_id, p.response_b_id) OR r.id IN (SELECT value FROM json_each(coalesce(p.response_ids, '[]'))))
+                         AND (instr(lower(r.text), ?) > 0 OR instr(lower(coalesce(r.model_artifact_id, '')), ?) > 0
+                              OR instr(lower(coalesce(r.sampling, '')), ?) > 0))
             OR EXISTS (SELECT 1 FROM labels l WHERE l.pair_id = p.id AND instr(lower(coalesce(l.rationale, '')), ?) > 0))
        AND (? IS NULL OR EXISTS (SELECT 1 FROM labels l WHERE l.pair_id = p.id AND l.user_id = ?))
      ORDER BY p.created_at, p.id`,
-  ).all(batchId, q ?? null, q ?? null, q ?? null, q ?? null, q ?? null, query.labeler ?? null, query.labeler ?? null) as Row[];
+  ).all(batchId, q ?? null, q ?? null, q ?? null, q ?? null, q ?? null, q ?? null, query.labeler ?? null, query.labeler ?? null) as Row[];
   const items = rows.map((r): ItemRow => {
     const ds = JSON.parse(r.decisions ?? '[]') as LabelDecision[];
     const counts: Partial<Record<LabelDecision, number>> = {};

@@ -3,7 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { freshDb, labeler, makePairs, seedBatch } from './helpers.js';
-import { addPairs } from '../../src/labeling/batches.js';
+import { addPairs, createBatch } from '../../src/labeling/batches.js';
 import { nextAssignment, skipAssignment, submitLabel } from '../../src/labeling/queue.js';
 import { batchItems, itemHistory } from '../../src/labeling/items.js';
 
@@ -60,6 +60,17 @@ test('items: text search (prompt, answers, rationale), filters, by labeler, pagi
   assert.deepEqual(hc.events.map((e) => e.kind), ['leased', 'label', 'leased', 'skipped']);
   const bobLabel = h.events.find((e) => e.kind === 'label' && e.annotator === 'user:bob');
   assert.ok(bobLabel && bobLabel.kind === 'label' && bobLabel.rationale === 'Answer B cites a Source' && bobLabel.flags[0] === 'unsafe');
+  // Metadata: the answers' model artifact and sampling settings.
+  addPairs(db, batch.id, [{ prompt: 'meta prompt', a: { text: 'plain', modelArtifactId: 'a-sft-checkpoint-7', sampling: { temperature: 0.7 } }, b: { text: 'plain too' } }]);
+  assert.deepEqual(batchItems(db, batch.id, { q: 'A-SFT-CHECKPOINT-7' }).items.map((i) => i.prompt), ['meta prompt'], 'search reaches the model artifact id');
+  assert.deepEqual(batchItems(db, batch.id, { q: '"temperature":0.7' }).items.map((i) => i.prompt), ['meta prompt'], 'search reaches sampling settings');
+  assert.equal(batchItems(db, batch.id, { q: 'a-0000000000000002' }).total, 4, 'every generated pair has that model on side b');
+  assert.equal(batchItems(db, batch.id, { filter: 'unlabeled' }).total, 3);
+  assert.equal(batchItems(db, batch.id, { q: 'no such text' }).total, 0);
+  // A ranking item: its third and fourth answers are searched too.
+  const rb = createBatch(db, { name: 'ranking', kind: 'ranking', pairRule: 'all' });
+  addPairs(db, rb.id, [{ prompt: 'rank me', a: { text: 'one' }, b: { text: 'two' }, rest: [{ text: 'three' }, { text: 'the fourth answer' }] }, { prompt: 'other', a: { text: 'x' }, b: { text: 'y' }, rest: [{ text: 'z' }] }]);
+  assert.deepEqual(batchItems(db, rb.id, { q: 'FOURTH' }).items.map((i) => i.prompt), ['rank me'], 'search reaches every answer of a ranking item');
   assert.throws(() => itemHistory(db, 'p-nope'), /no pair/);
   assert.throws(() => batchItems(db, 'b-nope'), /no label batch/);
 });

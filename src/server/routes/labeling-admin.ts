@@ -140,7 +140,7 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
   app.get('/api/labeling/batches/:batchId/items', {
     config: { roles: ['admin'] },
     schema: {
-      summary: "A batch's pairs with their labels: search (prompt, responses, rationales) and filters (disputed, flagged, unlabeled, gold, skipped, by labeler)",
+      summary: "A batch's pairs with their labels: search (prompt, every answer, answer metadata: model artifact id and sampling, rationales) and filters (disputed, flagged, unlabeled, gold, skipped, by labeler)",
       tags: ['labeling'],
       params: batchParams,
       querystring: {
