@@ -2,8 +2,12 @@
 // from Math.random (tfjs-core rand_util: `seed ? seed : Math.random()`), so a stage seed of 0 once
 // gave two runs with one cache key different reward heads (issue 12, item 12).
 
-/** Stands in for 0, which tfjs cannot take as a seed. */
-const ZERO_STANDIN = 1;
+/**
+ * Stands in for 0, which tfjs cannot take as a seed. Not an integer, so no other seed (stage seeds
+ * are integers, mixed ones are uint32) lands on it: seeds 0 and 1 draw different tensors. tfjs
+ * seeds its generator with the number's string, so a fraction is as good a seed as any.
+ */
+const ZERO_STANDIN = 0.5;
 
 /**
  * The seed to hand tf.random*: never 0. Without `index`, `seed` itself (so every nonzero seed draws

@@ -22,7 +22,10 @@ test('tensorSeed never yields 0 and keeps every nonzero seed as it was', () => {
   const a = tf.randomNormal([4], 0, 1, 'float32', tensorSeed(0));
   const b = tf.randomNormal([4], 0, 1, 'float32', tensorSeed(0));
   assert.deepEqual([...a.dataSync()], [...b.dataSync()]);
-  tf.dispose([a, b]);
+  // and seed 0 is a seed of its own, not another name for seed 1
+  const c = tf.randomNormal([4], 0, 1, 'float32', tensorSeed(1));
+  assert.notDeepEqual([...a.dataSync()], [...c.dataSync()]);
+  tf.dispose([a, b, c]);
 });
 
 test('two reward-stage runs with seed 0 give identical artifact ids', async () => {
