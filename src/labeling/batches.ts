@@ -22,7 +22,10 @@ export interface BatchOptions {
   leaseSeconds?: number;
   /** Most labels one labeler may give in the batch; null or absent: no limit. */
   labelerQuota?: number | null;
-  /** Show the higher-scored response (judge or reward model scores) as a pre-annotation. */
+  /**
+   * Show what the scores (judge or reward model) prefer as a pre-annotation: the higher-scored
+   * response of a pair, the answers ordered by score in a ranking item.
+   */
   suggestions?: boolean;
   /** pairwise (default) or ranking: items of k answers ranked by labelers (docs/labeling.md). */
   kind?: BatchKind;
@@ -45,9 +48,9 @@ export function validateBatchOptions(o: BatchOptions): Required<Pick<BatchOption
   if (o.kind !== undefined && !(batchKinds as readonly string[]).includes(o.kind)) issues.push({ field: 'kind', reason: `must be one of ${batchKinds.join(', ')}` });
   if (o.pairRule !== undefined && !(pairRules as readonly string[]).includes(o.pairRule)) issues.push({ field: 'pairRule', reason: `must be one of ${pairRules.join(', ')}` });
   if (o.pairRule !== undefined && o.kind !== 'ranking') issues.push({ field: 'pairRule', reason: 'applies to ranking batches only (kind: ranking)' });
-  // Gold items and suggestions are pairwise notions (a known better side, a judge's pick of two).
+  // Gold items are a pairwise notion (a known better side). Suggestions work for both kinds: a
+  // ranking batch suggests the order of the answers' scores (src/labeling/queue.ts).
   if (o.kind === 'ranking' && goldRate > 0) issues.push({ field: 'goldRate', reason: 'ranking batches take no gold items' });
-  if (o.kind === 'ranking' && o.suggestions) issues.push({ field: 'suggestions', reason: 'ranking batches show no suggestions' });
   if (issues.length) throw inputError('invalid label batch settings', issues);
   return { quota, goldRate, leaseSeconds, guidelines: o.guidelines ?? '' };
 }

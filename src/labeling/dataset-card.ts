@@ -31,7 +31,8 @@ function rankingSection(c: CardInput): string {
 
 Labelers ranked k answers per prompt (ties allowed); \`${c.rankingsFile}\` (config \`rankings\`) holds
 every ranking (**${c.rankingCount ?? 0}**) as given: \`responses\` in item order, \`ranking\` as groups of
-answer indices best first, \`ranks\` one dense rank per answer. Preferences were induced with
+answer indices best first, \`ranks\` one dense rank per answer (and, where the batch showed
+suggestions, \`suggested_ranks\`: the order the answers' scores suggested). Preferences were induced with
 the pair rule **${rule}** (${rule === 'all' ? 'every two answers of different rank' : 'the best-ranked answer(s) against every answer ranked below'});
 several labels of one item were first merged into one ranking by mean rank; tied answers give no pair.
 ${c.prefs.ranking ? `${c.prefs.ranking.rankedItems} of ${c.prefs.ranking.items} items gave pairs.` : ''}

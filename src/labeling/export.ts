@@ -36,6 +36,8 @@ export interface RawLabel {
   responses?: string[];
   /** Ranking items: dense rank per answer in item order (1 = best; equal ranks tie). */
   ranks?: number[];
+  /** Ranking items in a batch with suggestions: the order suggested by the answers' scores (dense ranks). */
+  suggested_ranks?: number[];
 }
 
 interface Row {
@@ -55,6 +57,7 @@ interface Row {
   is_gold: number;
   created_at: number;
   ranking: string | null;
+  suggested_ranking: string | null;
   response_ids: string | null;
 }
 
@@ -70,7 +73,7 @@ export function rawLabels(db: Db, batchId: string): RawLabel[] {
   const rows = db.$client
     .prepare(
       `SELECT l.pair_id, p.batch_id, p.prompt, ra.text AS a, rb.text AS b, l.decision, l.strength, l.rationale, l.flags, l.source,
-              l.user_id, l.shown_left, l.duration_ms, p.is_gold, l.created_at, l.ranking, p.response_ids
+              l.user_id, l.shown_left, l.duration_ms, p.is_gold, l.created_at, l.ranking, l.suggested_ranking, p.response_ids
        FROM labels l JOIN pairs p ON p.id = l.pair_id JOIN responses ra ON ra.id = p.response_a_id JOIN responses rb ON rb.id = p.response_b_id
        WHERE p.batch_id = ? ORDER BY p.created_at, p.id, l.created_at, l.rowid`,
     )
@@ -94,6 +97,7 @@ export function rawLabels(db: Db, batchId: string): RawLabel[] {
     created_at: r.created_at,
     ...(r.response_ids ? { responses: (JSON.parse(r.response_ids) as string[]).map((id) => texts.get(id) ?? '') } : {}),
     ...(r.ranking ? { ranks: JSON.parse(r.ranking) as number[] } : {}),
+    ...(r.suggested_ranking ? { suggested_ranks: JSON.parse(r.suggested_ranking) as number[] } : {}),
   }));
 }
 
@@ -108,6 +112,8 @@ export interface RawRanking {
   ranking: number[][];
   /** Dense rank per answer (1 = best). */
   ranks: number[];
+  /** Batches with suggestions: the order the answers' scores suggested to this labeler (dense ranks). */
+  suggested_ranks?: number[];
   annotator: string;
   user_id: string | null;
   rationale: string | null;
@@ -122,6 +128,7 @@ export function rawRankings(db: Db, batchId: string): RawRanking[] {
     .filter((l) => l.ranks && l.responses)
     .map((l) => ({
       item_id: l.pair_id, batch_id: l.batch_id, prompt: l.prompt, responses: l.responses!, ranking: ranksToGroups(l.ranks!), ranks: l.ranks!,
+      ...(l.suggested_ranks ? { suggested_ranks: l.suggested_ranks } : {}),
       annotator: l.annotator, user_id: l.user_id, rationale: l.rationale, flags: l.flags, duration_ms: l.duration_ms, created_at: l.created_at,
     }));
 }

@@ -14,7 +14,7 @@ import { ConflictError, ForbiddenError } from './errors.js';
 import { newId } from './users.js';
 import { stmt } from './sql.js';
 import { mayLabel } from './admin.js';
-import { groupsToRanks, rankingIssues, ranksToGroups } from './ranking.js';
+import { denseRanks, groupsToRanks, rankingIssues, ranksToGroups } from './ranking.js';
 
 export type Choice = 'left' | 'right' | 'tie' | 'both_bad';
 export const choices = ['left', 'right', 'tie', 'both_bad'] as const;
@@ -34,7 +34,7 @@ export interface AssignmentView {
    * The pre-annotation, in screen terms, when the batch shows suggestions and both responses carry a
    * score (from a judge or a reward model): the higher-scored side, or a tie.
    */
-  suggestion?: { choice: 'left' | 'right' | 'tie'; scoreLeft: number; scoreRight: number };
+  suggestion?: PairSuggestion | RankingSuggestion;
   /**
    * Ranking items: every answer, in the order shown (random per assignment); `left`/`right` are the
    * first two. The labeler ranks them by these positions (answer 1 = answers[0]).
@@ -42,6 +42,23 @@ export interface AssignmentView {
   answers?: string[];
   /** Set when this assignment came back through undo: the label that was withdrawn. */
   previous?: { choice: Choice | null; strength: number | null; rationale: string | null; flags: string[]; ranking?: number[][] };
+}
+
+/** A pair's pre-annotation: the higher-scored side (screen terms), or a tie. */
+export interface PairSuggestion {
+  choice: 'left' | 'right' | 'tie';
+  scoreLeft: number;
+  scoreRight: number;
+}
+
+/**
+ * A ranking item's pre-annotation (every answer scored): the answers ordered by score, higher
+ * first, equal scores tied, as groups of shown answer numbers (the form a labeler submits), and the
+ * scores in shown order.
+ */
+export interface RankingSuggestion {
+  ranking: number[][];
+  scores: number[];
 }
 
 export interface Actor {
@@ -88,13 +105,22 @@ function pairTexts(db: Db, pairId: string) {
     .get(pairId) as { prompt: string; a: string; b: string; sa: number | null; sb: number | null };
 }
 
-/** A ranking item's answer texts in item order; null for a pair. */
-function itemAnswers(db: Db, pairId: string): string[] | null {
+/** A ranking item's answers (text, score) in item order; null for a pair. */
+function itemResponses(db: Db, pairId: string): { text: string; score: number | null }[] | null {
   const r = stmt(db, `SELECT response_ids FROM pairs WHERE id = ?`).get(pairId) as { response_ids: string | null };
   if (!r.response_ids) return null;
   const ids = JSON.parse(r.response_ids) as string[];
-  const q = stmt(db, `SELECT text FROM responses WHERE id = ?`);
-  return ids.map((id) => (q.get(id) as { text: string }).text);
+  const q = stmt(db, `SELECT text, score FROM responses WHERE id = ?`);
+  return ids.map((id) => q.get(id) as { text: string; score: number | null });
+}
+
+/**
+ * The order scores suggest for a ranking item: dense ranks in item order, the higher score ranked
+ * better, equal scores tied; null when any answer has no score (a partial order is not suggested).
+ */
+export function suggestedRanks(scores: readonly (number | null)[]): number[] | null {
+  if (scores.some((s) => s === null || !Number.isFinite(s))) return null;
+  return denseRanks(scores.map((s) => -s!));
 }
 
 /** A random permutation of 0..k-1 (Fisher–Yates). */
@@ -108,12 +134,21 @@ function randomOrder(k: number): number[] {
 }
 
 function view(db: Db, a: AssignmentRow, batchId: string): AssignmentView {
-  const answers = a.shown_order ? itemAnswers(db, a.pair_id) : null;
-  if (answers) {
+  const items = a.shown_order ? itemResponses(db, a.pair_id) : null;
+  if (items) {
     const order = JSON.parse(a.shown_order!) as number[];
-    const shown = order.map((i) => answers[i]!);
+    const shown = order.map((i) => items[i]!.text);
     const prompt = (stmt(db, `SELECT prompt FROM pairs WHERE id = ?`).get(a.pair_id) as { prompt: string }).prompt;
-    return { assignmentId: a.id, batchId, prompt, left: shown[0]!, right: shown[1]!, answers: shown, leasedAt: a.leased_at, leaseExpiresAt: a.lease_expires_at };
+    const out: AssignmentView = { assignmentId: a.id, batchId, prompt, left: shown[0]!, right: shown[1]!, answers: shown, leasedAt: a.leased_at, leaseExpiresAt: a.lease_expires_at };
+    // The suggested order, in screen terms: shown answer n is item answer order[n - 1].
+    const ranks = batchRow(db, batchId).suggestions ? suggestedRanks(items.map((r) => r.score)) : null;
+    if (ranks) {
+      out.suggestion = {
+        ranking: ranksToGroups(order.map((item) => ranks[item]!)).map((g) => g.map((pos) => pos + 1)),
+        scores: order.map((item) => items[item]!.score!),
+      };
+    }
+    return out;
   }
   const r = pairTexts(db, a.pair_id);
   const [left, right] = a.left_response === 'a' ? [r.a, r.b] : [r.b, r.a];
@@ -276,11 +311,13 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
     const labelId = newId('l');
     // The suggestion this labeler was shown (recomputed here, not taken from the client), so the
     // share of labels that follow it can be measured against agreement.
-    const texts = batch.suggestions ? pairTexts(db, a.pair_id) : undefined;
+    // A ranking item's suggestion is an order (suggested_ranking); `suggested` stays a pair's.
+    const texts = batch.suggestions && !order ? pairTexts(db, a.pair_id) : undefined;
     const suggested = texts ? suggestedDecision(texts.sa, texts.sb) : null;
+    const suggestedRanking = batch.suggestions && order ? suggestedRanks(itemResponses(db, a.pair_id)!.map((r) => r.score)) : null;
     stmt(db,
-        `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at, suggested, ranking)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO labels (id, pair_id, assignment_id, user_id, source, decision, strength, rationale, flags, shown_left, duration_ms, created_at, suggested, ranking, suggested_ranking)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         labelId,
@@ -297,6 +334,7 @@ export function submitLabel(db: Db, assignmentId: string, user: Actor, input: Su
         now,
         suggested,
         ranks ? JSON.stringify(ranks) : null,
+        suggestedRanking ? JSON.stringify(suggestedRanking) : null,
       );
     stmt(db, `UPDATE assignments SET status = 'submitted' WHERE id = ?`).run(a.id);
     stmt(db, `UPDATE pairs SET label_count = label_count + 1 WHERE id = ?`).run(a.pair_id);

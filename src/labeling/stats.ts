@@ -11,7 +11,7 @@ import {
   type LabelObs,
 } from './agreement.js';
 import { batchProgress, type BatchProgress } from './batches.js';
-import { rankingAgreement, type RankingAgreement, type RankingObs } from './ranking.js';
+import { kendallTauB, rankingAgreement, type RankingAgreement, type RankingObs } from './ranking.js';
 
 interface LabelRow {
   pair_id: string;
@@ -85,8 +85,10 @@ export interface BatchStats {
   skips: number;
   /**
    * Anchoring: among labels given with a pre-annotation shown (batch `suggestions`), how many chose
-   * exactly what it suggested, overall and per labeler. Read it beside α: a high follow rate with
-   * high agreement may be agreement with the suggestion rather than between people.
+   * exactly what it suggested (a ranking: the same order, ties included), overall and per labeler;
+   * for rankings also the mean Kendall τ-b between label and suggestion. Read it beside α / τ-b
+   * between labelers: high agreement with a high follow rate may be agreement with the suggestion
+   * rather than between people.
    */
   suggestions: SuggestionFollow;
   /**
@@ -98,22 +100,60 @@ export interface BatchStats {
 }
 
 export interface SuggestionFollow {
+  /** Labels given with a suggestion shown. */
   shown: number;
+  /** Of those, labels equal to the suggestion: the same choice; for a ranking, the same order exactly (ties included). */
   followed: number;
   rate: number | null;
-  byAnnotator: { annotator: string; shown: number; followed: number; rate: number }[];
+  /**
+   * Ranking labels: the mean Kendall τ-b between each label and the order suggested (1: the same
+   * order; 0: unrelated; −1: reversed), over `tauLabels` labels (τ-b is undefined, and left out,
+   * when either ties every answer). Null in a pairwise batch or with no such label.
+   */
+  meanTau: number | null;
+  tauLabels: number;
+  byAnnotator: { annotator: string; shown: number; followed: number; rate: number; meanTau: number | null; tauLabels: number }[];
 }
 
 export function suggestionFollow(db: Db, batchId: string): SuggestionFollow {
-  const rows = db.$client
+  const pairRows = db.$client
     .prepare(
       `SELECT l.source AS annotator, count(*) AS shown, sum(CASE WHEN l.decision = l.suggested THEN 1 ELSE 0 END) AS followed
        FROM labels l JOIN pairs p ON p.id = l.pair_id WHERE p.batch_id = ? AND l.suggested IS NOT NULL GROUP BY l.source ORDER BY l.source`,
     )
     .all(batchId) as { annotator: string; shown: number; followed: number }[];
+  type Acc = { annotator: string; shown: number; followed: number; taus: number[] };
+  const per = new Map<string, Acc>(pairRows.map((r) => [r.annotator, { ...r, taus: [] }]));
+  // Ranking labels: compared with the suggested order in item order (both dense ranks).
+  const rankRows = db.$client
+    .prepare(`SELECT l.source AS annotator, l.ranking, l.suggested_ranking FROM labels l JOIN pairs p ON p.id = l.pair_id WHERE p.batch_id = ? AND l.suggested_ranking IS NOT NULL AND l.ranking IS NOT NULL`)
+    .all(batchId) as { annotator: string; ranking: string; suggested_ranking: string }[];
+  const all: number[] = [];
+  for (const r of rankRows) {
+    const label = JSON.parse(r.ranking) as number[];
+    const sug = JSON.parse(r.suggested_ranking) as number[];
+    const e = per.get(r.annotator) ?? { annotator: r.annotator, shown: 0, followed: 0, taus: [] };
+    e.shown++;
+    if (label.length === sug.length && label.every((x, i) => x === sug[i])) e.followed++;
+    const t = kendallTauB(label, sug);
+    if (t !== null) {
+      e.taus.push(t);
+      all.push(t);
+    }
+    per.set(r.annotator, e);
+  }
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, x) => a + x, 0) / xs.length : null);
+  const rows = [...per.values()].sort((x, y) => (x.annotator < y.annotator ? -1 : x.annotator > y.annotator ? 1 : 0));
   const shown = rows.reduce((a, r) => a + r.shown, 0);
   const followed = rows.reduce((a, r) => a + r.followed, 0);
-  return { shown, followed, rate: shown ? followed / shown : null, byAnnotator: rows.map((r) => ({ ...r, rate: r.followed / r.shown })) };
+  return {
+    shown,
+    followed,
+    rate: shown ? followed / shown : null,
+    meanTau: mean(all),
+    tauLabels: all.length,
+    byAnnotator: rows.map((r) => ({ annotator: r.annotator, shown: r.shown, followed: r.followed, rate: r.followed / r.shown, meanTau: mean(r.taus), tauLabels: r.taus.length })),
+  };
 }
 
 export function batchStats(db: Db, batchId: string, opts: { disputedLimit?: number } = {}): BatchStats {

@@ -253,6 +253,11 @@ export const labels = sqliteTable('labels', {
    * then holds the item's first two answers compared (a/b/tie), so pairwise readers stay valid.
    */
   ranking: text('ranking', { mode: 'json' }).$type<number[]>(),
+  /**
+   * Ranking items in a batch with suggestions: the order the scores suggested (dense ranks in item
+   * order, higher score better, equal scores tie), recomputed by the server when the label arrived.
+   */
+  suggestedRanking: text('suggested_ranking', { mode: 'json' }).$type<number[]>(),
   durationMs: integer('duration_ms'),
   createdAt: integer('created_at').notNull(),
 }, (t) => [index('labels_pair').on(t.pairId)]);

@@ -20,6 +20,9 @@ const state = {
   rankGroups: [],
   rankHistory: [],
   rankTie: false,
+  // Ranking items with a suggestion: the order bar holds the suggested order until the labeler
+  // changes it; the first answer number typed then starts the order afresh.
+  rankPrefilled: false,
   view: null,
   adminBatch: null,
   labelersFor: null,
@@ -217,10 +220,19 @@ function showAssignment(a, previous) {
   for (const el of document.querySelectorAll('.pair-only')) el.hidden = ranking;
   if (ranking) {
     const prev = previous || a.previous;
-    $('suggestion').hidden = true;
     showAnswers(a.answers);
-    state.rankGroups = prev && prev.ranking ? prev.ranking.map((g) => [...g]) : [];
+    // A suggested order pre-fills the order bar (Enter accepts it); an undone label's own ranking wins.
+    const sug = a.suggestion && Array.isArray(a.suggestion.ranking) ? a.suggestion : null;
+    $('suggestion').hidden = !sug;
+    if (sug) {
+      const order = sug.ranking.map((g) => g.join(' = ')).join(' > ');
+      const scores = sug.scores.map((x, i) => `${i + 1}: ${Number(x).toPrecision(3)}`).join(', ');
+      $('suggestion').textContent = `Pre-filled: the judge's order is ${order} (scores ${scores}). Enter accepts it; type answer numbers to rank afresh, or Backspace / drag to change it.`;
+    }
+    const start = prev && prev.ranking ? prev.ranking : sug ? sug.ranking : [];
+    state.rankGroups = start.map((g) => [...g]);
     state.rankHistory = state.rankGroups.flat();
+    state.rankPrefilled = !(prev && prev.ranking) && !!sug;
     state.rankTie = false;
     renderRanking();
     $('flag-unsafe').checked = !!prev && prev.flags.includes('unsafe');
@@ -327,6 +339,7 @@ function dropTarget(el, where) {
     e.preventDefault();
     el.classList.remove('over');
     const n = Number(e.dataTransfer.getData('text/plain'));
+    state.rankPrefilled = false;
     if (n) placeAnswer(n, where);
   });
 }
@@ -511,7 +524,16 @@ function onKey(e) {
     e.preventDefault();
     if (e.key === '=') state.rankTie = state.rankGroups.length > 0;
     else if (e.key === 'Backspace') unrankLast();
-    else rankKey(Number(e.key));
+    else {
+      // The first answer number typed over a suggested order starts the order afresh.
+      if (state.rankPrefilled) {
+        state.rankGroups = [];
+        state.rankHistory = [];
+        state.rankTie = false;
+      }
+      rankKey(Number(e.key));
+    }
+    state.rankPrefilled = false;
     return;
   }
   const map = { 1: 'left', 2: 'right', t: 'tie', b: 'both_bad' };
@@ -824,7 +846,12 @@ async function loadStats(batchId, batch) {
   $('fig-kappa').textContent = fmt(s.kappa.mean);
   $('fig-bias').textContent = s.positionBias.leftWinRate === null ? '—' : `${pct(s.positionBias.leftWinRate)} (z ${fmt(s.positionBias.z, 2)})`;
   $('fig-labels').textContent = `${s.progress.labels} / ${s.skips}`;
-  $('fig-follow').textContent = s.suggestions.rate === null ? '—' : `${pct(s.suggestions.rate)} of ${s.suggestions.shown}`;
+  // Rankings: exact follows, and the mean τ-b between label and suggested order.
+  const tauSug = (x) => (x.meanTau === null || x.meanTau === undefined ? '' : `, τ-b ${fmt(x.meanTau)}`);
+  $('fig-follow').textContent = s.suggestions.rate === null ? '—' : `${pct(s.suggestions.rate)} of ${s.suggestions.shown}${tauSug(s.suggestions)}`;
+  $('follow-panel').hidden = s.suggestions.shown === 0;
+  $('follow-tau-head').hidden = !s.ranking;
+  fill('follow', s.suggestions.byAnnotator.map((f) => row([f.annotator, `${f.followed} / ${f.shown}`, pct(f.rate), ...(s.ranking ? [f.meanTau === null ? '—' : fmt(f.meanTau)] : [])])));
   // Ranking batches: τ-b and pairwise agreement; α, κ and bias are then over answer pairs.
   for (const el of document.querySelectorAll('.rank-only')) el.hidden = !s.ranking;
   $('ex-rankings').hidden = !s.ranking;

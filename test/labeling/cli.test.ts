@@ -98,3 +98,20 @@ test('labels stats and export', async () => {
   assert.equal(missing.code, 2);
   assert.equal((await cli('labels', 'export', b.id, '--out', dir, '--resolution', 'vibes')).code, 2);
 });
+
+test('labels stats: a ranking batch with suggestions prints exact follows and τ-b to the suggestion per labeler', async () => {
+  const db = cliDb();
+  const b = createBatch(db, { name: 'cli ranks', quota: 1, kind: 'ranking', suggestions: true });
+  // Scores order the answers 1 > 2 > 3 (item order); the labeler follows on r0 and reverses on r1.
+  addPairs(db, b.id, [0, 1].map((i) => ({ prompt: `r${i}`, a: { text: `x${i}`, score: 3 }, b: { text: `y${i}`, score: 2 }, rest: [{ text: `z${i}`, score: 1 }] })));
+  const u = JSON.parse((await cli('users', 'add', 'ranker', '--role', 'labeler', '--json')).out) as { id: string; name: string };
+  for (let k = 0; k < 2; k++) {
+    const a = nextAssignment(cliDb(), b.id, u)!;
+    const sug = (a.suggestion as { ranking: number[][] }).ranking;
+    submitLabel(cliDb(), a.assignmentId, u, { ranking: a.prompt === 'r0' ? sug : [...sug].reverse() });
+  }
+  const st = await cli('labels', 'stats', b.id);
+  assert.equal(st.code, 0, st.err);
+  assert.match(st.out, /suggestions {3}followed 1\/2 \(50\.0%\), mean Kendall's τ-b label vs suggestion 0\.000 \(2 labels\)/);
+  assert.match(st.out, /user:ranker\s+1\/2\s+50\.0%\s+0\.000/);
+});

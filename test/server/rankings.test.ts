@@ -190,3 +190,40 @@ test('the admin setup route makes a ranking batch from an uploaded ranking JSONL
   const batches = (await s.app.inject({ method: 'GET', url: '/api/labeling/batches', headers: A })).json().batches;
   assert.deepEqual(batches.map((x: { name: string }) => x.name), ['up'], 'a refused file leaves no batch');
 });
+
+test('ranking suggestions over the API: the suggested order reaches the labeler in screen terms; stats give exact follows and τ-b to it', async () => {
+  const s = await testServer();
+  const A = bearer(s.tokens.admin);
+  const L = bearer(s.tokens.labeler);
+  const created = await s.app.inject({ method: 'POST', url: '/api/labeling/batches', headers: A, payload: { name: 'suggested ranks', kind: 'ranking', suggestions: true } });
+  assert.equal(created.statusCode, 201, created.body);
+  const b = created.json();
+  assert.equal(b.suggestions, true);
+  // Scores follow quality except on item 1, where the scorer swaps best and poor.
+  const scored = items(2).map((it, i) => {
+    const score = (t: string) => {
+      const q = QUALITY[t.split(' ')[0]!]!;
+      return i === 1 && (q === 1 || q === 4) ? q : -q;
+    };
+    return { ...it, a: { ...it.a, score: score(it.a.text) }, b: { ...it.b, score: score(it.b.text) }, rest: it.rest.map((r) => ({ ...r, score: score(r.text) })) };
+  });
+  assert.equal((await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/pairs`, headers: A, payload: { pairs: scored } })).statusCode, 200);
+  for (;;) {
+    const a = (await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/next`, headers: L })).json().assignment;
+    if (!a) break;
+    const sug = a.suggestion;
+    assert.equal(sug.scores.length, 4);
+    const byScore = a.answers.map((_: string, n: number) => n + 1).sort((x: number, y: number) => sug.scores[y - 1] - sug.scores[x - 1]);
+    assert.deepEqual(sug.ranking, byScore.map((n: number) => [n]), 'strict scores: one answer per group, best score first');
+    // The labeler ranks by quality: the same order as the suggestion on item 0, not on item 1.
+    const ranking = rankShown(a.answers, false);
+    if (a.prompt.endsWith('0')) assert.deepEqual(ranking, sug.ranking);
+    assert.equal((await s.app.inject({ method: 'POST', url: `/api/labeling/assignments/${a.assignmentId}/label`, headers: L, payload: { ranking } })).statusCode, 200);
+  }
+  const st = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/stats`, headers: A })).json().suggestions;
+  // Item 1: the scores order poor > best > good > fair; of its 6 answer pairs the label orders 3
+  // alike (best > good, best > fair, good > fair) and 3 not (every pair with poor): τ-b = 0.
+  assert.deepEqual([st.shown, st.followed, st.rate], [2, 1, 0.5]);
+  assert.ok(Math.abs(st.meanTau - (1 + 0) / 2) < 1e-12, JSON.stringify(st));
+  assert.deepEqual(st.byAnnotator.map((x: { annotator: string; followed: number; tauLabels: number }) => [x.annotator, x.followed, x.tauLabels]), [['user:lab', 1, 2]]);
+});

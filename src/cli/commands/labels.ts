@@ -31,6 +31,12 @@ function printStats(b: Batch, s: BatchStats): void {
   if (s.ranking) {
     out.write(`  rankings      ${b.kind} batch, pair rule ${b.pairRule}; mean Kendall's τ-b ${f3(s.ranking.meanTau)} (${s.ranking.comparisons} comparisons), answer pairs ordered alike ${pct(s.ranking.pairwiseAgreement)}; the figures above are over answer pairs\n`);
   }
+  const sg = s.suggestions;
+  if (sg.shown) {
+    // Anchoring: labels equal to the pre-annotation shown (a ranking: the same order exactly).
+    out.write(`  suggestions   followed ${sg.followed}/${sg.shown} (${pct(sg.rate)})${s.ranking ? `, mean Kendall's τ-b label vs suggestion ${f3(sg.meanTau)} (${sg.tauLabels} labels)` : ''}\n`);
+    printTable(sg.byAnnotator.map((f) => ({ annotator: f.annotator, followed: `${f.followed}/${f.shown}`, rate: pct(f.rate), ...(s.ranking ? { tau_b: f3(f.meanTau) } : {}) })));
+  }
   out.write(`  position bias left side wins ${pct(s.positionBias.leftWinRate)} of ${s.positionBias.decided} decided labels (z ${s.positionBias.z === null ? '—' : s.positionBias.z.toFixed(2)})\n`);
   if (s.gold.length) {
     out.write('  gold accuracy\n');

@@ -40,7 +40,15 @@ const assignmentOut = {
     leasedAt: { type: 'integer' },
     leaseExpiresAt: { type: 'integer' },
     answers: { type: 'array', items: { type: 'string' } },
-    suggestion: { type: 'object', properties: { choice: { type: 'string' }, scoreLeft: { type: 'number' }, scoreRight: { type: 'number' } } },
+    // A pair: choice (screen side or tie) and both scores. A ranking item: ranking (groups of shown
+    // answer numbers, best first, a group ties) and scores (in shown order).
+    suggestion: {
+      type: 'object',
+      properties: {
+        choice: { type: 'string' }, scoreLeft: { type: 'number' }, scoreRight: { type: 'number' },
+        ranking: { type: 'array', items: { type: 'array', items: { type: 'integer' } } }, scores: { type: 'array', items: { type: 'number' } },
+      },
+    },
     previous: { type: 'object', properties: { choice: { type: ['string', 'null'] }, strength: { type: ['integer', 'null'] }, rationale: { type: ['string', 'null'] }, flags: { type: 'array', items: { type: 'string' } }, ranking: { type: 'array', items: { type: 'array', items: { type: 'integer' } } } } },
   },
 } as const;

@@ -1,0 +1,1 @@
+ALTER TABLE `labels` ADD `suggested_ranking` text;
