@@ -177,3 +177,82 @@ test('an admin makes a ranking batch in the UI, a labeler ranks by dragging, the
     await browser.close();
   }
 });
+
+test('4-way rankings with suggestions: the scores\' order pre-fills the bar, Enter accepts it, typing ranks afresh; keystrokes per label; the admin sees follows and τ-b', { skip: chromiumSkip, timeout: 180_000 }, async () => {
+  const s = await testServer();
+  const art = artifactsDir('labeling-ranking');
+  await s.app.listen({ port: 0, host: '127.0.0.1' });
+  const base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
+  const n = 20;
+  const batch = createBatch(s.db, { name: 'rank 4 suggested', quota: 1, kind: 'ranking', suggestions: true });
+  // The scorer agrees with the reader (score −quality) except on items 4, 9, 14, 19, where it puts
+  // "good" above "best"; on items 2, 7, 12, 17 it scores "good" and "fair" equal (a suggested tie,
+  // which the reader accepts).
+  const score = (q: string, i: number) => (i % 5 === 4 && q === 'best' ? -2 : i % 5 === 4 && q === 'good' ? -1 : i % 5 === 2 && q === 'fair' ? -2 : -QUALITY[q]!);
+  addPairs(s.db, batch.id, Array.from({ length: n }, (_, i) => {
+    const [a, b, ...rest] = ITEM_ORDER.map((q) => ({ text: `Question ${i}: a **${q}** answer (${q} ${i}).`, score: score(q, i) }));
+    return { prompt: `Question ${i}: rank these answers.`, a: a!, b: b!, rest };
+  }));
+
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(base + '/');
+    await page.keyboard.type(s.tokens.labeler);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#rank-task:not([hidden])');
+    let keystrokes = 0;
+    const press = async (k: string) => {
+      keystrokes++;
+      await page.keyboard.press(k);
+    };
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const prompt = (await page.textContent('#prompt'))!;
+      const qn = Number(/Question (\d+)/.exec(prompt)![1]);
+      const answers = await page.$$eval('#answers .side .md', (els) => els.map((e) => e.textContent ?? ''));
+      const q = answers.map((t) => /\b(best|good|fair|poor)\b/.exec(t)![1]!);
+      const pos = (word: string) => String(q.indexOf(word) + 1);
+      // The order bar holds the suggestion before any key is pressed.
+      const suggested = qn % 5 === 4 ? `${pos('good')}>${pos('best')}>${pos('fair')}>${pos('poor')}` : qn % 5 === 2 ? `${pos('best')}>${[pos('good'), pos('fair')].sort().join('=')}>${pos('poor')}` : `${pos('best')}>${pos('good')}>${pos('fair')}>${pos('poor')}`;
+      assert.equal(await page.getAttribute('#rank-order', 'data-ranking'), suggested, prompt);
+      assert.match((await page.textContent('#suggestion'))!, /^Pre-filled: the judge's order is [1-4]( [>=] [1-4]){3} \(scores 1: -?\d/);
+      if (qn % 5 === 4) {
+        // The reader disagrees: the first number typed starts the order afresh.
+        await press(pos('best'));
+        assert.equal(await page.getAttribute('#rank-order', 'data-ranking'), pos('best'));
+        await press(pos('good'));
+        await press(pos('fair'));
+        if (qn === 4) await page.screenshot({ path: path.join(art, 'ranking-suggested-override-1400.png'), fullPage: true });
+      } else if (qn === 2) await page.screenshot({ path: path.join(art, 'ranking-suggested-1400.png'), fullPage: true });
+      await press('Enter');
+      await page.waitForFunction((k) => document.getElementById('progress-text')?.textContent?.startsWith(`${k} / ${20}`), i + 1);
+      if (i < n - 1) await page.waitForFunction((p) => document.getElementById('prompt')?.textContent !== p, prompt);
+    }
+    const wallMs = performance.now() - t0;
+    console.log(`# 4-way ranking with suggestions, ${n} labels by keyboard: ${(wallMs / n).toFixed(0)} ms per label wall clock, ${(keystrokes / n).toFixed(2)} keystrokes per label (Enter accepts the suggested order; 4 of ${n} re-ranked with 3 numbers + Enter)`);
+    assert.equal(keystrokes, (n - 4) * 1 + 4 * 4);
+    const rows = s.db.$client.prepare(`SELECT p.prompt, l.ranking, l.suggested_ranking FROM labels l JOIN pairs p ON p.id = l.pair_id`).all() as { prompt: string; ranking: string; suggested_ranking: string }[];
+    assert.equal(rows.length, n);
+    for (const r of rows) {
+      const qn = Number(/Question (\d+)/.exec(r.prompt)![1]);
+      // Item order fair, best, poor, good.
+      const sug = qn % 5 === 4 ? [3, 2, 4, 1] : qn % 5 === 2 ? [2, 1, 3, 2] : [3, 1, 4, 2];
+      assert.deepEqual(JSON.parse(r.suggested_ranking), sug, r.prompt);
+      assert.deepEqual(JSON.parse(r.ranking), qn % 5 === 4 ? [3, 1, 4, 2] : sug, r.prompt);
+    }
+    // The admin's figures: 16 of 20 follow exactly; τ-b 1 on those, 2/3 on the 4 re-ranked (one
+    // answer pair of six swapped): mean (16 + 4 · 2/3) / 20 = 0.933.
+    await page.click('#logout');
+    await page.fill('#token', s.tokens.admin);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /80\.0% of 20, τ-b 0\.933/.test(document.getElementById('fig-follow')?.textContent ?? ''));
+    assert.deepEqual(await page.$$eval('#follow tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))), [['user:lab', '16 / 20', '80.0%', '0.933']]);
+    assert.equal(await page.isVisible('#follow-tau-head'), true);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
