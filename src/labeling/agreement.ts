@@ -122,6 +122,9 @@ export interface GoldScore {
   correct: number;
   total: number;
   accuracy: number | null;
+  /** Gold ranking items only: mean Kendall's τ-b to the gold ranking, over `tauLabels` labels. */
+  meanTau?: number | null;
+  tauLabels?: number;
 }
 
 /** Per-annotator accuracy on gold pairs (decision must equal the known answer exactly). */

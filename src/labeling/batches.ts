@@ -5,7 +5,7 @@ import { immediate, type Db } from '../store/db.js';
 import { assignments, labelBatches, pairs, responses } from '../store/schema.js';
 import { newId } from './users.js';
 import { mulberry32, shuffle } from './rng.js';
-import { MAX_RANK_ANSWERS, pairRules, type PairRule } from './ranking.js';
+import { MAX_RANK_ANSWERS, groupsToRanks, pairRules, rankingIssues, type PairRule } from './ranking.js';
 
 export const batchKinds = ['pairwise', 'ranking'] as const;
 export type BatchKind = (typeof batchKinds)[number];
@@ -48,9 +48,6 @@ export function validateBatchOptions(o: BatchOptions): Required<Pick<BatchOption
   if (o.kind !== undefined && !(batchKinds as readonly string[]).includes(o.kind)) issues.push({ field: 'kind', reason: `must be one of ${batchKinds.join(', ')}` });
   if (o.pairRule !== undefined && !(pairRules as readonly string[]).includes(o.pairRule)) issues.push({ field: 'pairRule', reason: `must be one of ${pairRules.join(', ')}` });
   if (o.pairRule !== undefined && o.kind !== 'ranking') issues.push({ field: 'pairRule', reason: 'applies to ranking batches only (kind: ranking)' });
-  // Gold items are a pairwise notion (a known better side). Suggestions work for both kinds: a
-  // ranking batch suggests the order of the answers' scores (src/labeling/queue.ts).
-  if (o.kind === 'ranking' && goldRate > 0) issues.push({ field: 'goldRate', reason: 'ranking batches take no gold items' });
   if (issues.length) throw inputError('invalid label batch settings', issues);
   return { quota, goldRate, leaseSeconds, guidelines: o.guidelines ?? '' };
 }
@@ -129,6 +126,27 @@ export interface GoldInput {
   tie?: boolean;
 }
 
+/**
+ * A gold ranking item (ranking batches): answers in item order and their known ranking as groups of
+ * 1-based answer numbers, best first, answers in one group tie (the form a labeler submits).
+ */
+export interface GoldRankingInput {
+  prompt: string;
+  responses: string[];
+  ranking: number[][];
+}
+
+/** Checks gold ranking items: 2..8 answers, a ranking of exactly those answers. */
+export function goldRankingIssues(input: readonly GoldRankingInput[], field = 'goldRankings'): { field: string; reason: string }[] {
+  const out: { field: string; reason: string }[] = [];
+  input.forEach((g, i) => {
+    const k = Array.isArray(g.responses) ? g.responses.length : 0;
+    if (k < 2 || k > MAX_RANK_ANSWERS) out.push({ field: `${field}[${i}].responses`, reason: `must hold 2..${MAX_RANK_ANSWERS} answers` });
+    else out.push(...rankingIssues(g.ranking, k, `${field}[${i}].ranking`));
+  });
+  return out.slice(0, 20);
+}
+
 /** How many gold pairs make them `rate` of a queue holding `regular` other pairs. */
 export function goldCount(regular: number, rate: number, available: number): number {
   if (rate <= 0 || available <= 0) return 0;
@@ -140,7 +158,7 @@ export function goldCount(regular: number, rate: number, available: number): num
  * Queue order is a seeded shuffle of regular and gold pairs, so gold is spread through the batch
  * rather than bunched at one end. One transaction: all pairs are added, or none.
  */
-export function addPairs(db: Db, batchId: string, input: PairInput[], opts: { gold?: GoldInput[]; seed?: number } = {}): { added: number; gold: number; pairIds: string[] } {
+export function addPairs(db: Db, batchId: string, input: PairInput[], opts: { gold?: GoldInput[]; goldRankings?: GoldRankingInput[]; seed?: number } = {}): { added: number; gold: number; pairIds: string[] } {
   const rand = mulberry32(opts.seed ?? 0x5eed);
   return immediate(db, (tx) => {
     const batch = tx.select().from(labelBatches).where(eq(labelBatches.id, batchId)).get();
@@ -148,10 +166,16 @@ export function addPairs(db: Db, batchId: string, input: PairInput[], opts: { go
     if (batch.status === 'closed') throw inputError(`label batch "${batch.name}" is closed`);
     const bad = itemIssues(batch.kind, input);
     if (bad.length) throw inputError(`items do not fit ${batch.kind} batch "${batch.name}"`, bad);
-    const goldPool = shuffle([...(opts.gold ?? [])], rand);
+    // Gold fits the batch kind: gold pairs for a pairwise batch, gold rankings for a ranking batch.
+    if (batch.kind === 'ranking' && opts.gold?.length) throw inputError(`ranking batch "${batch.name}" takes gold rankings, not gold pairs`, [{ field: 'gold', reason: 'give gold ranking items: {prompt, responses, ranking}' }]);
+    if (batch.kind === 'pairwise' && opts.goldRankings?.length) throw inputError(`pairwise batch "${batch.name}" takes gold pairs, not gold rankings`, [{ field: 'goldRankings', reason: 'give gold pairs: {prompt, chosen, rejected}' }]);
+    const badGold = goldRankingIssues(opts.goldRankings ?? []);
+    if (badGold.length) throw inputError('invalid gold ranking items', badGold);
+    type GoldRow = { kind: 'gold'; p: GoldInput } | { kind: 'goldRanking'; p: GoldRankingInput };
+    const goldPool = shuffle<GoldRow>(batch.kind === 'ranking' ? (opts.goldRankings ?? []).map((p) => ({ kind: 'goldRanking' as const, p })) : (opts.gold ?? []).map((p) => ({ kind: 'gold' as const, p })), rand);
     const g = goldCount(input.length, batch.goldRate, goldPool.length);
-    type Row = { kind: 'pair'; p: PairInput } | { kind: 'gold'; p: GoldInput };
-    const rows: Row[] = shuffle([...input.map((p) => ({ kind: 'pair' as const, p })), ...goldPool.slice(0, g).map((p) => ({ kind: 'gold' as const, p }))], rand);
+    type Row = { kind: 'pair'; p: PairInput } | GoldRow;
+    const rows: Row[] = shuffle([...input.map((p) => ({ kind: 'pair' as const, p })), ...goldPool.slice(0, g)], rand);
     const last = tx.select({ t: sql<number | null>`max(${pairs.createdAt})` }).from(pairs).where(eq(pairs.batchId, batchId)).get();
     const base = Math.max(Date.now(), (last?.t ?? 0) + 1);
     const ids: string[] = [];
@@ -173,6 +197,15 @@ export function addPairs(db: Db, batchId: string, input: PairInput[], opts: { go
         const id = r.p.id && !existing ? r.p.id : newId('p');
         tx.insert(pairs).values({ id, batchId, runId: batch.runId, stageId: batch.stageId, prompt: r.p.prompt, responseAId: a, responseBId: b, responseIds, createdAt }).run();
         ids.push(id);
+      } else if (r.kind === 'goldRanking') {
+        // A gold ranking item is shown like any item (in a random order per assignment); the known
+        // ranking is stored in item order, its first two answers compared in gold_answer.
+        const k = r.p.responses.length;
+        const ids = r.p.responses.map((text) => insertResponse(tx, batch, r.p.prompt, { text }, createdAt));
+        const ranks = groupsToRanks(r.p.ranking, k);
+        const goldAnswer = ranks[0]! < ranks[1]! ? 'a' : ranks[0]! > ranks[1]! ? 'b' : 'tie';
+        const id = newId('p');
+        tx.insert(pairs).values({ id, batchId, runId: batch.runId, stageId: batch.stageId, prompt: r.p.prompt, responseAId: ids[0]!, responseBId: ids[1]!, responseIds: ids, isGold: true, goldAnswer, goldRanking: ranks, createdAt }).run();
       } else {
         // Which side holds the better response is random, so gold answers are not always "a".
         const chosenIsA = rand() < 0.5;

@@ -84,7 +84,7 @@ export function datasetCard(c: CardInput): string {
   ].join('\n');
   const ex = prefs.excluded;
   const gold = stats.gold.length
-    ? stats.gold.map((g) => `| ${g.annotator} | ${g.correct} / ${g.total} | ${pct(g.accuracy)} |`).join('\n')
+    ? stats.gold.map((g) => `| ${g.annotator} | ${g.correct} / ${g.total} | ${pct(g.accuracy)}${g.meanTau === undefined ? '' : `, Kendall's τ-b ${g.meanTau === null ? '—' : g.meanTau.toFixed(3)}`} |`).join('\n')
     : '| — | no gold pairs | |';
   return `${yaml}
 
@@ -119,7 +119,7 @@ ${batch.guidelines.trim() || '_No guidelines were given for this batch._'}
 | mean pairwise Cohen's κ | ${f3(stats.kappa.mean)} |
 | left side wins (position bias; 50% is none) | ${pct(stats.positionBias.leftWinRate)} |
 
-Gold accuracy:
+Gold accuracy${stats.ranking ? ' (gold rankings: correct = the best answer(s) exactly as known, then τ-b to the known ranking)' : ''}:
 
 | labeler | correct | accuracy |
 | --- | --- | --- |

@@ -114,6 +114,8 @@ export interface RawRanking {
   ranks: number[];
   /** Batches with suggestions: the order the answers' scores suggested to this labeler (dense ranks). */
   suggested_ranks?: number[];
+  /** Set on labels of gold ranking items (known ranking; never turned into preferences). */
+  is_gold?: boolean;
   annotator: string;
   user_id: string | null;
   rationale: string | null;
@@ -129,6 +131,7 @@ export function rawRankings(db: Db, batchId: string): RawRanking[] {
     .map((l) => ({
       item_id: l.pair_id, batch_id: l.batch_id, prompt: l.prompt, responses: l.responses!, ranking: ranksToGroups(l.ranks!), ranks: l.ranks!,
       ...(l.suggested_ranks ? { suggested_ranks: l.suggested_ranks } : {}),
+      ...(l.is_gold ? { is_gold: true } : {}),
       annotator: l.annotator, user_id: l.user_id, rationale: l.rationale, flags: l.flags, duration_ms: l.duration_ms, created_at: l.created_at,
     }));
 }

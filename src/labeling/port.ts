@@ -14,7 +14,7 @@ import { and, eq } from 'drizzle-orm';
 import { AlignflowError, inputError } from '../errors.js';
 import { immediate, type Db } from '../store/db.js';
 import { labelBatches, labelDecisions, pairs, responses, type LabelDecision } from '../store/schema.js';
-import { addPairs, batchProgress, closeBatch, createBatch, type Batch, type BatchOptions, type BatchProgress, type GoldInput, type PairInput } from './batches.js';
+import { addPairs, batchProgress, closeBatch, createBatch, type Batch, type BatchOptions, type BatchProgress, type GoldInput, type GoldRankingInput, type PairInput } from './batches.js';
 import { preferenceRecords, rawLabels, type PreferenceExport, type RawLabel } from './export.js';
 import type { Resolution } from './resolve.js';
 import { newId } from './users.js';
@@ -48,7 +48,7 @@ export interface LabelingService {
    */
   ensureBatch(opts: BatchOptions & { runId: string; stageId: string; perName?: boolean }): Promise<Batch>;
   /** Puts pairs (+ gold) into an empty batch; a batch that already holds pairs is left as it is. */
-  fillBatch(batchId: string, pairs: PairInput[], opts?: { gold?: GoldInput[]; seed?: number }): Promise<{ added: number; gold: number; alreadyFilled: boolean }>;
+  fillBatch(batchId: string, pairs: PairInput[], opts?: { gold?: GoldInput[]; goldRankings?: GoldRankingInput[]; seed?: number }): Promise<{ added: number; gold: number; alreadyFilled: boolean }>;
   progress(batchId: string): Promise<BatchProgress>;
   /** Regular (non-gold) pairs of the batch with their response texts, in queue order. */
   pairsOf(batchId: string): Promise<StoredPair[]>;

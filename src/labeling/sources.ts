@@ -6,9 +6,9 @@ import { jsonSyntaxReason } from '../util/json-error.js';
 import { detectFormat, normalizeRecord, type Content, type DatasetFormat, type PreferenceRecord } from '../data/formats.js';
 import { readDatasetRecords } from '../data/datasets.js';
 import type { ArtifactStore } from '../store/types.js';
-import type { GoldInput, PairInput } from './batches.js';
+import type { GoldInput, GoldRankingInput, PairInput } from './batches.js';
 import { PAIRS_FILE, parsePairsJsonl } from './pairs-artifact.js';
-import { MAX_RANK_ANSWERS } from './ranking.js';
+import { MAX_RANK_ANSWERS, rankingIssues } from './ranking.js';
 
 const MAX_ISSUES = 20;
 
@@ -77,13 +77,28 @@ export function pairsFromPreferenceJsonl(text: string, file: string): PairInput[
  * strings or message lists). The whole file is checked first, as for preference files.
  */
 export function itemsFromRankingJsonl(text: string, file: string): PairInput[] {
-  const out: PairInput[] = [];
+  return rankingLines(text, file, false).map((g) => {
+    const [a, b, ...rest] = g.responses.map((t) => ({ text: t }));
+    return { prompt: g.prompt, a: a!, b: b!, rest };
+  });
+}
+
+/**
+ * Uploaded gold ranking items (ranking batches): as ranking items, plus `ranking`, the known
+ * ranking as groups of 1-based answer numbers of `responses`, best first (e.g. [[2], [1, 3]]).
+ */
+export function goldFromRankingJsonl(text: string, file: string): GoldRankingInput[] {
+  return rankingLines(text, file, true) as GoldRankingInput[];
+}
+
+function rankingLines(text: string, file: string, gold: boolean): { prompt: string; responses: string[]; ranking?: number[][] }[] {
+  const out: { prompt: string; responses: string[]; ranking?: number[][] }[] = [];
   const issues: InputIssue[] = [];
   const isContent = (c: unknown) => typeof c === 'string' || (Array.isArray(c) && c.every((m) => m && typeof m === 'object' && typeof (m as { role?: unknown }).role === 'string' && typeof (m as { content?: unknown }).content === 'string'));
   text.split('\n').forEach((raw, i) => {
     if (!raw.trim() || issues.length >= MAX_ISSUES) return;
     const line = i + 1;
-    let v: { prompt?: unknown; responses?: unknown };
+    let v: { prompt?: unknown; responses?: unknown; ranking?: unknown };
     try {
       v = JSON.parse(raw) as typeof v;
     } catch (e) {
@@ -95,9 +110,9 @@ export function itemsFromRankingJsonl(text: string, file: string): PairInput[] {
     const rs = v.responses;
     if (!Array.isArray(rs) || rs.length < 2 || rs.length > MAX_RANK_ANSWERS) issues.push({ file, line, field: 'responses', reason: `must be a list of 2..${MAX_RANK_ANSWERS} answers` });
     else rs.forEach((r, j) => (isContent(r) ? undefined : issues.push({ file, line, field: `responses[${j}]`, reason: 'must be a string or a list of {role, content} messages' })));
+    if (gold && Array.isArray(rs)) for (const x of rankingIssues(v.ranking, rs.length)) issues.push({ file, line, ...x });
     if (issues.length) return;
-    const [a, b, ...rest] = (rs as Content[]).map((r) => ({ text: storedContent(r) }));
-    out.push({ prompt: storedContent(v.prompt as Content), a: a!, b: b!, rest });
+    out.push({ prompt: storedContent(v.prompt as Content), responses: (rs as Content[]).map(storedContent), ...(gold ? { ranking: v.ranking as number[][] } : {}) });
   });
   if (issues.length) throw inputError(`${file}: ${issues.length}${issues.length >= MAX_ISSUES ? '+' : ''} bad line(s); nothing was added`, issues);
   if (out.length === 0) throw inputError(`${file}: no records`, [{ file, reason: 'the file holds no ranking items' }]);

@@ -8,6 +8,7 @@ import {
   pairwiseKappa,
   positionBias,
   timePerLabel,
+  type GoldScore,
   type LabelObs,
 } from './agreement.js';
 import { batchProgress, type BatchProgress } from './batches.js';
@@ -23,6 +24,7 @@ interface LabelRow {
   strength: number | null;
   is_gold: number;
   gold_answer: string | null;
+  gold_ranking: string | null;
   prompt: string;
   ranking: string | null;
   shown_order: string | null;
@@ -45,20 +47,22 @@ function rankingPairObs(itemId: string, annotator: string, ranks: number[], orde
   return out;
 }
 
-export function batchLabelObs(db: Db, batchId: string, opts: { userId?: string } = {}): { obs: LabelObs[]; pairObs: LabelObs[]; rankings: RankingObs[]; gold: Map<string, string>; prompts: Map<string, string> } {
+export function batchLabelObs(db: Db, batchId: string, opts: { userId?: string } = {}): { obs: LabelObs[]; pairObs: LabelObs[]; rankings: RankingObs[]; gold: Map<string, string>; goldRanks: Map<string, number[]>; prompts: Map<string, string> } {
   const rows = db.$client
     .prepare(
-      `SELECT l.pair_id, l.source, l.user_id, l.decision, l.shown_left, l.duration_ms, l.strength, p.is_gold, p.gold_answer, p.prompt, l.ranking, a.shown_order
+      `SELECT l.pair_id, l.source, l.user_id, l.decision, l.shown_left, l.duration_ms, l.strength, p.is_gold, p.gold_answer, p.gold_ranking, p.prompt, l.ranking, a.shown_order
        FROM labels l JOIN pairs p ON p.id = l.pair_id LEFT JOIN assignments a ON a.id = l.assignment_id
        WHERE p.batch_id = ? ${opts.userId ? 'AND l.user_id = ?' : ''} ORDER BY l.created_at, l.rowid`,
     )
     .all(...(opts.userId ? [batchId, opts.userId] : [batchId])) as LabelRow[];
   const gold = new Map<string, string>();
+  const goldRanks = new Map<string, number[]>();
   const prompts = new Map<string, string>();
   const pairObs: LabelObs[] = [];
   const rankings: RankingObs[] = [];
   const obs = rows.map((r) => {
     if (r.is_gold && r.gold_answer) gold.set(r.pair_id, r.gold_answer);
+    if (r.is_gold && r.gold_ranking) goldRanks.set(r.pair_id, JSON.parse(r.gold_ranking) as number[]);
     prompts.set(r.pair_id, r.prompt);
     const o: LabelObs = { pairId: r.pair_id, annotator: r.source, decision: r.decision, shownLeft: r.shown_left, durationMs: r.duration_ms, strength: r.strength };
     if (r.ranking) {
@@ -69,7 +73,37 @@ export function batchLabelObs(db: Db, batchId: string, opts: { userId?: string }
     return o;
   });
   // obs: one per label (time, gold); pairObs: one per answer pair compared (agreement, bias).
-  return { obs, pairObs, rankings, gold, prompts };
+  return { obs, pairObs, rankings, gold, goldRanks, prompts };
+}
+
+/**
+ * A labeler's answers on gold ranking items: per labeler, how many rankings put exactly the gold
+ * ranking's best answer(s) first (top-1 match: `correct` / `total`, `accuracy`) and the mean
+ * Kendall's τ-b between their ranking and the gold one (`meanTau`, over `tauLabels`: τ-b is
+ * undefined when either ranking ties every answer).
+ */
+export function goldRankingScores(rankings: readonly RankingObs[], goldRanks: ReadonlyMap<string, readonly number[]>): GoldScore[] {
+  const acc = new Map<string, { correct: number; total: number; taus: number[] }>();
+  const top = (ranks: readonly number[]) => ranks.flatMap((r, i) => (r === Math.min(...ranks) ? [i] : [])).join(',');
+  for (const r of rankings) {
+    const g = goldRanks.get(r.itemId);
+    if (!g || g.length !== r.ranks.length) continue;
+    const e = acc.get(r.annotator) ?? { correct: 0, total: 0, taus: [] };
+    e.total++;
+    if (top(r.ranks) === top(g)) e.correct++;
+    const t = kendallTauB(r.ranks, g);
+    if (t !== null) e.taus.push(t);
+    acc.set(r.annotator, e);
+  }
+  return [...acc.entries()]
+    .sort(([x], [y]) => (x < y ? -1 : 1))
+    .map(([annotator, e]) => ({ annotator, correct: e.correct, total: e.total, accuracy: e.total ? e.correct / e.total : null, meanTau: e.taus.length ? e.taus.reduce((a, x) => a + x, 0) / e.taus.length : null, tauLabels: e.taus.length }));
+}
+
+/** Gold figures of a batch: accuracy on gold pairs, or top-1 match and τ-b on gold rankings. */
+function goldScores(obs: readonly LabelObs[], rankings: readonly RankingObs[], gold: ReadonlyMap<string, string>, goldRanks: ReadonlyMap<string, readonly number[]>): GoldScore[] {
+  if (goldRanks.size) return goldRankingScores(rankings, goldRanks);
+  return goldAccuracy(obs, gold);
 }
 
 export interface BatchStats {
@@ -77,7 +111,12 @@ export interface BatchStats {
   /** Krippendorff's α (nominal) over regular pairs; null when undefined (too few overlapping labels). */
   alpha: number | null;
   kappa: ReturnType<typeof pairwiseKappa>;
-  gold: ReturnType<typeof goldAccuracy>;
+  /**
+   * Per labeler on gold items: in a pairwise batch the share of gold pairs answered exactly as known;
+   * in a ranking batch `correct` counts top-1 matches (the labeler's best answer(s) are exactly the
+   * gold ranking's) and `meanTau` is the mean Kendall's τ-b to the gold ranking.
+   */
+  gold: GoldScore[];
   positionBias: ReturnType<typeof positionBias>;
   time: ReturnType<typeof timePerLabel>;
   disputed: (ReturnType<typeof disputedPairs>[number] & { prompt: string })[];
@@ -158,9 +197,10 @@ export function suggestionFollow(db: Db, batchId: string): SuggestionFollow {
 
 export function batchStats(db: Db, batchId: string, opts: { disputedLimit?: number } = {}): BatchStats {
   const progress = batchProgress(db, batchId);
-  const { obs, pairObs, rankings, gold, prompts } = batchLabelObs(db, batchId);
-  // Agreement is measured on regular pairs only: gold pairs have their own measure (accuracy).
-  const regular = pairObs.filter((o) => !gold.has(o.pairId));
+  const { obs, pairObs, rankings, gold, goldRanks, prompts } = batchLabelObs(db, batchId);
+  // Agreement is measured on regular pairs only: gold pairs have their own measure (accuracy). A
+  // ranking's answer-pair units are "<item>#i-j".
+  const regular = pairObs.filter((o) => !gold.has(o.pairId.split('#')[0]!));
   const decisions: Record<LabelDecision, number> = { a: 0, b: 0, tie: 0, both_bad: 0 };
   for (const o of pairObs) decisions[o.decision]++;
   const isRanking = (db.$client.prepare(`SELECT kind FROM label_batches WHERE id = ?`).get(batchId) as { kind: string }).kind === 'ranking';
@@ -171,27 +211,29 @@ export function batchStats(db: Db, batchId: string, opts: { disputedLimit?: numb
     progress,
     alpha: alphaOfLabels(regular),
     kappa: pairwiseKappa(regular),
-    gold: goldAccuracy(obs, gold),
+    gold: goldScores(obs, rankings, gold, goldRanks),
     positionBias: positionBias(pairObs),
     time: timePerLabel(obs),
     disputed: disputedPairs(regular, opts.disputedLimit ?? 20).map((d) => ({ ...d, prompt: prompts.get(d.pairId.split('#')[0]!) ?? '' })),
     decisions,
     skips: skips.n,
     suggestions: suggestionFollow(db, batchId),
-    ranking: isRanking ? rankingAgreement(rankings) : null,
+    ranking: isRanking ? rankingAgreement(rankings.filter((r) => !gold.has(r.itemId))) : null,
   };
 }
 
 /** A labeler's own figures: never anyone else's labels. */
 export function ownStats(db: Db, batchId: string, userId: string) {
-  const { obs, pairObs, gold } = batchLabelObs(db, batchId, { userId });
+  const { obs, pairObs, rankings, gold, goldRanks } = batchLabelObs(db, batchId, { userId });
   const t = timePerLabel(obs)[0];
-  const g = goldAccuracy(obs, gold)[0];
+  const g = goldScores(obs, rankings, gold, goldRanks)[0];
   return {
     labels: obs.length,
     medianMs: t?.medianMs ?? null,
+    // Ranking batches: the top-1 match rate on gold rankings, and the mean τ-b to them.
     goldAccuracy: g?.accuracy ?? null,
     goldLabels: g?.total ?? 0,
+    ...(g && g.meanTau !== undefined ? { goldTau: g.meanTau } : {}),
     positionBias: positionBias(pairObs),
   };
 }

@@ -19,7 +19,8 @@ import { toJsonl } from '../labeling/export.js';
 import { checkHumanBatch } from './human-batch.js';
 import { loadJudge, runJudge } from '../labeling/labelers/rule.js';
 import { readImportedLabels } from '../labeling/labelers/import.js';
-import type { GoldInput } from '../labeling/batches.js';
+import type { GoldInput, GoldRankingInput } from '../labeling/batches.js';
+import { goldFromRankingJsonl } from '../labeling/sources.js';
 
 export const labelConfigSchema = z
   .object({
@@ -62,6 +63,20 @@ function pairsInput(ctx: StageContext<LabelConfig>): ArtifactManifest {
   const m = ctx.inputs.pairs ?? Object.values(ctx.inputs).find((a) => a.kind === 'pairs');
   if (!m) throw new AlignflowError('config', `stage ${ctx.stageName}: the label stage needs a 'pairs' input (from a collect stage)`);
   return m;
+}
+
+/** Gold for a ranking batch: {prompt, responses, ranking} lines (gold_file and/or a `gold` input). */
+async function goldRankings(ctx: StageContext<LabelConfig>): Promise<GoldRankingInput[]> {
+  const c = ctx.config;
+  const out: GoldRankingInput[] = [];
+  if (c.gold_file) {
+    if (!fs.existsSync(c.gold_file)) throw new AlignflowError('config', `gold_file ${c.gold_file} does not exist`);
+    out.push(...goldFromRankingJsonl(fs.readFileSync(c.gold_file, 'utf8'), c.gold_file));
+  }
+  const g = ctx.inputs.gold;
+  if (g) out.push(...goldFromRankingJsonl((await ctx.store.readFile(g.id, g.files.find((f) => f.path.endsWith('.jsonl'))?.path ?? 'data.jsonl')).toString('utf8'), `artifact ${g.id}`));
+  if (c.gold_rate > 0 && out.length === 0) throw new AlignflowError('config', 'gold_rate > 0 needs gold rankings for ranking items (gold_file or a `gold` input of {prompt, responses, ranking} lines)');
+  return out;
 }
 
 async function goldPairs(ctx: StageContext<LabelConfig>): Promise<GoldInput[]> {
@@ -139,7 +154,9 @@ export async function runLabelStage(ctx: StageContext<LabelConfig>): Promise<Sta
   });
   if (batch.status === 'open') {
     const text = (await ctx.store.readFile(input.id, PAIRS_FILE)).toString('utf8');
-    const fill = await port.fillBatch(batch.id, parsePairsJsonl(text, `artifact ${input.id}`), { gold: c.labeler === 'human' ? await goldPairs(ctx) : [], seed: ctx.seed });
+    // Gold: pairs with a known answer, or for ranking items gold rankings.
+    const gold = c.labeler !== 'human' ? {} : ranking ? { goldRankings: await goldRankings(ctx) } : { gold: await goldPairs(ctx) };
+    const fill = await port.fillBatch(batch.id, parsePairsJsonl(text, `artifact ${input.id}`), { ...gold, seed: ctx.seed });
     if (!fill.alreadyFilled) ctx.log.info(`label batch ${batch.id}: ${fill.added} pairs${fill.gold ? ` + ${fill.gold} gold` : ''}`);
   }
   let summary: Record<string, unknown> = { labeler: c.labeler, batchId: batch.id };

@@ -207,6 +207,11 @@ export const pairs = sqliteTable('pairs', {
   responseBId: text('response_b_id').notNull().references(() => responses.id, { onDelete: 'cascade' }),
   isGold: integer('is_gold', { mode: 'boolean' }).notNull().default(false),
   goldAnswer: text('gold_answer', { enum: ['a', 'b', 'tie'] }),
+  /**
+   * A gold ranking item: the known ranking, one dense rank per answer in item order (1 = best, equal
+   * ranks tie). `gold_answer` then holds its first two answers compared.
+   */
+  goldRanking: text('gold_ranking', { mode: 'json' }).$type<number[]>(),
   labelCount: integer('label_count').notNull().default(0),
   /**
    * A ranking item: every answer's response id, in item order (response_a/b are the first two).

@@ -859,7 +859,9 @@ async function loadStats(batchId, batch) {
     $('fig-tau').textContent = s.ranking.meanTau === null ? '—' : `${fmt(s.ranking.meanTau)} (${s.ranking.comparisons})`;
     $('fig-rank-agree').textContent = pct(s.ranking.pairwiseAgreement);
   }
-  fill('gold', s.gold.map((g) => row([g.annotator, `${g.correct} / ${g.total}`, pct(g.accuracy)])));
+  // Ranking batches: "correct" is a top-1 match with the gold ranking; τ-b to it beside.
+  $('gold-title').textContent = s.ranking ? 'Gold rankings: top-1 match, τ-b' : 'Gold accuracy';
+  fill('gold', s.gold.map((g) => row([g.annotator, `${g.correct} / ${g.total}`, pct(g.accuracy) + (g.meanTau === undefined ? '' : ` · τ-b ${fmt(g.meanTau)}`)])));
   fill('time', s.time.map((t) => row([t.annotator, t.labels, t.medianMs === null ? '—' : (t.medianMs / 1000).toFixed(1) + ' s'])));
   fill('kappa', s.kappa.pairs.map((k) => row([`${k.a} · ${k.b}`, k.items, fmt(k.kappa)])));
   fill(

@@ -249,7 +249,7 @@ test('4-way rankings with suggestions: the scores\' order pre-fills the bar, Ent
     await page.fill('#token', s.tokens.admin);
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => /80\.0% of 20, τ-b 0\.933/.test(document.getElementById('fig-follow')?.textContent ?? ''));
-    assert.deepEqual(await page.$$eval('#follow tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))), [['user:lab', '16 / 20', '80.0%', '0.933']]);
+    assert.deepEqual(await page.$$eval('#follow tbody tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent))), [['user:lab', '16 / 20', '80.0%', '0.933']]);
     assert.equal(await page.isVisible('#follow-tau-head'), true);
     assert.deepEqual(errors, []);
   } finally {

@@ -113,7 +113,10 @@ test('collect items: ranking makes one k-way item per prompt; a human label stag
   // Machine labelers compare two answers; a ranking item needs people.
   await assert.rejects(runLabelStage(ctxFor(e, 'label', labelConfigSchema.parse({ labeler: 'rule', judge: 'x.mjs' }), { pairs: out.outputs.pairs! })), /only the human labeler ranks/);
 
-  const ctx = ctxFor(e, 'label', labelConfigSchema.parse({ labeler: 'human', pair_rule: 'best_vs_rest' }), { pairs: out.outputs.pairs! });
+  // A gold ranking (gold_file of {prompt, responses, ranking} lines) mixed in at a quarter of the queue.
+  const goldFile = path.join(tmpDir('alignflow-gold-'), 'gold.jsonl');
+  fs.writeFileSync(goldFile, JSON.stringify({ prompt: 'gold item', responses: ['g1', 'g22', 'g333'], ranking: [[3], [2], [1]] }) + '\n');
+  const ctx = ctxFor(e, 'label', labelConfigSchema.parse({ labeler: 'human', pair_rule: 'best_vs_rest', gold_rate: 0.25, gold_file: goldFile }), { pairs: out.outputs.pairs! });
   const first = await runLabelStage(ctx);
   assert.equal(first.status, 'waiting');
   const batch = e.db.$client.prepare('SELECT id, kind, pair_rule FROM label_batches').get() as { id: string; kind: string; pair_rule: string };
@@ -130,8 +133,13 @@ test('collect items: ranking makes one k-way item per prompt; a human label stag
     const longest = a.answers!.reduce((bi, t, i) => (t.length > a.answers![bi]!.length ? i : bi), 0);
     const rest = Array.from({ length: k }, (_, i) => i + 1).filter((n) => n !== longest + 1);
     submitLabel(e.db, a.assignmentId, u, { ranking: [[longest + 1], rest] });
-    expected += k - 1;
+    if (a.prompt !== 'gold item') expected += k - 1;
   }
+  assert.equal((e.db.$client.prepare('SELECT count(*) AS n FROM pairs WHERE is_gold = 1 AND gold_ranking IS NOT NULL').get() as { n: number }).n, 1);
+  const { batchStats } = await import('../../src/labeling/stats.js');
+  // The longest gold answer is the known best: a top-1 match; its other two tie in the label.
+  const gs = batchStats(e.db, batch.id).gold;
+  assert.deepEqual(gs.map((g) => [g.annotator, g.correct, g.total]), [['user:ranker', 1, 1]]);
   const done = await runLabelStage(ctx);
   if (done.status !== 'done') throw new Error(`not done: ${JSON.stringify(done)}`);
   const recs = [];

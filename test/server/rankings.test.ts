@@ -35,9 +35,9 @@ test('a ranking batch over the API: rank with ties, validation, induced pairs, a
   const L2 = bearer(addUser(s.db, 'lab2', 'labeler').token);
 
   // Settings that do not fit a ranking batch are refused, naming the field.
-  const bad = await s.app.inject({ method: 'POST', url: '/api/labeling/batches', headers: A, payload: { name: 'x', kind: 'ranking', goldRate: 0.2 } });
+  const bad = await s.app.inject({ method: 'POST', url: '/api/labeling/batches', headers: A, payload: { name: 'x', kind: 'ranking', pairRule: 'nope' } });
   assert.equal(bad.statusCode, 400);
-  assert.deepEqual(bad.json().issues.map((i: { field: string }) => i.field), ['goldRate']);
+  assert.deepEqual(bad.json().issues.map((i: { field: string }) => i.field), ['body.pairRule']);
   const badRule = await s.app.inject({ method: 'POST', url: '/api/labeling/batches', headers: A, payload: { name: 'x', pairRule: 'all' } });
   assert.equal(badRule.statusCode, 400);
   assert.deepEqual(badRule.json().issues.map((i: { field: string }) => i.field), ['pairRule']);
@@ -226,4 +226,72 @@ test('ranking suggestions over the API: the suggested order reaches the labeler 
   assert.deepEqual([st.shown, st.followed, st.rate], [2, 1, 0.5]);
   assert.ok(Math.abs(st.meanTau - (1 + 0) / 2) < 1e-12, JSON.stringify(st));
   assert.deepEqual(st.byAnnotator.map((x: { annotator: string; followed: number; tauLabels: number }) => [x.annotator, x.followed, x.tauLabels]), [['user:lab', 1, 2]]);
+});
+
+test('gold rankings: mixed in at the gold rate, scored per labeler by top-1 match and τ-b to the known ranking, kept out of agreement and preferences', async () => {
+  const s = await testServer();
+  const A = bearer(s.tokens.admin);
+  const L = bearer(s.tokens.labeler);
+  const b = (await s.app.inject({ method: 'POST', url: '/api/labeling/batches', headers: A, payload: { name: 'gold ranks', kind: 'ranking', goldRate: 0.5, quota: 2 } })).json();
+  const L2 = bearer(addUser(s.db, 'lab2', 'labeler').token);
+  const goldRankings = [
+    { prompt: 'gold 0', responses: ['best g', 'good g', 'fair g', 'poor g'], ranking: [[1], [2], [3], [4]] },
+    { prompt: 'gold 1', responses: ['x', 'y', 'z'], ranking: [[2], [1, 3]] },
+  ];
+  // Gold that does not fit: gold pairs in a ranking batch, a gold ranking that misses an answer.
+  const pairGold = await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/pairs`, headers: A, payload: { pairs: items(1), gold: [{ prompt: 'p', chosen: 'c', rejected: 'r' }] } });
+  assert.equal(pairGold.statusCode, 400);
+  assert.deepEqual(pairGold.json().issues.map((i: { field: string }) => i.field), ['gold']);
+  const badGold = await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/pairs`, headers: A, payload: { pairs: items(1), goldRankings: [{ ...goldRankings[1]!, ranking: [[2], [1]] }] } });
+  assert.equal(badGold.statusCode, 400);
+  assert.deepEqual(badGold.json().issues.map((i: { field: string }) => i.field), ['goldRankings[0].ranking']);
+  const add = await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/pairs`, headers: A, payload: { pairs: items(2), goldRankings } });
+  assert.equal(add.statusCode, 200, add.body);
+  assert.deepEqual(add.json(), { added: 2, gold: 2 });
+  // The labeler ranks the regular items by quality; on gold 0 swaps good and fair (best still
+  // first: a top-1 match, τ-b (5 − 1) / 6); on gold 1 ranks x > y > z against y > x = z (no top-1
+  // match; τ-b: (x,y) discordant, (y,z) concordant, (x,z) tied in gold: 0).
+  // lab2 ranks every gold item exactly as known, and the regular items as lab does.
+  for (const [H, exact] of [[L, false], [L2, true]] as const) {
+    let seen = 0;
+    for (;;) {
+      const a = (await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${b.id}/next`, headers: H })).json().assignment;
+      if (!a) break;
+      seen++;
+      const n = (t: string) => a.answers.indexOf(t) + 1;
+      const ranking = a.prompt === 'gold 0' ? [[n('best g')], [n(exact ? 'good g' : 'fair g')], [n(exact ? 'fair g' : 'good g')], [n('poor g')]]
+        : a.prompt === 'gold 1' ? (exact ? [[n('y')], [n('x'), n('z')]] : [[n('x')], [n('y')], [n('z')]])
+        : rankShown(a.answers, false);
+      assert.equal((await s.app.inject({ method: 'POST', url: `/api/labeling/assignments/${a.assignmentId}/label`, headers: H, payload: { ranking } })).statusCode, 200);
+    }
+    assert.equal(seen, 4);
+  }
+  const st = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/stats`, headers: A })).json();
+  assert.equal(st.progress.goldPairs, 2);
+  const [g, g2] = st.gold;
+  assert.deepEqual([g.annotator, g.correct, g.total, g.accuracy, g.tauLabels], ['user:lab', 1, 2, 0.5, 2]);
+  assert.ok(Math.abs(g.meanTau - (4 / 6 + 0) / 2) < 1e-12, JSON.stringify(g));
+  assert.deepEqual([g2.annotator, g2.correct, g2.total, g2.meanTau], ['user:lab2', 2, 2, 1]);
+  // Agreement between labelers is over the 2 regular items only: identical there (with the gold
+  // items, where they differ, τ-b would fall below 1 over 4 comparisons).
+  assert.deepEqual([st.ranking.comparisons, st.ranking.meanTau, st.ranking.pairwiseAgreement, st.alpha], [2, 1, 1, 1]);
+  const me = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/me`, headers: L })).json().me;
+  assert.deepEqual([me.goldAccuracy, me.goldLabels], [0.5, 2]);
+  assert.ok(Math.abs(me.goldTau - 1 / 3) < 1e-12);
+  // Preferences come from regular items only; the raw rankings mark the gold ones.
+  const prefs = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/export?what=preferences`, headers: A })).body.trim().split('\n');
+  assert.equal(prefs.length, 12);
+  assert.ok(!prefs.some((l) => / g"/.test(l) || /"[xyz]"/.test(l)), 'no gold answer in the preferences');
+  const raw = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${b.id}/export?what=rankings`, headers: A })).body.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(raw.filter((r: { is_gold?: boolean }) => r.is_gold).map((r: { prompt: string }) => r.prompt).sort(), ['gold 0', 'gold 0', 'gold 1', 'gold 1']);
+
+  // The setup route takes gold rankings as an uploaded JSONL ({prompt, responses, ranking} lines).
+  const jsonl = [0, 1].map((i) => JSON.stringify({ prompt: `item ${i}`, responses: ['a', 'b', 'c'] })).join('\n');
+  const goldJsonl = JSON.stringify({ prompt: 'known', responses: ['p', 'q', 'r'], ranking: [[3], [1], [2]] });
+  const up = await s.app.inject({ method: 'POST', url: '/api/labeling/batches/setup', headers: A, payload: { name: 'gold up', kind: 'ranking', goldRate: 0.3, source: { jsonl, fileName: 'items.jsonl' }, gold: { jsonl: goldJsonl, fileName: 'gold.jsonl' } } });
+  assert.equal(up.statusCode, 201, up.body);
+  assert.equal(up.json().gold, 1);
+  const badUp = await s.app.inject({ method: 'POST', url: '/api/labeling/batches/setup', headers: A, payload: { name: 'gold bad', kind: 'ranking', goldRate: 0.3, source: { jsonl, fileName: 'items.jsonl' }, gold: { jsonl: JSON.stringify({ prompt: 'k', responses: ['p', 'q'], ranking: [[1], [1]] }), fileName: 'gold.jsonl' } } });
+  assert.equal(badUp.statusCode, 400);
+  assert.deepEqual(badUp.json().issues.map((i: { line: number; field: string }) => [i.line, i.field]), [[1, 'ranking[1]'], [1, 'ranking']]);
 });

@@ -40,7 +40,8 @@ function printStats(b: Batch, s: BatchStats): void {
   out.write(`  position bias left side wins ${pct(s.positionBias.leftWinRate)} of ${s.positionBias.decided} decided labels (z ${s.positionBias.z === null ? '—' : s.positionBias.z.toFixed(2)})\n`);
   if (s.gold.length) {
     out.write('  gold accuracy\n');
-    printTable(s.gold.map((g) => ({ annotator: g.annotator, correct: `${g.correct}/${g.total}`, accuracy: pct(g.accuracy) })));
+    // Ranking batches: correct = top-1 match with the gold ranking; τ-b to it beside.
+    printTable(s.gold.map((g) => ({ annotator: g.annotator, correct: `${g.correct}/${g.total}`, accuracy: pct(g.accuracy), ...(g.meanTau !== undefined ? { tau_b: f3(g.meanTau) } : {}) })));
   }
   if (s.time.length) {
     out.write('  time per label\n');

@@ -24,7 +24,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } fro
 import type { RouteContext } from '../index.js';
 import { userOf } from '../auth.js';
 import { createLabelingPort, type MachineLabel } from '../../labeling/port.js';
-import { batchKinds, type BatchOptions, type GoldInput, type PairInput } from '../../labeling/batches.js';
+import { batchKinds, type BatchOptions, type GoldInput, type GoldRankingInput, type PairInput } from '../../labeling/batches.js';
 import { MAX_RANK_ANSWERS, pairRules } from '../../labeling/ranking.js';
 import { resolutions, type Resolution } from '../../labeling/resolve.js';
 import { labelDecisions } from '../../store/schema.js';
@@ -63,6 +63,17 @@ const pair = {
 } as const;
 const pairList = { type: 'array', maxItems: MAX_ITEMS, items: pair } as const;
 const gold = { type: 'object', required: ['prompt', 'chosen', 'rejected'], additionalProperties: false, properties: { prompt: text, chosen: text, rejected: text, tie: { type: 'boolean' } } } as const;
+// Ranking batches: a gold item's answers and its known ranking (groups of 1-based answer numbers, best first).
+const goldRanking = {
+  type: 'object',
+  required: ['prompt', 'responses', 'ranking'],
+  additionalProperties: false,
+  properties: {
+    prompt: text,
+    responses: { type: 'array', minItems: 2, maxItems: MAX_RANK_ANSWERS, items: text },
+    ranking: { type: 'array', minItems: 1, maxItems: MAX_RANK_ANSWERS, items: { type: 'array', minItems: 1, maxItems: MAX_RANK_ANSWERS, items: { type: 'integer' } } },
+  },
+} as const;
 const label = {
   type: 'object',
   required: ['id', 'pairId', 'decision', 'source'],
@@ -137,10 +148,10 @@ export default async function coordinatorLabelingRoutes(app: FastifyInstance, op
     body: batchOptions,
   }, async (row, b) => port.ensureBatch({ ...b, runId: row.runId, stageId: row.id }));
 
-  route<{ pairs: PairInput[]; gold?: GoldInput[]; seed?: number }>('POST', '/batches/:batchId/fill', {
-    summary: 'Put pairs (and gold pairs) into an empty batch of the held stage; a batch holding pairs is left as it is',
-    body: { type: 'object', required: ['pairs'], additionalProperties: false, properties: { pairs: pairList, gold: { type: 'array', maxItems: MAX_ITEMS, items: gold }, seed: { type: 'integer' } } },
-  }, async (_row, b, req) => port.fillBatch(batchOf(req), b.pairs, { ...(b.gold ? { gold: b.gold } : {}), ...(b.seed !== undefined ? { seed: b.seed } : {}) }));
+  route<{ pairs: PairInput[]; gold?: GoldInput[]; goldRankings?: GoldRankingInput[]; seed?: number }>('POST', '/batches/:batchId/fill', {
+    summary: 'Put pairs (and gold pairs, or gold rankings for a ranking batch) into an empty batch of the held stage; a batch holding pairs is left as it is',
+    body: { type: 'object', required: ['pairs'], additionalProperties: false, properties: { pairs: pairList, gold: { type: 'array', maxItems: MAX_ITEMS, items: gold }, goldRankings: { type: 'array', maxItems: MAX_ITEMS, items: goldRanking }, seed: { type: 'integer' } } },
+  }, async (_row, b, req) => port.fillBatch(batchOf(req), b.pairs, { ...(b.gold ? { gold: b.gold } : {}), ...(b.goldRankings ? { goldRankings: b.goldRankings } : {}), ...(b.seed !== undefined ? { seed: b.seed } : {}) }));
 
   route<{ labels: MachineLabel[] }>('POST', '/batches/:batchId/labels', {
     summary: 'Store machine labels in one transaction (all or none); label ids already stored are skipped',

@@ -3,9 +3,9 @@
 // resume, and the labelers a batch is assigned to. Create/close/stats/export live in labeling.ts.
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../index.js';
-import { addPairs, createBatch, getBatch, validateBatchOptions, type BatchOptions, type GoldInput, type PairInput } from '../../labeling/batches.js';
+import { addPairs, createBatch, getBatch, validateBatchOptions, type BatchOptions, type GoldInput, type GoldRankingInput, type PairInput } from '../../labeling/batches.js';
 import { batchLabelers, resolveLabelers, setBatchLabelers, setBatchPaused } from '../../labeling/admin.js';
-import { goldFromPreferenceJsonl, itemsFromRankingJsonl, pairsFromArtifact, pairsFromPreferenceJsonl } from '../../labeling/sources.js';
+import { goldFromPreferenceJsonl, goldFromRankingJsonl, itemsFromRankingJsonl, pairsFromArtifact, pairsFromPreferenceJsonl } from '../../labeling/sources.js';
 import { batchKinds, itemIssues } from '../../labeling/batches.js';
 import { pairRules } from '../../labeling/ranking.js';
 import { inputError } from '../../errors.js';
@@ -91,12 +91,17 @@ export default async function labelingAdminRoutes(app: FastifyInstance, opts: Ro
     } else pairs = b.kind === 'ranking' ? itemsFromRankingJsonl(b.source.jsonl, b.source.fileName) : pairsFromPreferenceJsonl(b.source.jsonl, b.source.fileName);
     const misfit = itemIssues(b.kind ?? 'pairwise', pairs, 'source');
     if (misfit.length) throw inputError(`the source's items do not fit a ${b.kind ?? 'pairwise'} batch`, misfit);
-    const gold: GoldInput[] = b.gold ? goldFromPreferenceJsonl(b.gold.jsonl, b.gold.fileName) : [];
-    if ((b.goldRate ?? 0) > 0 && gold.length === 0) throw inputError('a gold share needs gold pairs', [{ field: 'gold', reason: 'upload a JSONL of pairs with known answers (prompt, chosen, rejected)' }]);
+    // Gold: pairs with a known answer, or for a ranking batch items with a known ranking.
+    const ranking = b.kind === 'ranking';
+    const gold: GoldInput[] = b.gold && !ranking ? goldFromPreferenceJsonl(b.gold.jsonl, b.gold.fileName) : [];
+    const goldRankings: GoldRankingInput[] = b.gold && ranking ? goldFromRankingJsonl(b.gold.jsonl, b.gold.fileName) : [];
+    if ((b.goldRate ?? 0) > 0 && gold.length + goldRankings.length === 0) {
+      throw inputError(`a gold share needs gold ${ranking ? 'rankings' : 'pairs'}`, [{ field: 'gold', reason: ranking ? 'upload a JSONL of ranking items with known rankings (prompt, responses, ranking)' : 'upload a JSONL of pairs with known answers (prompt, chosen, rejected)' }]);
+    }
     const labelers = resolveLabelers(db, b.labelers ?? []);
     const batch = createBatch(db, { name: b.name, guidelines: b.guidelines, quota: b.quota, goldRate: b.goldRate, labelerQuota: b.labelerQuota, suggestions: b.suggestions, kind: b.kind, pairRule: b.pairRule, leaseSeconds: b.leaseSeconds, runId: b.runId });
     try {
-      const r = addPairs(db, batch.id, pairs, { gold, seed: b.seed });
+      const r = addPairs(db, batch.id, pairs, { gold, goldRankings, seed: b.seed });
       setBatchLabelers(db, batch.id, labelers);
       return reply.code(201).send({ batch: getBatch(db, batch.id), added: r.added, gold: r.gold, labelers });
     } catch (e) {

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { userOf } from '../auth.js';
 import type { RouteContext } from '../index.js';
-import { addPairs, batchProgress, closeBatch, createBatch, getBatch, listBatches, type GoldInput, type PairInput } from '../../labeling/batches.js';
+import { addPairs, batchProgress, closeBatch, createBatch, getBatch, listBatches, type GoldInput, type GoldRankingInput, type PairInput } from '../../labeling/batches.js';
 import { nextAssignment, ownLabelCount, skipAssignment, submitLabel, undoLastLabel, choices, labelFlags, type SubmitInput } from '../../labeling/queue.js';
 import { batchStats, ownStats } from '../../labeling/stats.js';
 import { datasetFiles, preferenceRecords, rawLabels, rawRankings, toJsonl } from '../../labeling/export.js';
@@ -199,7 +199,7 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
   app.post('/api/labeling/batches/:batchId/pairs', {
     config: { roles: ['admin'] },
     schema: {
-      summary: 'Add pairs (and gold pairs, mixed in at the batch gold rate) to an open batch',
+      summary: 'Add pairs (and gold pairs, or for a ranking batch gold rankings, mixed in at the batch gold rate) to an open batch',
       tags: ['labeling'],
       params: batchParams,
       body: {
@@ -209,14 +209,26 @@ export default async function labelingRoutes(app: FastifyInstance, opts: RouteCo
         properties: {
           pairs: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['prompt', 'a', 'b'], additionalProperties: false, properties: { prompt: text(200_000), a: responseIn, b: responseIn, rest: { type: 'array', maxItems: MAX_RANK_ANSWERS - 2, items: responseIn } } } },
           gold: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['prompt', 'chosen', 'rejected'], additionalProperties: false, properties: { prompt: text(200_000), chosen: text(200_000), rejected: text(200_000), tie: { type: 'boolean' } } } },
+          // Ranking batches: gold items with a known ranking (groups of 1-based answer numbers of `responses`, best first).
+          goldRankings: {
+            type: 'array', maxItems: 10_000,
+            items: {
+              type: 'object', required: ['prompt', 'responses', 'ranking'], additionalProperties: false,
+              properties: {
+                prompt: text(200_000),
+                responses: { type: 'array', minItems: 2, maxItems: MAX_RANK_ANSWERS, items: text(200_000) },
+                ranking: { type: 'array', minItems: 1, maxItems: MAX_RANK_ANSWERS, items: { type: 'array', minItems: 1, maxItems: MAX_RANK_ANSWERS, items: { type: 'integer' } } },
+              },
+            },
+          },
           seed: safeInt,
         },
       },
     },
   }, async (req) => {
     const { batchId } = req.params as { batchId: string };
-    const body = req.body as { pairs: PairInput[]; gold?: GoldInput[]; seed?: number };
-    const r = addPairs(db, batchId, body.pairs, { gold: body.gold, seed: body.seed });
+    const body = req.body as { pairs: PairInput[]; gold?: GoldInput[]; goldRankings?: GoldRankingInput[]; seed?: number };
+    const r = addPairs(db, batchId, body.pairs, { gold: body.gold, goldRankings: body.goldRankings, seed: body.seed });
     return { added: r.added, gold: r.gold };
   });
 

@@ -1,1 +1,0 @@
-ALTER TABLE `labels` ADD `suggested_ranking` text;
