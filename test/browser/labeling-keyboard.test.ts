@@ -11,7 +11,7 @@ import { testServer } from '../server/helpers.js';
 import { addPairs, createBatch } from '../../src/labeling/batches.js';
 import { storedContent } from '../../src/labeling/sources.js';
 import { artifactsDir } from '../helpers/artifacts.js';
-import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
+import { chromiumSkip, labelerPage, launchChromium } from '../helpers/chromium.js';
 
 const N = 50;
 
@@ -35,19 +35,7 @@ test('50 pairwise labels by keyboard: time and keystrokes per label; chat pairs 
 
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(base + '/');
-    await page.keyboard.type(s.tokens.labeler);
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#task:not([hidden])');
-
-    let keystrokes = 0;
-    const press = async (k: string) => {
-      keystrokes++;
-      await page.keyboard.press(k);
-    };
+    const { page, errors, press, keys } = await labelerPage(browser, base, s.tokens.labeler, '#task:not([hidden])');
     let chats = 0;
     const t0 = performance.now();
     for (let i = 0; i < N; i++) {
@@ -78,8 +66,8 @@ test('50 pairwise labels by keyboard: time and keystrokes per label; chat pairs 
     assert.ok(rows.every((r) => r.decision === 'a'), 'keyboard choices are stored in response terms');
     const durations = rows.map((r) => r.duration_ms).sort((a, b) => a - b);
     const median = durations[Math.floor(N / 2)]!;
-    console.log(`# pairwise, ${N} labels by keyboard: ${(wallMs / N).toFixed(0)} ms per label wall clock (scripted reader, no think time), median shown-to-submit ${median} ms, ${(keystrokes / N).toFixed(2)} keystrokes per label`);
-    assert.equal(keystrokes / N, 2, 'one key to choose, Enter to submit');
+    console.log(`# pairwise, ${N} labels by keyboard: ${(wallMs / N).toFixed(0)} ms per label wall clock (scripted reader, no think time), median shown-to-submit ${median} ms, ${(keys.count / N).toFixed(2)} keystrokes per label`);
+    assert.equal(keys.count / N, 2, 'one key to choose, Enter to submit');
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     assert.deepEqual(errors, []);
   } finally {
@@ -96,12 +84,7 @@ test('with suggestions the pick is pre-selected: Enter accepts it, one key overr
   addPairs(s.db, batch.id, Array.from({ length: n }, (_, i) => ({ prompt: `Q${i}: ${i} + 1?`, a: { text: `${i + 1}`, score: 2 }, b: { text: `${i + 2}`, score: -1 } })));
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    await page.goto(base + '/');
-    await page.keyboard.type(s.tokens.labeler);
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#task:not([hidden])');
-    let keystrokes = 0;
+    const { page, press, keys } = await labelerPage(browser, base, s.tokens.labeler, '#task:not([hidden])');
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       const prompt = (await page.textContent('#prompt'))!;
@@ -110,17 +93,13 @@ test('with suggestions the pick is pre-selected: Enter accepts it, one key overr
       const good = (await page.textContent('#left'))!.trim() === String(Number(prompt.slice(1).split(':')[0]) + 1) ? 'left' : 'right';
       assert.equal(pressed, good, `the higher-scored side is pre-selected: ${prompt} / ${await page.textContent('#left')} / ${await page.textContent('#right')}`);
       // The reader disagrees on pairs 3 and 7 (one key to change the choice), accepts the rest.
-      if (i === 3 || i === 7) {
-        keystrokes++;
-        await page.keyboard.press(good === 'left' ? '2' : '1');
-      }
-      keystrokes++;
-      await page.keyboard.press('Enter');
+      if (i === 3 || i === 7) await press(good === 'left' ? '2' : '1');
+      await press('Enter');
       await page.waitForFunction((k) => document.getElementById('progress-text')?.textContent?.startsWith(`${k} / `), i + 1);
       if (i < n - 1) await page.waitForFunction((p) => document.getElementById('prompt')?.textContent !== p, prompt);
     }
     const wallMs = performance.now() - t0;
-    console.log(`# pairwise with suggestions, ${n} labels: ${(wallMs / n).toFixed(0)} ms per label wall clock, ${(keystrokes / n).toFixed(2)} keystrokes per label (2 of ${n} overridden)`);
+    console.log(`# pairwise with suggestions, ${n} labels: ${(wallMs / n).toFixed(0)} ms per label wall clock, ${(keys.count / n).toFixed(2)} keystrokes per label (2 of ${n} overridden)`);
     const rows = s.db.$client.prepare("SELECT decision, suggested FROM labels").all() as { decision: string; suggested: string }[];
     assert.equal(rows.length, n);
     assert.equal(rows.filter((r) => r.decision === r.suggested).length, n - 2);

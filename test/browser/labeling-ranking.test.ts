@@ -14,7 +14,7 @@ import { testServer } from '../server/helpers.js';
 import { addPairs, createBatch, listBatches } from '../../src/labeling/batches.js';
 import { untar } from '../../src/labeling/tar.js';
 import { artifactsDir } from '../helpers/artifacts.js';
-import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
+import { chromiumSkip, labelerPage, launchChromium } from '../helpers/chromium.js';
 
 const N = 50;
 // Stored item order; the quality the reader sees in each answer's text.
@@ -34,20 +34,8 @@ test('50 four-way rankings by keyboard: time and keystrokes per label; ties and 
 
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(base + '/');
-    await page.keyboard.type(s.tokens.labeler);
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#rank-task:not([hidden])');
+    const { page, errors, press, keys } = await labelerPage(browser, base, s.tokens.labeler, '#rank-task:not([hidden])');
     assert.equal(await page.isVisible('#pair-sides'), false, 'the pairwise sides are hidden for a ranking item');
-
-    let keystrokes = 0;
-    const press = async (k: string) => {
-      keystrokes++;
-      await page.keyboard.press(k);
-    };
     const t0 = performance.now();
     for (let i = 0; i < N; i++) {
       const prompt = (await page.textContent('#prompt'))!;
@@ -88,9 +76,9 @@ test('50 four-way rankings by keyboard: time and keystrokes per label; ties and 
     }
     const durations = rows.map((r) => r.duration_ms).sort((a, b) => a - b);
     const median = durations[Math.floor(N / 2)]!;
-    const perLabel = keystrokes / N;
+    const perLabel = keys.count / N;
     console.log(`# 4-way ranking, ${N} labels by keyboard: ${(wallMs / N).toFixed(0)} ms per label wall clock (scripted reader, no think time), median shown-to-submit ${median} ms, ${perLabel.toFixed(2)} keystrokes per label (3 numbers + Enter; +1 for each of 10 ties, +2 for each of 2 take-backs)`);
-    assert.equal(keystrokes, N * 4 + 10 + 2 * 2);
+    assert.equal(keys.count, N * 4 + 10 + 2 * 2);
     // Induced pairs: 6 per strict item, 5 per item with a tie.
     const prefs = (await s.app.inject({ method: 'GET', url: `/api/labeling/batches/${batch.id}/export?what=preferences`, headers: { authorization: `Bearer ${s.tokens.admin}` } })).body.trim().split('\n');
     assert.equal(prefs.length, 40 * 6 + 10 * 5);
@@ -196,18 +184,7 @@ test('4-way rankings with suggestions: the scores\' order pre-fills the bar, Ent
 
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(base + '/');
-    await page.keyboard.type(s.tokens.labeler);
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#rank-task:not([hidden])');
-    let keystrokes = 0;
-    const press = async (k: string) => {
-      keystrokes++;
-      await page.keyboard.press(k);
-    };
+    const { page, errors, press, keys } = await labelerPage(browser, base, s.tokens.labeler, '#rank-task:not([hidden])');
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       const prompt = (await page.textContent('#prompt'))!;
@@ -232,8 +209,8 @@ test('4-way rankings with suggestions: the scores\' order pre-fills the bar, Ent
       if (i < n - 1) await page.waitForFunction((p) => document.getElementById('prompt')?.textContent !== p, prompt);
     }
     const wallMs = performance.now() - t0;
-    console.log(`# 4-way ranking with suggestions, ${n} labels by keyboard: ${(wallMs / n).toFixed(0)} ms per label wall clock, ${(keystrokes / n).toFixed(2)} keystrokes per label (Enter accepts the suggested order; 4 of ${n} re-ranked with 3 numbers + Enter)`);
-    assert.equal(keystrokes, (n - 4) * 1 + 4 * 4);
+    console.log(`# 4-way ranking with suggestions, ${n} labels by keyboard: ${(wallMs / n).toFixed(0)} ms per label wall clock, ${(keys.count / n).toFixed(2)} keystrokes per label (Enter accepts the suggested order; 4 of ${n} re-ranked with 3 numbers + Enter)`);
+    assert.equal(keys.count, (n - 4) * 1 + 4 * 4);
     const rows = s.db.$client.prepare(`SELECT p.prompt, l.ranking, l.suggested_ranking FROM labels l JOIN pairs p ON p.id = l.pair_id`).all() as { prompt: string; ranking: string; suggested_ranking: string }[];
     assert.equal(rows.length, n);
     for (const r of rows) {
