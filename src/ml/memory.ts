@@ -4,36 +4,39 @@
 //
 // Bytes, fp32 throughout:
 // - weights 4·N, gradients 4·N, AdamW state 8·N (m and v; Loshchilov & Hutter 2019), N = parameters;
-// - activations kept for the backward pass, per micro-batch of R rows × T tokens, per layer: tfjs
-//   autograd keeps every intermediate tensor of the forward, about ACT_PER_TOKEN_LAYER·d floats a
-//   token (layer norms, q/k/v and their head transposes, MLP and GELU pieces) plus the attention
-//   maps, ATT_MAPS·H·T floats a token (scores, masked scores, softmax); and the head: logits and
-//   their log-softmax pieces, HEAD_MAPS·V floats a token. The constants are fitted to what
-//   tf.memory() holds at the end of the SFT forward inside variableGrads, measured on two shapes
-//   (d 128 / 4 layers / T 128 / V 512: 258.6 MB for 8 rows; d 256 / 2 layers / T 64 / V 2000:
-//   161.1 MB), rounded up.
-//   On the native backend the fused kernels (src/ml/kernels/fused.ts) keep far fewer pieces: fitted
-//   the same way on six shapes (d 64–256, 1–4 layers, T 32–128, V 256–8000; all within 11%), FUSED_*
-//   below, plus FUSED_PER_TOKEN_D·d a token outside the layers (embeddings, final norm).
+// - activations kept for the backward pass, per micro-batch of R rows × T tokens: tfjs autograd keeps
+//   every intermediate tensor of the forward. Each family fits constants (its `activationModel`,
+//   TapeConstants in models/types.ts) to what tf.memory() holds at the end of the SFT forward inside
+//   variableGrads, one set for the native backend's fused kernels (src/ml/kernels/fused.ts) and one
+//   for the unfused tape (wasm, cpu), rounded up so the estimate is never below a measured shape:
+//   - GPT-2 (models/gpt2.ts): 80·d floats a token and layer plus the attention maps 8·H·T and the
+//     head 16·V, fitted on two shapes; fused: 29·d, 2·H·T, 2.5·V and 40·d outside the layers, fitted
+//     on six (within 11%).
+//   - Llama family (models/llama.ts: RMSNorm, SwiGLU, grouped-query attention, rotary): terms for the
+//     hidden size, the MLP's intermediate size, the query and key/value widths, the attention maps
+//     (grouped heads run an unfused softmax on native too), the vocabulary, LoRA adapters (their
+//     delta is kept per adapted output) and the weights (tf.memory() counts the tape's views of
+//     them), fitted on 145 shapes per backend (scripts/measure-activations.ts), up to SmolLM2-135M's
+//     and Qwen2.5-0.5B's widths: estimate / measured 1.02–1.13 on every one. The GPT-2 constants
+//     they replace over-estimated these blocks up to 3.8x on native and 1.5x on wasm (LoRA on wasm
+//     was 2% under).
+//   Each term and its fit are at the family's constants.
 // A frozen reference model (DPO without cached log-probs) adds its weights only.
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { AlignflowError } from '../errors.js';
-import type { ModelShape } from './models/types.js';
-import { FUSED, fusedAvailable } from './kernels/fused.js';
+import type { ActivationModel, ModelShape, TapeConstants } from './models/types.js';
+import { fusedAvailable } from './kernels/fused.js';
 import { modelFamily } from './models/registry.js';
 
-const ACT_PER_TOKEN_LAYER = 80;
-const ATT_MAPS = 8;
-const HEAD_MAPS = 16;
-const FUSED_PER_TOKEN_LAYER = 29;
-const FUSED_ATT_MAPS = 2;
-const FUSED_HEAD_MAPS = 2.5;
-const FUSED_PER_TOKEN_D = 40;
 const GIB = 2 ** 30;
 
 export interface TrainingMemoryInput {
   model: ModelShape;
+  /** The family's tape constants (ModelFamily.activationModel). */
+  activationModel: ActivationModel;
+  /** Σ over LoRA-adapted linear layers of (outputs + rank); 0 or absent without LoRA. */
+  loraOutputs?: number;
   /** Trainable + frozen parameters of the trained model. */
   params: number;
   /** Rows in one micro-batch (DPO and reward models: 2 × pairs, chosen and rejected). */
@@ -55,18 +58,31 @@ export interface TrainingMemoryEstimate {
   total: number;
 }
 
-/** Bytes the gradient tape holds for one micro-batch of `rows` × `seqLen` tokens (constants above). */
-export function activationBytes(m: ModelShape, rows: number, seqLen: number, fused = false): number {
+/** The constants that apply: the fused tape's when the native backend's fused kernels train it. */
+export function tapeConstants(a: ActivationModel, fused = false): TapeConstants {
+  return fused && a.fused ? a.fused : a.tape;
+}
+
+/**
+ * Bytes the gradient tape holds for one micro-batch of `rows` × `seqLen` tokens (the formula at
+ * TapeConstants in models/types.ts). `params` (the model's parameters) and `loraOutputs` (Σ out + r
+ * over adapted layers) feed the families' weight-view and LoRA terms.
+ */
+export function activationBytes(m: ModelShape, a: ActivationModel, rows: number, seqLen: number, o: { fused?: boolean; params?: number; loraOutputs?: number } = {}): number {
+  const k = tapeConstants(a, o.fused);
   const T = Math.min(seqLen, m.contextLength);
-  if (fused) return 4 * rows * T * (m.layers * (FUSED_PER_TOKEN_LAYER * m.hiddenSize + FUSED_ATT_MAPS * m.heads * T) + FUSED_HEAD_MAPS * m.vocabSize + FUSED_PER_TOKEN_D * m.hiddenSize);
-  return 4 * rows * T * (m.layers * (ACT_PER_TOKEN_LAYER * m.hiddenSize + ATT_MAPS * m.heads * T) + HEAD_MAPS * m.vocabSize);
+  const attention = k.attention + (m.kvHeads < m.heads ? (k.groupedAttention ?? 0) : 0);
+  const perLayer = k.hidden * m.hiddenSize + (k.intermediate ?? 0) * m.intermediateSize + (k.query ?? 0) * m.heads * m.headDim + (k.keyValue ?? 0) * m.kvHeads * m.headDim + attention * m.heads * T;
+  const perToken = m.layers * perLayer + k.vocab * m.vocabSize + (k.outside ?? 0) * m.hiddenSize + (k.position ?? 0) * T + (k.lora ?? 0) * (o.loraOutputs ?? 0);
+  const weightViews = (k.parameter ?? 0) * ((o.params ?? 0) + (m.tiedHead ? m.vocabSize * m.hiddenSize : 0));
+  return Math.ceil(4 * rows * T * perToken + 4 * weightViews);
 }
 
 export function estimateTrainingMemory(i: TrainingMemoryInput): TrainingMemoryEstimate {
   const weights = 4 * i.params;
   const gradients = 4 * i.params;
   const optimizer = 8 * i.params;
-  const activations = activationBytes(i.model, i.rows, i.seqLen, i.fused);
+  const activations = activationBytes(i.model, i.activationModel, i.rows, i.seqLen, { fused: i.fused, params: i.params, loraOutputs: i.loraOutputs });
   const reference = 4 * (i.referenceParams ?? 0);
   return { weights, gradients, optimizer, activations, reference, total: weights + gradients + optimizer + activations + reference };
 }
@@ -95,14 +111,10 @@ export function describeEstimate(e: TrainingMemoryEstimate): string {
   return `weights ${gib(e.weights)}, gradients ${gib(e.gradients)}, AdamW state ${gib(e.optimizer)}, activations ${gib(e.activations)}` + (e.reference ? `, reference model ${gib(e.reference)}` : '');
 }
 
-/**
- * Whether a model of this type trains with the fused kernels' smaller tape (its family's `fusedTape`).
- * The FUSED_* constants were fitted on GPT-2 blocks (fused layer norm, GELU, attention softmax, token log-probs); the
- * Llama family's RMSNorm and SwiGLU run unfused, so they are counted with the unfused constants (an
- * over-estimate of their attention and head, never an under-estimate).
- */
+/** Whether a model of this type trains with its family's fused-tape constants here: the native backend's fused kernels are on. */
 export function trainsFused(modelType: string): boolean {
-  return modelFamily(modelType)?.fusedTape === true && fusedAvailable(FUSED.layerNorm);
+  const f = modelFamily(modelType)?.activationModel.fused;
+  return f !== undefined && fusedAvailable(f.kernel);
 }
 
 /**

@@ -48,14 +48,30 @@ export function loraParameterCount(config: ModelConfig, r: number, targetModules
   return n;
 }
 
+/** Σ (outputs + r) over the linear layers LoRA adapts: what the adapters add to the gradient tape (ml/memory.ts). */
+export function loraOutputCount(config: ModelConfig, r: number, targetModules: string[] | 'all-linear'): number {
+  const f = familyOf(config);
+  let n = 0;
+  for (const [name, shape] of f.paramShapes(config)) {
+    if (shape.length !== 2 || !name.endsWith('.weight')) continue;
+    const module = name.split('.').at(-2)!;
+    if (!/\.(layers|h)\.\d+\./.test(name)) continue;
+    if (targetModules !== 'all-linear' && !targetModules.includes(module)) continue;
+    n += (f.weightsInOut ? shape[1]! : shape[0]!) + r;
+  }
+  return n;
+}
+
 export function trainingMemory(config: ModelConfig, o: EstimateOptions): MemoryEstimate {
-  const s = familyOf(config).shape(config);
+  const f = familyOf(config);
+  const s = f.shape(config);
   const parameters = parameterCount(config);
   const trainable = o.lora ? loraParameterCount(config, o.lora.r, o.lora.targetModules) : parameters;
   const F = 4; // float32
   const weights = F * (parameters + (o.lora ? trainable : 0));
   const gradients = F * trainable;
   const optimizer = 2 * F * trainable;
-  const activations = activationBytes(s, o.batch, o.seqLen, o.fused);
+  const loraOutputs = o.lora ? loraOutputCount(config, o.lora.r, o.lora.targetModules) : 0;
+  const activations = activationBytes(s, f.activationModel, o.batch, o.seqLen, { fused: o.fused, params: parameters, loraOutputs });
   return { parameters, trainable, weights, gradients, optimizer, activations, total: weights + gradients + optimizer + activations };
 }

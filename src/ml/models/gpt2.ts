@@ -9,9 +9,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { AlignflowError } from '../../errors.js';
 import { attend, disposeParams, forwardResult, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
-import { fusedGeluNew, fusedLayerNorm } from '../kernels/fused.js';
+import { FUSED, fusedGeluNew, fusedLayerNorm } from '../kernels/fused.js';
 import { z } from 'zod';
-import type { BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer, ModelFamily } from './types.js';
+import type { ActivationModel, BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer, ModelFamily } from './types.js';
 
 /** config.json keys, exactly as transformers writes them for GPT-2. */
 export interface Gpt2Config extends BaseModelConfig {
@@ -306,6 +306,21 @@ export function createGpt2(config: Partial<Gpt2Config>, seed = 0): Gpt2Model {
 const pos = () => z.number().int().positive().optional();
 const prob = () => z.number().min(0).max(1).optional();
 
+/**
+ * What the gradient tape holds (src/ml/memory.ts), fitted to tf.memory() at the end of the SFT forward
+ * inside variableGrads. Unfused, on two shapes (d 128 / 4 layers / T 128 / V 512: 258.6 MB for 8 rows;
+ * d 256 / 2 layers / T 64 / V 2000: 161.1 MB), rounded up: about 80·d floats a token and layer (layer
+ * norms, q/k/v and their head transposes, MLP and GELU pieces), the attention maps 8·H·T (scores,
+ * masked scores, softmax), the head 16·V (logits and their log-softmax pieces). With the native
+ * backend's fused kernels (layer norm, GELU, attention softmax, token log-probs; src/ml/kernels/fused.ts),
+ * fitted the same way on six shapes (d 64–256, 1–4 layers, T 32–128, V 256–8000; all within 11%),
+ * plus 40·d a token outside the layers (embeddings, final norm).
+ */
+export const GPT2_ACTIVATIONS: ActivationModel = {
+  tape: { hidden: 80, attention: 8, vocab: 16 },
+  fused: { kernel: FUSED.layerNorm, hidden: 29, attention: 2, vocab: 2.5, outside: 40 },
+};
+
 /** The registry entry: model_type gpt2. */
 export const gpt2Family: ModelFamily = {
   modelType: 'gpt2',
@@ -322,7 +337,8 @@ export const gpt2Family: ModelFamily = {
     const c = raw as Gpt2Config;
     return { layers: c.n_layer, hiddenSize: c.n_embd, heads: c.n_head, kvHeads: c.n_head, headDim: c.n_embd / c.n_head, intermediateSize: c.n_inner ?? 4 * c.n_embd, contextLength: c.n_positions, vocabSize: c.vocab_size, tiedHead: true };
   },
-  fusedTape: true,
+  activationModel: GPT2_ACTIVATIONS,
+  weightsInOut: true,
   initKeys: {
     n_layer: pos(),
     n_head: pos(),

@@ -14,7 +14,8 @@ import * as tf from '@tensorflow/tfjs';
 import { AlignflowError, type InputIssue } from '../../errors.js';
 import { attend, disposeParams, forwardResult, keyPaddingMask, maskBias, tensorSeed } from './attention.js';
 import { z } from 'zod';
-import type { BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer, ModelFamily } from './types.js';
+import type { ActivationModel, BaseModelConfig, CausalLM, ForwardOptions, ForwardResult, LinearAdapter, LinearLayer, ModelFamily } from './types.js';
+import { FUSED } from '../kernels/fused.js';
 
 export type LlamaModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 
@@ -453,6 +454,32 @@ const llamaInitKeys: z.ZodRawShape = {
   initializer_range: z.number().positive().optional(),
 };
 
+/**
+ * What the gradient tape holds for these blocks (src/ml/memory.ts; the formula at TapeConstants),
+ * fitted by least squares to tf.memory() at the end of the SFT forward inside variableGrads on 145
+ * shapes per backend (scripts/measure-activations.ts: hidden 32–896, intermediate 64–4864, 2–14 heads,
+ * 1–8 kv heads, head dim 8–64, T 16–512, V 256–151936, 1–4 layers, llama / mistral / qwen2 / qwen3,
+ * tied and untied heads, LoRA r 4–32 on all or some projections), every one within 3% of the fit, then
+ * raised about 4.5% and rounded up: estimate / measured 1.02–1.13 on all of them. The terms, floats:
+ * the residual stream and RMSNorm pieces ~21·C a token and layer; SwiGLU ~6·I (gate, up, silu pieces);
+ * the q and k/v projections with their rotary halves and head transposes ~14–15.6·H·Dh and 9–10·KV·Dh
+ * (Qwen2's q/k/v biases the upper end, which llama's attention_bias takes too; Qwen3's per-head q/k
+ * norms ~19.5 and ~13.5); attention maps 3.8·H·T unfused (scores, scaled, softmax), 1.6·H·T with the
+ * native fused softmax, which grouped heads (KV < H) do not take (+2.9·H·T); the head 2·V with the
+ * native fused token log-probs, 8.9·V unfused; every weight once and a tied embedding twice (the
+ * tape's views of them: the gather and the head); LoRA 3.9 a token per adapted output and rank unit
+ * (x·Aᵀ and its product with B are kept).
+ */
+const LLAMA_ACTIVATIONS: ActivationModel = {
+  tape: { hidden: 21.9, intermediate: 6.3, query: 16, keyValue: 10.5, attention: 4, groupedAttention: 0.8, vocab: 9.3, outside: 5.7, position: 3.4, lora: 4.1, parameter: 1 },
+  fused: { kernel: FUSED.tokenLogp, hidden: 21.9, intermediate: 6.4, query: 16.3, keyValue: 10.4, attention: 1.7, groupedAttention: 3.1, vocab: 2.2, outside: 5.9, position: 2.9, lora: 4.1, parameter: 1 },
+};
+/** Qwen3: per-head RMSNorm of q and k before the rotation. */
+const QK_NORM_ACTIVATIONS: ActivationModel = {
+  tape: { ...LLAMA_ACTIVATIONS.tape, query: 21, keyValue: 13.9 },
+  fused: { ...LLAMA_ACTIVATIONS.fused!, query: 21, keyValue: 14.1 },
+};
+
 /** The registry entry of one model_type of the family. */
 export function llamaFamily(modelType: LlamaModelType): ModelFamily {
   const t = LLAMA_TRAITS[modelType];
@@ -480,6 +507,7 @@ export function llamaFamily(modelType: LlamaModelType): ModelFamily {
         tiedHead: c.tie_word_embeddings !== false,
       };
     },
+    activationModel: t.qkNorm ? QK_NORM_ACTIVATIONS : LLAMA_ACTIVATIONS,
     initKeys: llamaInitKeys,
     fromWeights: (c, w, o) => new LlamaModel(c as LlamaConfig, w, o),
     create: (c, seed) => createLlama(c, seed),

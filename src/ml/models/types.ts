@@ -130,6 +130,40 @@ export interface ModelShape {
   tiedHead: boolean;
 }
 
+/**
+ * Floats the tfjs gradient tape holds for one micro-batch of R rows × T tokens: what tf.memory() counts
+ * at the end of the forward inside tf.variableGrads (every tensor handle, views included), fitted on
+ * measured shapes of the family (src/ml/memory.ts has the formula):
+ *   R·T·( layers·(hidden·C + intermediate·I + query·H·Dh + keyValue·KV·Dh + attention·H·T
+ *                 [+ groupedAttention·H·T when KV < H])
+ *         + vocab·V + outside·C + position·T )
+ *   + lora·R·T·Σ over adapted linear layers (out + r)  +  parameter·(model parameters + V·C if the head is tied)
+ * with C hidden size, I intermediate size, H / KV query / key-value heads, Dh head dim, V vocabulary.
+ * Absent terms are 0.
+ */
+export interface TapeConstants {
+  hidden: number;
+  intermediate?: number;
+  query?: number;
+  keyValue?: number;
+  attention: number;
+  groupedAttention?: number;
+  vocab: number;
+  outside?: number;
+  position?: number;
+  /** per output unit (plus rank) of a LoRA-adapted layer: the adapter's x·Aᵀ and its product with B are kept */
+  lora?: number;
+  /** per parameter: the views of the weights the tape's matmuls and gathers saved (tf.memory() counts each; a tied embedding twice) */
+  parameter?: number;
+}
+
+export interface ActivationModel {
+  /** wasm, cpu, tensorflow, and native with ALIGNFLOW_FUSED=0. */
+  tape: TapeConstants;
+  /** The native backend with its fused kernels on (`kernel` registered): a smaller tape. */
+  fused?: TapeConstants & { kernel: string };
+}
+
 /** A model family: one model file (gpt2.ts, llama.ts) exports one, and registry.ts lists it. */
 export interface ModelFamily {
   modelType: string;
@@ -149,11 +183,10 @@ export interface ModelFamily {
   /** With tied embeddings a checkpoint may still carry the head: its name and the parameter it must equal. */
   tiedHead(config: ModelConfig): { head: string; embedding: string } | undefined;
   shape(config: ModelConfig): ModelShape;
-  /**
-   * Its blocks run the native backend's fused kernels (layer norm, GELU, attention softmax, token
-   * log-probs) whose smaller gradient tape the memory estimate's FUSED_* constants were fitted on.
-   */
-  fusedTape?: boolean;
+  /** What its gradient tape holds for a micro-batch, fitted per family (src/ml/memory.ts uses it). */
+  activationModel: ActivationModel;
+  /** Its layers' 2-D weights are stored [in, out] (GPT-2's Conv1D) rather than torch.nn.Linear's [out, in]. */
+  weightsInOut?: boolean;
   /** The config keys `models init --config` and a pipeline's `model.fresh` may set (besides model_type). */
   initKeys: z.ZodRawShape;
   fromWeights(config: ModelConfig, weights: Map<string, tf.Tensor>, opts?: { head?: boolean }): CausalLM;
