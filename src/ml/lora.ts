@@ -145,9 +145,11 @@ export class LoraAdapter implements LinearAdapter {
     const p = this.pairs.get(weight);
     if (!p) return undefined;
     const xd = this.dropoutAt ? (tf.mul(x, dropoutMask(x.shape, this.config.dropout, this.maskSeed(p, x))) as tf.Tensor2D) : x;
-    const xa = tf.matMul(xd, p.a, false, true); // [N, r]
+    // The scale goes on the r-wide product: a multiply keeps its input for the backward pass, and
+    // scaling the out-wide result kept an [N, out] copy per adapted layer (the tape grew with LoRA).
+    const xa = tf.mul(tf.matMul(xd, p.a, false, true), this.scale) as tf.Tensor2D; // [N, r]
     const b = cols ? tf.slice(p.b, [cols.start, 0], [cols.size, p.b.shape[1]!]) : p.b;
-    return tf.mul(tf.matMul(xa, b as tf.Tensor2D, false, true), this.scale) as tf.Tensor2D;
+    return tf.matMul(xa, b as tf.Tensor2D, false, true) as tf.Tensor2D;
   }
 
   /** The trainable variables, by PEFT tensor name. */

@@ -317,8 +317,13 @@ const prob = () => z.number().min(0).max(1).optional();
  * plus 40·d a token outside the layers (embeddings, final norm).
  */
 export const GPT2_ACTIVATIONS: ActivationModel = {
-  tape: { hidden: 80, attention: 8, vocab: 16 },
-  fused: { kernel: FUSED.layerNorm, hidden: 29, attention: 2, vocab: 2.5, outside: 40 },
+  // lora: what a LoRA adapter adds (scripts/measure-activations.ts on four GPT-2 shapes, r 8–16, c_attn
+  // alone and all-linear, native and wasm: 3.0–3.6 a token per adapted output and rank unit, the
+  // adapter's product and the sum with the base output both kept), rounded up. parameter (unfused
+  // tape only): the weights' views the tape counts, which left the unfused estimate 3% under
+  // tf.memory() on small shapes; the fused constants already cover them.
+  tape: { hidden: 80, attention: 8, vocab: 16, lora: 4, parameter: 1 },
+  fused: { kernel: FUSED.layerNorm, hidden: 29, attention: 2, vocab: 2.5, outside: 40, lora: 4 },
 };
 
 /** The registry entry: model_type gpt2. */

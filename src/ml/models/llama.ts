@@ -467,12 +467,13 @@ const llamaInitKeys: z.ZodRawShape = {
  * norms ~19.5 and ~13.5); attention maps 3.8·H·T unfused (scores, scaled, softmax), 1.6·H·T with the
  * native fused softmax, which grouped heads (KV < H) do not take (+2.9·H·T); the head 2·V with the
  * native fused token log-probs, 8.9·V unfused; every weight once and a tied embedding twice (the
- * tape's views of them: the gather and the head); LoRA 3.9 a token per adapted output and rank unit
- * (x·Aᵀ and its product with B are kept).
+ * tape's views of them: the gather and the head); LoRA 3.5 a token per adapted output and rank unit
+ * (its product with B and the sum with the base output stay alive; refitted on the 28 LoRA shapes
+ * once the scale moved to the r-wide x·Aᵀ).
  */
 const LLAMA_ACTIVATIONS: ActivationModel = {
-  tape: { hidden: 21.9, intermediate: 6.3, query: 16, keyValue: 10.5, attention: 4, groupedAttention: 0.8, vocab: 9.3, outside: 5.7, position: 3.4, lora: 4.1, parameter: 1 },
-  fused: { kernel: FUSED.tokenLogp, hidden: 21.9, intermediate: 6.4, query: 16.3, keyValue: 10.4, attention: 1.7, groupedAttention: 3.1, vocab: 2.2, outside: 5.9, position: 2.9, lora: 4.1, parameter: 1 },
+  tape: { hidden: 21.9, intermediate: 6.3, query: 16, keyValue: 10.5, attention: 4, groupedAttention: 0.8, vocab: 9.3, outside: 5.7, position: 3.4, lora: 3.5, parameter: 1 },
+  fused: { kernel: FUSED.tokenLogp, hidden: 21.9, intermediate: 6.4, query: 16.3, keyValue: 10.4, attention: 1.7, groupedAttention: 3.1, vocab: 2.2, outside: 5.9, position: 2.9, lora: 3.5, parameter: 1 },
 };
 /** Qwen3: per-head RMSNorm of q and k before the rotation. */
 const QK_NORM_ACTIVATIONS: ActivationModel = {
