@@ -38,20 +38,10 @@ test('the activation estimate is within 15% of what the tape holds after a forwa
     const model = createGpt2(cfg, 0);
     const B = 4;
     const T = cfg.n_positions;
-    const batch = collate(Array.from({ length: B }, () => ({ ids: Array.from({ length: T }, (_, i) => i % cfg.vocab_size), lossMask: Array<number>(T).fill(1) })), 0);
-    const vars = [...model.params.values()];
-    const base = tf.memory().numBytes;
-    let held = 0;
-    const { value, grads } = tf.variableGrads(() => {
-      const l = causalLmLoss(model, batch).loss;
-      held = tf.memory().numBytes - base;
-      return l;
-    }, vars);
+    const held = tapeBytes(model, [...model.params.values()], B, T);
     // the native backend's fused kernels keep fewer pieces: its own constants
     const e = estimateTrainingMemory({ model: gpt2(cfg).shape, activationModel: gpt2(cfg).activationModel, params: gpt2(cfg).params, rows: B, seqLen: T, fused: fusedAvailable(FUSED.layerNorm) });
     assert.ok(Math.abs(e.activations - held) / held < 0.15, `${JSON.stringify(cfg)}: estimated ${e.activations} bytes, held ${held}`);
-    value.dispose();
-    tf.dispose(Object.values(grads));
     model.dispose();
   }
 });

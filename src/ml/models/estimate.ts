@@ -33,33 +33,28 @@ export function parameterCount(config: ModelConfig): number {
   return n;
 }
 
-/** r·(in + out) per targeted linear layer: the LoRA parameters of a config. */
-export function loraParameterCount(config: ModelConfig, r: number, targetModules: string[] | 'all-linear'): number {
+/** The [in, out] sizes of the linear layers LoRA adapts in a config (from the family's own shapes: [out, in], or [in, out] for GPT-2). */
+function loraTargets(config: ModelConfig, targetModules: string[] | 'all-linear'): { inF: number; outF: number }[] {
   const f = familyOf(config);
-  // the layers' 2-D weights from the family's own shapes ([out, in], or [in, out] for GPT-2): in + out either way
-  let n = 0;
+  const out: { inF: number; outF: number }[] = [];
   for (const [name, shape] of f.paramShapes(config)) {
     if (shape.length !== 2 || !name.endsWith('.weight')) continue;
     const module = name.split('.').at(-2)!;
     if (!/\.(layers|h)\.\d+\./.test(name)) continue;
     if (targetModules !== 'all-linear' && !targetModules.includes(module)) continue;
-    n += r * (shape[0]! + shape[1]!);
+    out.push(f.weightsInOut ? { inF: shape[0]!, outF: shape[1]! } : { inF: shape[1]!, outF: shape[0]! });
   }
-  return n;
+  return out;
+}
+
+/** r·(in + out) per targeted linear layer: the LoRA parameters of a config. */
+export function loraParameterCount(config: ModelConfig, r: number, targetModules: string[] | 'all-linear'): number {
+  return loraTargets(config, targetModules).reduce((n, l) => n + r * (l.inF + l.outF), 0);
 }
 
 /** Σ (outputs + r) over the linear layers LoRA adapts: what the adapters add to the gradient tape (ml/memory.ts). */
 export function loraOutputCount(config: ModelConfig, r: number, targetModules: string[] | 'all-linear'): number {
-  const f = familyOf(config);
-  let n = 0;
-  for (const [name, shape] of f.paramShapes(config)) {
-    if (shape.length !== 2 || !name.endsWith('.weight')) continue;
-    const module = name.split('.').at(-2)!;
-    if (!/\.(layers|h)\.\d+\./.test(name)) continue;
-    if (targetModules !== 'all-linear' && !targetModules.includes(module)) continue;
-    n += (f.weightsInOut ? shape[1]! : shape[0]!) + r;
-  }
-  return n;
+  return loraTargets(config, targetModules).reduce((n, l) => n + l.outF + r, 0);
 }
 
 export function trainingMemory(config: ModelConfig, o: EstimateOptions): MemoryEstimate {
