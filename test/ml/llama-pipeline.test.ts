@@ -61,9 +61,13 @@ test('llama-dpo-lora runs end to end on a small random Llama; its models export 
   const first = metrics.find((m) => m.step === 0 && m.name === 'eval_loss')!;
   assert.ok(Math.abs(first.value - Math.LN2) < 1e-5, `DPO eval_loss at step 0: ${first.value}`);
 
-  const models = JSON.parse(cli('models', 'ls', '--json').out) as { id: string; name: string }[];
+  const models = JSON.parse(cli('models', 'ls', '--json').out) as { id: string; name: string; model_type?: string; layers?: number }[];
   const idOf = (prefix: string) => models.find((m) => m.name.startsWith(prefix))!.id;
   const [sft, dpo, reward] = [idOf('sft'), idOf('dpo'), idOf('reward')];
+  // models ls reads the family and shape of stage-made models (LoRA ones too) from their config.json
+  const row = (id: string) => models.find((m) => m.id === id)!;
+  for (const id of [sft, dpo]) assert.deepEqual([row(id).model_type, row(id).layers], ['llama', 2], JSON.stringify(row(id)));
+  assert.equal(row(reward).model_type, 'llama (reward)');
 
   // the DPO model as a PEFT adapter: PEFT's file and tensor names, the yaml's targets, its base recorded
   const peftDir = path.join(home, 'dpo-peft');

@@ -16,6 +16,7 @@ import type { ModelConfig } from '../../ml/models/types.js';
 import { initContextLength, initModel, resolveInitConfig } from '../../ml/models/init.js';
 import { saveModelDir, loadModelDir, readModelConfig } from '../../ml/models/io.js';
 import { importModelDir, putModel } from '../../ml/models/store.js';
+import { isRewardModelConfig } from '../../ml/reward.js';
 import { exportModelDir, parseDtype } from '../../ml/models/export.js';
 import { bytesTokenizer, loadTokenizerDir, trainBpeTokenizer, withChatTemplate, CHATML_TEMPLATE, type TextTokenizer } from '../../ml/tokenizer/index.js';
 
@@ -159,11 +160,13 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const s = store();
-      const rows = listArtifacts(s.db, { kind: 'model' }).map((a) => {
+      const rows = await Promise.all(listArtifacts(s.db, { kind: 'model' }).map(async (a) => {
         const md = (s.find(a.id)?.metadata ?? {}) as Record<string, unknown>;
-        // metadata of artifacts made before the family-neutral names carried GPT-2's (n_layer, n_embd, n_positions)
-        return { id: a.id, name: a.name, model_type: md.model_type, parameters: md.parameters, layers: md.layers ?? md.n_layer, width: md.hidden_size ?? md.n_embd, vocab: md.vocab_size, context: md.context_length ?? md.n_positions, dtype: md.dtype, created: new Date(a.createdAt).toISOString() };
-      });
+        // The shape comes from config.json, whatever made the model: models written by stages keep
+        // their training summary as metadata, not the shape.
+        const c = await shapeFromConfig(s, a.id);
+        return { id: a.id, name: a.name, model_type: c.model_type ?? md.model_type, parameters: md.parameters ?? c.parameters, layers: c.layers, width: c.width, vocab: c.vocab, context: c.context, dtype: md.dtype, created: new Date(a.createdAt).toISOString() };
+      }));
       if (o.json) printJson(rows);
       else printTable(rows);
     });
@@ -231,6 +234,23 @@ export function register(program: Command): void {
       if (check) process.stdout.write(`  check: ${check}\n`);
       if (report) printEstimate('', report);
     });
+}
+
+/** model_type and shape of a stored model from its config.json (blank where it has none, e.g. a bare adapter). */
+async function shapeFromConfig(s: ReturnType<typeof store>, id: string): Promise<{ model_type?: unknown; parameters?: number; layers?: number; width?: number; vocab?: number; context?: number }> {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse((await s.readFile(id, 'config.json')).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+  const family = typeof raw.model_type === 'string' ? modelFamily(raw.model_type) : undefined;
+  if (!family) return { model_type: raw.model_type };
+  const config = family.withDefaults(raw);
+  const shape = family.shape(config);
+  // a reward model's parameters differ from its causal LM's (score head instead of lm_head): not counted here
+  const reward = isRewardModelConfig(raw);
+  return { model_type: reward ? `${config.model_type} (reward)` : config.model_type, parameters: reward ? undefined : parameterCount(config), layers: shape.layers, width: shape.hiddenSize, vocab: shape.vocabSize, context: shape.contextLength };
 }
 
 function posIntArg(v: string, flag: string): number {
