@@ -78,7 +78,7 @@ export function pairsFromPreferenceJsonl(text: string, file: string): PairInput[
  */
 export function itemsFromRankingJsonl(text: string, file: string): PairInput[] {
   return rankingLines(text, file, false).map((g) => {
-    const [a, b, ...rest] = g.responses.map((t) => ({ text: t }));
+    const [a, b, ...rest] = g.responses.map((t, j) => ({ text: t, ...(g.scores ? { score: g.scores[j]! } : {}) }));
     return { prompt: g.prompt, a: a!, b: b!, rest };
   });
 }
@@ -91,14 +91,19 @@ export function goldFromRankingJsonl(text: string, file: string): GoldRankingInp
   return rankingLines(text, file, true) as GoldRankingInput[];
 }
 
-function rankingLines(text: string, file: string, gold: boolean): { prompt: string; responses: string[]; ranking?: number[][] }[] {
-  const out: { prompt: string; responses: string[]; ranking?: number[][] }[] = [];
+/**
+ * Ranking JSONL lines: {prompt, responses} (+ ranking for gold). Regular items may carry `scores`,
+ * one finite number per answer (a judge's or reward model's), which a batch with suggestions turns
+ * into the suggested order.
+ */
+function rankingLines(text: string, file: string, gold: boolean): { prompt: string; responses: string[]; ranking?: number[][]; scores?: number[] }[] {
+  const out: { prompt: string; responses: string[]; ranking?: number[][]; scores?: number[] }[] = [];
   const issues: InputIssue[] = [];
   const isContent = (c: unknown) => typeof c === 'string' || (Array.isArray(c) && c.every((m) => m && typeof m === 'object' && typeof (m as { role?: unknown }).role === 'string' && typeof (m as { content?: unknown }).content === 'string'));
   text.split('\n').forEach((raw, i) => {
     if (!raw.trim() || issues.length >= MAX_ISSUES) return;
     const line = i + 1;
-    let v: { prompt?: unknown; responses?: unknown; ranking?: unknown };
+    let v: { prompt?: unknown; responses?: unknown; ranking?: unknown; scores?: unknown };
     try {
       v = JSON.parse(raw) as typeof v;
     } catch (e) {
@@ -111,8 +116,12 @@ function rankingLines(text: string, file: string, gold: boolean): { prompt: stri
     if (!Array.isArray(rs) || rs.length < 2 || rs.length > MAX_RANK_ANSWERS) issues.push({ file, line, field: 'responses', reason: `must be a list of 2..${MAX_RANK_ANSWERS} answers` });
     else rs.forEach((r, j) => (isContent(r) ? undefined : issues.push({ file, line, field: `responses[${j}]`, reason: 'must be a string or a list of {role, content} messages' })));
     if (gold && Array.isArray(rs)) for (const x of rankingIssues(v.ranking, rs.length)) issues.push({ file, line, ...x });
+    const sc = v.scores;
+    if (sc !== undefined && (gold || !Array.isArray(sc) || !Array.isArray(rs) || sc.length !== rs.length || !sc.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
+      issues.push({ file, line, field: 'scores', reason: gold ? 'gold items carry a ranking, not scores' : 'must be a list of finite numbers, one per answer' });
+    }
     if (issues.length) return;
-    out.push({ prompt: storedContent(v.prompt as Content), responses: (rs as Content[]).map(storedContent), ...(gold ? { ranking: v.ranking as number[][] } : {}) });
+    out.push({ prompt: storedContent(v.prompt as Content), responses: (rs as Content[]).map(storedContent), ...(gold ? { ranking: v.ranking as number[][] } : {}), ...(Array.isArray(sc) ? { scores: sc as number[] } : {}) });
   });
   if (issues.length) throw inputError(`${file}: ${issues.length}${issues.length >= MAX_ISSUES ? '+' : ''} bad line(s); nothing was added`, issues);
   if (out.length === 0) throw inputError(`${file}: no records`, [{ file, reason: 'the file holds no ranking items' }]);

@@ -228,6 +228,24 @@ test('ranking suggestions over the API: the suggested order reaches the labeler 
   assert.deepEqual(st.byAnnotator.map((x: { annotator: string; followed: number; tauLabels: number }) => [x.annotator, x.followed, x.tauLabels]), [['user:lab', 1, 2]]);
 });
 
+test('an uploaded ranking JSONL may carry scores: a batch with suggestions shows their order; bad scores name line and field', async () => {
+  const s = await testServer();
+  const A = bearer(s.tokens.admin);
+  const L = bearer(s.tokens.labeler);
+  const jsonl = JSON.stringify({ prompt: 'rank these', responses: ['low', 'high', 'mid'], scores: [0.1, 0.9, 0.5] });
+  const up = await s.app.inject({ method: 'POST', url: '/api/labeling/batches/setup', headers: A, payload: { name: 'scored upload', kind: 'ranking', suggestions: true, source: { jsonl, fileName: 'items.jsonl' } } });
+  assert.equal(up.statusCode, 201, up.body);
+  const a = (await s.app.inject({ method: 'POST', url: `/api/labeling/batches/${up.json().batch.id}/next`, headers: L })).json().assignment;
+  // the suggestion in screen terms: the shown answers ordered high > mid > low
+  const shownAt = (t: string) => a.answers.indexOf(t) + 1;
+  assert.deepEqual(a.suggestion.ranking, [[shownAt('high')], [shownAt('mid')], [shownAt('low')]]);
+  for (const [scores, line] of [[[1, 2], 1], [[1, 'x', 3], 1]] as const) {
+    const bad = await s.app.inject({ method: 'POST', url: '/api/labeling/batches/setup', headers: A, payload: { name: `bad ${line}${scores.length}`, kind: 'ranking', source: { jsonl: JSON.stringify({ prompt: 'p', responses: ['a', 'b', 'c'], scores }), fileName: 'items.jsonl' } } });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.deepEqual(bad.json().issues.map((i: { file: string; line: number; field: string }) => [i.file, i.line, i.field]), [['items.jsonl', line, 'scores']]);
+  }
+});
+
 test('gold rankings: mixed in at the gold rate, scored per labeler by top-1 match and τ-b to the known ranking, kept out of agreement and preferences', async () => {
   const s = await testServer();
   const A = bearer(s.tokens.admin);
