@@ -15,23 +15,19 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { eq } from 'drizzle-orm';
-import { setup, submit, waitFor, type Env } from './helpers.js';
-import { createTopology, kill9, netnsUnavailable, outputsOf, spawnIn, type NsProc, type Topology } from './netns.js';
+import { waitFor } from './helpers.js';
+import { coordinatorHost, createTopology, inlineRun, kill9, netnsUnavailable, outputsOf, type NsProc, type Topology } from './netns.js';
 import { fastTimings } from './workers.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { openDb, type Db } from '../../src/store/db.js';
-import { databasePath } from '../../src/config/paths.js';
-import { driveRun } from '../../src/orchestrator/executors/inline.js';
+import type { Db } from '../../src/store/db.js';
 import { getRun, runLogs, runStages } from '../../src/orchestrator/runs.js';
 import { checkpoints, stageOutputs } from '../../src/store/schema.js';
 import { loadStages } from '../../src/stages/index.js';
 
 const why = netnsUnavailable();
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = path.join(root, 'src/cli/main.ts');
 await loadStages(['model_init', 'sft', 'collect', 'label', 'dpo', 'eval']);
 
 const abs = (p: string) => JSON.stringify(path.join(root, p));
@@ -81,17 +77,6 @@ stages:
 
 // Heartbeats every 250 ms, presumed dead after 5 s (loaded CI machines answer HTTP late).
 const timings = { ...fastTimings, ALIGNFLOW_STALE_MS: '5000' };
-const REDIS_PORT = 16379;
-const COORD_PORT = 18765;
-const PASS = `pw-${process.pid}`;
-
-
-async function inline(spec: string): Promise<{ env: Env; runId: string; outputs: Record<string, string> }> {
-  const env: Env = await setup();
-  const runId = await submit(env, spec);
-  assert.equal(await driveRun(env, runId), 'succeeded', JSON.stringify(runStages(env.db, runId).map((s) => [s.name, s.state, s.error])));
-  return { env, runId, outputs: outputsOf(env.db, runId) };
-}
 
 /**
  * The collected pairs with the stage's own id taken out: collect names its pairs and responses
@@ -120,46 +105,13 @@ interface Cluster {
 
 async function cluster(): Promise<Cluster> {
   const topo = createTopology(2);
-  const coordHome = path.join(tmpDir(), 'coord');
-  const env = { ...process.env, ...timings, ALIGNFLOW_HOME: coordHome };
-  const node = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
-  const added = node(['users', 'add', 'wk', '--role', 'worker', '--json']);
-  assert.equal(added.status, 0, added.stderr);
-  const token = JSON.parse(added.stdout).token as string;
-
-  const redis = spawnIn(topo.coord, 'redis-server', ['--port', String(REDIS_PORT), '--bind', '0.0.0.0', '--protected-mode', 'no', '--requirepass', PASS, '--save', '', '--appendonly', 'no'], env, root);
-  await redis.waitFor('Ready to accept connections', 20_000);
-  const localRedis = `redis://:${PASS}@127.0.0.1:${REDIS_PORT}`;
-  const startCoordinator = async () => {
-    const p = spawnIn(topo.coord, process.execPath, ['--import', 'tsx', cli, 'serve', '--host', '0.0.0.0', '--port', String(COORD_PORT), '--redis', localRedis], env, root);
-    await p.waitFor('alignflow serving', 180_000);
-    return p;
-  };
-  const coordinator = await startCoordinator();
+  const host = await coordinatorHost(topo, timings);
+  const coordinator = await host.startCoordinator();
   // The remote workers take every stage kind (their default).
   const workerHomes = topo.workers.map(() => path.join(tmpDir(), 'worker'));
-  const workers = topo.workers.map((w, i) =>
-    spawnIn(w.ns, process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://:${PASS}@${w.coordAddr}:${REDIS_PORT}`, '--coordinator', `http://${w.coordAddr}:${COORD_PORT}`, '--token', token], { ...process.env, ...timings, ALIGNFLOW_HOME: workerHomes[i], ALIGNFLOW_UPLOAD_CHUNK_BYTES: '16384', ALIGNFLOW_COORD_RETRY_MS: '90000' }, root),
-  );
+  const workers = workerHomes.map((h, i) => host.startWorker(i, h, { env: { ALIGNFLOW_UPLOAD_CHUNK_BYTES: '16384', ALIGNFLOW_COORD_RETRY_MS: '90000' } }));
   await Promise.all(workers.map((w) => w.waitFor('ready:', 180_000)));
-  const db = openDb(databasePath(coordHome));
-  return {
-    topo,
-    coordHome,
-    workerHomes,
-    coordinator,
-    workers,
-    db,
-    startCoordinator,
-    submit(spec: string) {
-      const file = path.join(tmpDir(), 'spec.yaml');
-      fs.writeFileSync(file, spec);
-      // Submitted on the coordinator host (Redis listens only there).
-      const r = spawnSync('ip', ['netns', 'exec', topo.coord, process.execPath, '--import', 'tsx', cli, 'submit', file, '--redis', localRedis, '--json'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
-      assert.equal(r.status, 0, r.stderr);
-      return JSON.parse(r.stdout).id as string;
-    },
-  };
+  return { topo, coordHome: host.home, workerHomes, coordinator, workers, db: host.db, startCoordinator: host.startCoordinator, submit: host.submit };
 }
 
 const finished = (db: Db, runId: string) => {
@@ -169,7 +121,7 @@ const finished = (db: Db, runId: string) => {
 const failure = (c: Cluster, runId: string) => `${JSON.stringify(runStages(c.db, runId).map((s) => [s.name, s.state, s.worker, s.error]))}\n--- workers:\n${c.workers.map((w) => w.output().slice(-1500)).join('\n---\n')}\n--- coordinator:\n${c.coordinator.output().slice(-1500)}`;
 
 test('multi-host: the tiny pipeline over the coordinator gives the artifact ids of an inline run', { skip: why, timeout: 600_000 }, async (t) => {
-  const [ref, c] = await Promise.all([inline(fullSpec), cluster()]);
+  const [ref, c] = await Promise.all([inlineRun(fullSpec), cluster()]);
   t.after(() => c.topo.destroy());
   const runId = c.submit(fullSpec);
   const status = await waitFor(() => finished(c.db, runId), 400_000, 'the run', 250).catch((e: Error) => assert.fail(`${e.message}: ${failure(c, runId)}`));
@@ -201,7 +153,7 @@ test('multi-host: the tiny pipeline over the coordinator gives the artifact ids 
 });
 
 test('multi-host faults: a worker loses its link mid-SFT, the coordinator is killed mid-upload; same artifacts as an uninterrupted run', { skip: why, timeout: 600_000 }, async (t) => {
-  const [ref, c] = await Promise.all([inline(sftSpec), cluster()]);
+  const [ref, c] = await Promise.all([inlineRun(sftSpec), cluster()]);
   t.after(() => c.topo.destroy());
   const runId = c.submit(sftSpec);
   const sft = () => runStages(c.db, runId).find((s) => s.name === 'sft')!;

@@ -3,12 +3,19 @@
 // the coordinator and Redis only over those links, which a test can cut (`ip link set … down`).
 // Names carry this process's pid; everything is removed after the test file, also on failure.
 // Needs root (CAP_NET_ADMIN); `netnsUnavailable()` says why not, for the tests' skip message.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { after } from 'node:test';
 import { eq } from 'drizzle-orm';
-import type { Db } from '../../src/store/db.js';
+import { openDb, type Db } from '../../src/store/db.js';
+import { databasePath } from '../../src/config/paths.js';
+import { driveRun } from '../../src/orchestrator/executors/inline.js';
 import { runStages } from '../../src/orchestrator/runs.js';
 import { stageOutputs } from '../../src/store/schema.js';
+import { cliArgs, setup, submit, type Env } from './helpers.js';
+import { tmpDir } from '../helpers/tmp.js';
 
 const tag = String(process.pid % 100_000);
 const made: string[] = [];
@@ -145,3 +152,69 @@ process.once('exit', cleanup);
 /** Each stage's outputs as "role=artifact" lists: what two runs must agree on. */
 export const outputsOf = (db: Db, runId: string) =>
   Object.fromEntries(runStages(db, runId).map((s) => [s.name, db.select().from(stageOutputs).where(eq(stageOutputs.stageId, s.id)).all().map((o) => `${o.role}=${o.artifactId}`).sort().join(',')]));
+
+/** The pipeline run inline in a fresh home: the reference a multi-host run must equal. */
+export async function inlineRun(spec: string): Promise<{ env: Env; runId: string; outputs: Record<string, string> }> {
+  const env: Env = await setup();
+  const runId = await submit(env, spec);
+  assert.equal(await driveRun(env, runId), 'succeeded', JSON.stringify(runStages(env.db, runId).map((s) => [s.name, s.state, s.error])));
+  return { env, runId, outputs: outputsOf(env.db, runId) };
+}
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const REDIS_PORT = 16379;
+const COORD_PORT = 18765;
+const PASS = `pw-${process.pid}`;
+
+/**
+ * The coordinator host of a topology: a home with a worker user (`wk`), a password-protected
+ * redis-server in its namespace, and ways to start `alignflow serve` there, start `alignflow
+ * worker` on a worker host, and submit a spec on it (Redis listens only there).
+ */
+export interface CoordinatorHost {
+  home: string;
+  db: Db;
+  startCoordinator(): Promise<NsProc>;
+  /** `alignflow worker --coordinator` on worker host i with its own home; `args`/`env` added. */
+  startWorker(i: number, home: string, o?: { args?: string[]; env?: Record<string, string> }): NsProc;
+  submit(spec: string): string;
+  /** `redis-cli` against the coordinator host's Redis; its output, trimmed. */
+  redisCli(...args: string[]): string;
+}
+
+export async function coordinatorHost(topo: Topology, timings: Record<string, string>): Promise<CoordinatorHost> {
+  const home = path.join(tmpDir(), 'coord');
+  const env = { ...process.env, ...timings, ALIGNFLOW_HOME: home };
+  const added = spawnSync(process.execPath, cliArgs(['users', 'add', 'wk', '--role', 'worker', '--json']), { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(added.status, 0, added.stderr);
+  const token = JSON.parse(added.stdout).token as string;
+  const redis = spawnIn(topo.coord, 'redis-server', ['--port', String(REDIS_PORT), '--bind', '0.0.0.0', '--protected-mode', 'no', '--requirepass', PASS, '--save', '', '--appendonly', 'no'], env, ROOT);
+  await redis.waitFor('Ready to accept connections', 20_000);
+  const localRedis = `redis://:${PASS}@127.0.0.1:${REDIS_PORT}`;
+  return {
+    home,
+    db: openDb(databasePath(home)),
+    async startCoordinator() {
+      const p = spawnIn(topo.coord, process.execPath, cliArgs(['serve', '--host', '0.0.0.0', '--port', String(COORD_PORT), '--redis', localRedis]), env, ROOT);
+      await p.waitFor('alignflow serving', 180_000);
+      return p;
+    },
+    startWorker(i, workerHome, o = {}) {
+      const w = topo.workers[i]!;
+      const args = ['worker', '--redis', `redis://:${PASS}@${w.coordAddr}:${REDIS_PORT}`, '--coordinator', `http://${w.coordAddr}:${COORD_PORT}`, '--token', token, ...(o.args ?? [])];
+      return spawnIn(w.ns, process.execPath, cliArgs(args), { ...process.env, ...timings, ALIGNFLOW_HOME: workerHome, ...o.env }, ROOT);
+    },
+    submit(spec) {
+      const file = path.join(tmpDir(), 'spec.yaml');
+      fs.writeFileSync(file, spec);
+      const r = spawnSync('ip', ['netns', 'exec', topo.coord, process.execPath, ...cliArgs(['submit', file, '--redis', localRedis, '--json'])], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout).id as string;
+    },
+    redisCli(...args) {
+      const r = spawnSync('ip', ['netns', 'exec', topo.coord, 'redis-cli', '-p', String(REDIS_PORT), '--no-auth-warning', '-a', PASS, ...args], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim();
+    },
+  };
+}

@@ -8,25 +8,19 @@
 // ids of an inline run, every stage run once. Skipped (saying why) where `ip netns` is unusable.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { eq } from 'drizzle-orm';
-import { setup, submit, waitFor, type Env } from './helpers.js';
-import { createTopology, netnsUnavailable, outputsOf, spawnIn } from './netns.js';
+import { waitFor } from './helpers.js';
+import { coordinatorHost, createTopology, inlineRun, netnsUnavailable, outputsOf } from './netns.js';
 import { fastTimings } from './workers.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { openDb, type Db } from '../../src/store/db.js';
-import { databasePath } from '../../src/config/paths.js';
-import { driveRun } from '../../src/orchestrator/executors/inline.js';
 import { getRun, runLogs, runStages } from '../../src/orchestrator/runs.js';
 import { checkpoints } from '../../src/store/schema.js';
 import { loadStages } from '../../src/stages/index.js';
 
 const why = netnsUnavailable();
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = path.join(root, 'src/cli/main.ts');
 await loadStages(['model_init', 'sft']);
 
 const abs = (p: string) => JSON.stringify(path.join(root, p));
@@ -48,51 +42,18 @@ stages:
 
 // Heartbeats every 250 ms, presumed dead after 5 s; reconcile every 700 ms.
 const timings = { ...fastTimings, ALIGNFLOW_STALE_MS: '5000' };
-const REDIS_PORT = 16379;
-const COORD_PORT = 18765;
-const PASS = `pw-${process.pid}`;
-
-
-async function inline(): Promise<Record<string, string>> {
-  const env: Env = await setup();
-  const runId = await submit(env, spec);
-  assert.equal(await driveRun(env, runId), 'succeeded', JSON.stringify(runStages(env.db, runId).map((s) => [s.name, s.state, s.error])));
-  return outputsOf(env.db, runId);
-}
 
 test('multi-host: Redis FLUSHALL while a stage runs on a remote worker; reconcile rebuilds the queue, same artifacts as inline', { skip: why, timeout: 600_000 }, async (t) => {
   const topo = createTopology(1);
   t.after(() => topo.destroy());
-  const refP = inline();
-
-  const coordHome = path.join(tmpDir(), 'coord');
-  const env = { ...process.env, ...timings, ALIGNFLOW_HOME: coordHome };
-  const node = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
-  const added = node(['users', 'add', 'wk', '--role', 'worker', '--json']);
-  assert.equal(added.status, 0, added.stderr);
-  const token = JSON.parse(added.stdout).token as string;
-
-  const redis = spawnIn(topo.coord, 'redis-server', ['--port', String(REDIS_PORT), '--bind', '0.0.0.0', '--protected-mode', 'no', '--requirepass', PASS, '--save', '', '--appendonly', 'no'], env, root);
-  await redis.waitFor('Ready to accept connections', 20_000);
-  const redisCli = (...args: string[]) => {
-    const r = spawnSync('ip', ['netns', 'exec', topo.coord, 'redis-cli', '-p', String(REDIS_PORT), '--no-auth-warning', '-a', PASS, ...args], { encoding: 'utf8', timeout: 10_000 });
-    assert.equal(r.status, 0, r.stderr);
-    return r.stdout.trim();
-  };
-  const localRedis = `redis://:${PASS}@127.0.0.1:${REDIS_PORT}`;
-  const coordinator = spawnIn(topo.coord, process.execPath, ['--import', 'tsx', cli, 'serve', '--host', '0.0.0.0', '--port', String(COORD_PORT), '--redis', localRedis], env, root);
-  await coordinator.waitFor('alignflow serving', 180_000);
-  const w = topo.workers[0]!;
-  const worker = spawnIn(w.ns, process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://:${PASS}@${w.coordAddr}:${REDIS_PORT}`, '--coordinator', `http://${w.coordAddr}:${COORD_PORT}`, '--token', token, '--stages', 'model_init,sft', '--concurrency', '1'], { ...process.env, ...timings, ALIGNFLOW_HOME: path.join(tmpDir(), 'worker') }, root);
+  const refP = inlineRun(spec);
+  const host = await coordinatorHost(topo, timings);
+  const coordinator = await host.startCoordinator();
+  const worker = host.startWorker(0, path.join(tmpDir(), 'worker'), { args: ['--stages', 'model_init,sft', '--concurrency', '1'] });
   await worker.waitFor('ready:', 180_000);
-  const db = openDb(databasePath(coordHome));
+  const { db, redisCli } = host;
   const failure = (runId: string) => `${JSON.stringify(runStages(db, runId).map((s) => [s.name, s.state, s.worker, s.attempts, s.error]))}\n--- worker:\n${worker.output().slice(-2000)}\n--- coordinator:\n${coordinator.output().slice(-2000)}`;
-
-  const file = path.join(tmpDir(), 'spec.yaml');
-  fs.writeFileSync(file, spec);
-  const sub = spawnSync('ip', ['netns', 'exec', topo.coord, process.execPath, '--import', 'tsx', cli, 'submit', file, '--redis', localRedis, '--json'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
-  assert.equal(sub.status, 0, sub.stderr);
-  const runId = JSON.parse(sub.stdout).id as string;
+  const runId = host.submit(spec);
 
   // One SFT running on the remote worker (a checkpoint recorded: it is well inside the stage),
   // the other queued in Redis behind it (the worker takes one job at a time).
@@ -120,7 +81,7 @@ test('multi-host: Redis FLUSHALL while a stage runs on a remote worker; reconcil
   }, 400_000, 'the run', 250).catch((e: Error) => assert.fail(`${e.message}: ${failure(runId)}`));
   assert.equal(status, 'succeeded', failure(runId));
 
-  assert.deepEqual(outputsOf(db, runId), await refP, 'the artifact ids of an inline run');
+  assert.deepEqual(outputsOf(db, runId), (await refP).outputs, 'the artifact ids of an inline run');
   const stages = runStages(db, runId);
   for (const s of stages) {
     assert.equal(s.attempts, 1, `${s.name} ran once: ${failure(runId)}`);
