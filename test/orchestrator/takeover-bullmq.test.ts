@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { tmpDir } from '../helpers/tmp.js';
-import { cliArgs, cliEnv, runCli, waitFor, writeFile } from './helpers.js';
+import { cliArgs, cliEnv, runCli, waitFor } from './helpers.js';
 import { startRedis } from './redis.js';
+import { uninterruptedRun, writeTakeoverPipeline } from './takeover-pipeline.js';
 import { fastTimings, spawnWorker, stopWorker } from './workers.js';
 import { openDb } from '../../src/store/db.js';
 import { databasePath } from '../../src/config/paths.js';
@@ -18,25 +19,11 @@ const redis = await startRedis();
 const dir = tmpDir();
 const cli = (home: string, args: string[], extra: Record<string, string> = {}, timeout?: number) => runCli(dir, home, args, { ...fastTimings, ...extra }, timeout);
 
-writeFile(dir, 'data.jsonl', '{"text":"takeover"}\n');
-// Metrics every step, checkpoints every 4: a crash after step 6 re-runs steps 5 and 6.
-const spec = writeFile(dir, 'p.yaml', `
-name: takeover-bullmq
-datasets: { data: data.jsonl }
-stages:
-  a: { kind: count, inputs: { data: datasets.data }, config: { steps: 14, step_ms: 250, checkpoint_every: 4 } }
-  b: { kind: join, inputs: { x: a } }
-`);
+const spec = writeTakeoverPipeline(dir, 'takeover-bullmq');
 
 test('runs resume --redis takes over a bullmq run whose driver and worker were killed; metrics equal an uninterrupted run\'s', { timeout: 240_000 }, async () => {
   // Reference: the same pipeline, uninterrupted, inline (the executors give the same artifact ids).
-  const cleanHome = path.join(tmpDir(), 'home');
-  const clean = cli(cleanHome, ['run', spec, '--json']);
-  assert.equal(clean.code, 0, clean.err);
-  const cleanRun = JSON.parse(clean.out).id as string;
-  const expected = JSON.parse(cli(cleanHome, ['runs', 'metrics', cleanRun, '--json']).out);
-  assert.equal(expected.length, 14, 'one loss point per step');
-  const cleanSnap = JSON.parse(cli(cleanHome, ['runs', 'show', cleanRun, '--json']).out);
+  const { metrics: expected, snapshot: cleanSnap } = uninterruptedRun(cli, spec);
 
   const home = path.join(tmpDir(), 'home');
   // Its BullMQ lock outlives the test: Redis alone would never hand the job to another worker.

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { tmpDir } from '../helpers/tmp.js';
-import { cliArgs, cliEnv, runCli, writeFile } from './helpers.js';
+import { cliArgs, cliEnv, runCli } from './helpers.js';
+import { uninterruptedRun, writeTakeoverPipeline } from './takeover-pipeline.js';
 import { openDb } from '../../src/store/db.js';
 import { databasePath } from '../../src/config/paths.js';
 
@@ -15,23 +16,10 @@ const dir = tmpDir();
 
 const cli = (home: string, args: string[], extra: Record<string, string> = {}) => runCli(dir, home, args, extra);
 
-writeFile(dir, 'data.jsonl', '{"text":"takeover"}\n');
-// Metrics every step, checkpoints every 4: a crash after step 6 re-runs steps 5 and 6.
-const spec = writeFile(dir, 'p.yaml', `
-name: takeover
-datasets: { data: data.jsonl }
-stages:
-  a: { kind: count, inputs: { data: datasets.data }, config: { steps: 14, step_ms: 250, checkpoint_every: 4 } }
-  b: { kind: join, inputs: { x: a } }
-`);
+const spec = writeTakeoverPipeline(dir, 'takeover');
 
 test('runs resume takes over a killed run; its metrics equal an uninterrupted run\'s', { timeout: 240_000 }, async () => {
-  const cleanHome = path.join(tmpDir(), 'home');
-  const clean = cli(cleanHome, ['run', spec, '--json']);
-  assert.equal(clean.code, 0, clean.err);
-  const cleanRun = JSON.parse(clean.out).id as string;
-  const expected = JSON.parse(cli(cleanHome, ['runs', 'metrics', cleanRun, '--json']).out);
-  assert.equal(expected.length, 14, 'one loss point per step');
+  const { metrics: expected, snapshot: cleanSnap } = uninterruptedRun(cli, spec);
 
   // The same pipeline, its driver killed with SIGKILL between two checkpoints.
   const home = path.join(tmpDir(), 'home');
@@ -78,7 +66,6 @@ test('runs resume takes over a killed run; its metrics equal an uninterrupted ru
   assert.equal(csv.length, 15);
   assert.equal(csv[1], 'a,1,loss,1');
   // The outputs equal the uninterrupted run's too.
-  const cleanSnap = JSON.parse(cli(cleanHome, ['runs', 'show', cleanRun, '--json']).out);
   assert.deepEqual(snap.stages.map((s: { outputs: unknown }) => s.outputs), cleanSnap.stages.map((s: { outputs: unknown }) => s.outputs));
 });
 
