@@ -92,16 +92,15 @@ export function checkDatabase(file = databasePath()): Check {
 /** Connects with a short timeout and never retries, so an absent Redis costs at most ~2 s. */
 export async function checkRedis(url = process.env.ALIGNFLOW_REDIS_URL, timeoutMs = 2000): Promise<Check> {
   if (!url) return { name: 'redis', status: 'ok', detail: 'not configured (ALIGNFLOW_REDIS_URL unset; the inline executor needs no Redis)', data: { configured: false } };
-  const { Redis } = await import('ioredis');
   const redacted = url.replace(/\/\/([^@/]*)@/, '//***@');
-  const { redisTlsOptions } = await import('../../orchestrator/executors/bullmq.js');
-  let tls;
+  const { oneShotRedis } = await import('../../orchestrator/executors/bullmq.js');
+  let client;
   try {
-    tls = redisTlsOptions(url);
+    client = oneShotRedis(url, timeoutMs);
   } catch (err) {
+    // ALIGNFLOW_REDIS_CA unreadable or not PEM
     return { name: 'redis', status: 'fail', detail: (err as Error).message, data: { configured: true, reachable: false } };
   }
-  const client = new Redis(url, { ...tls, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   client.on('error', () => undefined); // reported below; never an unhandled 'error' event
   try {
     await withTimeout(client.connect(), timeoutMs + 500);

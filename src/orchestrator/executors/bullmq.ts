@@ -60,7 +60,7 @@ export class RedisOutage {
     private readonly everyMs = Number(process.env.ALIGNFLOW_REDIS_REPORT_MS ?? 10_000),
     private readonly now: () => number = Date.now,
   ) {
-    this.where = url.replace(/\/\/[^@/]*@/, '//'); // no password in logs
+    this.where = redisWhere(url);
   }
 
   /** The ioredis retryStrategy: backoff, and when the next attempt is (for the message). */
@@ -105,6 +105,17 @@ export class RedisOutage {
   }
 }
 
+/** A Redis URL without its password, for messages and logs. */
+export const redisWhere = (url: string) => url.replace(/\/\/[^@/]*@/, '//');
+
+/**
+ * A client for one bounded check (connect within `timeoutMs`, never retry, no offline queue), as
+ * `doctor` and checkRedisTls use: an absent Redis fails fast instead of being waited for.
+ */
+export function oneShotRedis(url: string, timeoutMs: number): Redis {
+  return new Redis(url, { ...redisTlsOptions(url), lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+}
+
 export function redisConnection(url: string, extra: RedisOptions = {}): Redis {
   // maxRetriesPerRequest: null is required by BullMQ workers, and lets every command wait out a
   // Redis restart instead of failing after 20 retries.
@@ -147,8 +158,8 @@ export const isTlsError = (err: unknown) => TLS_ERROR.test(`${(err as NodeJS.Err
  */
 export async function checkRedisTls(url: string, timeoutMs = 10_000): Promise<void> {
   if (!/^rediss:/i.test(url)) return;
-  const where = url.replace(/\/\/[^@/]*@/, '//');
-  const c = new Redis(url, { ...redisTlsOptions(url), lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const where = redisWhere(url);
+  const c = oneShotRedis(url, timeoutMs);
   let tlsErr: unknown;
   c.on('error', (err) => void (isTlsError(err) && (tlsErr ??= err)));
   let t: NodeJS.Timeout | undefined;
