@@ -83,22 +83,46 @@ export function batchLabelObs(db: Db, batchId: string, opts: { userId?: string }
  * undefined when either ranking ties every answer).
  */
 export function goldRankingScores(rankings: readonly RankingObs[], goldRanks: ReadonlyMap<string, readonly number[]>): GoldScore[] {
-  const acc = new Map<string, { correct: number; total: number; taus: number[] }>();
   const top = (ranks: readonly number[]) => ranks.flatMap((r, i) => (r === Math.min(...ranks) ? [i] : [])).join(',');
-  for (const r of rankings) {
+  const compared = rankings.flatMap((r) => {
     const g = goldRanks.get(r.itemId);
-    if (!g || g.length !== r.ranks.length) continue;
-    const e = acc.get(r.annotator) ?? { correct: 0, total: 0, taus: [] };
-    e.total++;
-    if (top(r.ranks) === top(g)) e.correct++;
-    const t = kendallTauB(r.ranks, g);
-    if (t !== null) e.taus.push(t);
-    acc.set(r.annotator, e);
-  }
-  return [...acc.entries()]
-    .sort(([x], [y]) => (x < y ? -1 : 1))
-    .map(([annotator, e]) => ({ annotator, correct: e.correct, total: e.total, accuracy: e.total ? e.correct / e.total : null, meanTau: e.taus.length ? e.taus.reduce((a, x) => a + x, 0) / e.taus.length : null, tauLabels: e.taus.length }));
+    return g && g.length === r.ranks.length ? [{ annotator: r.annotator, ranks: r.ranks, ref: g }] : [];
+  });
+  return byAnnotator(againstReference(compared, (ranks, ref) => top(ranks) === top(ref)).per)
+    .map((e) => ({ annotator: e.annotator, correct: e.matched, total: e.total, accuracy: e.total ? e.matched / e.total : null, meanTau: meanOf(e.taus), tauLabels: e.taus.length }));
 }
+
+interface ReferenceTally {
+  annotator: string;
+  total: number;
+  matched: number;
+  taus: number[];
+}
+
+/**
+ * Rankings held against a reference ranking of the same item (a gold ranking, a suggested order),
+ * per labeler: how many, how many `matches` accepts, and each Kendall's τ-b to the reference
+ * (left out where undefined: either ranking ties every answer); `all` is every τ-b in input order.
+ */
+function againstReference(items: readonly { annotator: string; ranks: readonly number[]; ref: readonly number[] }[], matches: (ranks: readonly number[], ref: readonly number[]) => boolean): { per: Map<string, ReferenceTally>; all: number[] } {
+  const per = new Map<string, ReferenceTally>();
+  const all: number[] = [];
+  for (const it of items) {
+    const e = per.get(it.annotator) ?? { annotator: it.annotator, total: 0, matched: 0, taus: [] };
+    e.total++;
+    if (matches(it.ranks, it.ref)) e.matched++;
+    const t = kendallTauB(it.ranks, it.ref);
+    if (t !== null) {
+      e.taus.push(t);
+      all.push(t);
+    }
+    per.set(it.annotator, e);
+  }
+  return { per, all };
+}
+
+const meanOf = (xs: readonly number[]) => (xs.length ? xs.reduce((a, x) => a + x, 0) / xs.length : null);
+const byAnnotator = <T extends { annotator: string }>(m: ReadonlyMap<string, T>) => [...m.values()].sort((x, y) => (x.annotator < y.annotator ? -1 : x.annotator > y.annotator ? 1 : 0));
 
 /** Gold figures of a batch: accuracy on gold pairs, or top-1 match and τ-b on gold rankings. */
 function goldScores(obs: readonly LabelObs[], rankings: readonly RankingObs[], gold: ReadonlyMap<string, string>, goldRanks: ReadonlyMap<string, readonly number[]>): GoldScore[] {
@@ -161,37 +185,26 @@ export function suggestionFollow(db: Db, batchId: string): SuggestionFollow {
        FROM labels l JOIN pairs p ON p.id = l.pair_id WHERE p.batch_id = ? AND l.suggested IS NOT NULL GROUP BY l.source ORDER BY l.source`,
     )
     .all(batchId) as { annotator: string; shown: number; followed: number }[];
-  type Acc = { annotator: string; shown: number; followed: number; taus: number[] };
-  const per = new Map<string, Acc>(pairRows.map((r) => [r.annotator, { ...r, taus: [] }]));
   // Ranking labels: compared with the suggested order in item order (both dense ranks).
   const rankRows = db.$client
     .prepare(`SELECT l.source AS annotator, l.ranking, l.suggested_ranking FROM labels l JOIN pairs p ON p.id = l.pair_id WHERE p.batch_id = ? AND l.suggested_ranking IS NOT NULL AND l.ranking IS NOT NULL`)
     .all(batchId) as { annotator: string; ranking: string; suggested_ranking: string }[];
-  const all: number[] = [];
-  for (const r of rankRows) {
-    const label = JSON.parse(r.ranking) as number[];
-    const sug = JSON.parse(r.suggested_ranking) as number[];
-    const e = per.get(r.annotator) ?? { annotator: r.annotator, shown: 0, followed: 0, taus: [] };
-    e.shown++;
-    if (label.length === sug.length && label.every((x, i) => x === sug[i])) e.followed++;
-    const t = kendallTauB(label, sug);
-    if (t !== null) {
-      e.taus.push(t);
-      all.push(t);
-    }
-    per.set(r.annotator, e);
+  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const { per, all } = againstReference(rankRows.map((r) => ({ annotator: r.annotator, ranks: JSON.parse(r.ranking) as number[], ref: JSON.parse(r.suggested_ranking) as number[] })), same);
+  for (const r of pairRows) {
+    const e = per.get(r.annotator) ?? { annotator: r.annotator, total: 0, matched: 0, taus: [] };
+    per.set(r.annotator, { ...e, total: e.total + r.shown, matched: e.matched + r.followed });
   }
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, x) => a + x, 0) / xs.length : null);
-  const rows = [...per.values()].sort((x, y) => (x.annotator < y.annotator ? -1 : x.annotator > y.annotator ? 1 : 0));
-  const shown = rows.reduce((a, r) => a + r.shown, 0);
-  const followed = rows.reduce((a, r) => a + r.followed, 0);
+  const rows = byAnnotator(per);
+  const shown = rows.reduce((a, r) => a + r.total, 0);
+  const followed = rows.reduce((a, r) => a + r.matched, 0);
   return {
     shown,
     followed,
     rate: shown ? followed / shown : null,
-    meanTau: mean(all),
+    meanTau: meanOf(all),
     tauLabels: all.length,
-    byAnnotator: rows.map((r) => ({ annotator: r.annotator, shown: r.shown, followed: r.followed, rate: r.followed / r.shown, meanTau: mean(r.taus), tauLabels: r.taus.length })),
+    byAnnotator: rows.map((r) => ({ annotator: r.annotator, shown: r.total, followed: r.matched, rate: r.matched / r.total, meanTau: meanOf(r.taus), tauLabels: r.taus.length })),
   };
 }
 
